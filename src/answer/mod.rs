@@ -1,0 +1,420 @@
+//! The answer file: one TOML file that describes the whole homeserver.
+//!
+//! `[installer.*]` is Proxmox's own answer file nested one level down; every other table is
+//! ours. Reading it yields either a typed [`Answer`] plus warnings, or a [`Report`] listing
+//! every problem as `FILE:LINE:COLUMN: error: KEY.PATH: ...`.
+
+pub mod diag;
+pub mod net;
+mod normalize;
+mod reader;
+mod rules;
+mod schema;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+pub use diag::{Diag, Report, Severity, Source};
+pub use net::{Cidr, Ipv4Cidr};
+
+/// The example answer file, shipped as `examples/homeserver.toml` and used when no file is
+/// given.
+pub const EXAMPLE: &str = include_str!("../../examples/homeserver.toml");
+pub const EXAMPLE_NAME: &str = "<embedded examples/homeserver.toml>";
+
+/// Larger than any sensible answer file; refuses to parse megabytes of garbage.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// A value that must never be printed: passwords, password hashes, tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    /// The secret itself, for the one place that hands it to the system (stdin, never argv).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub installer: Installer,
+    pub agent: Agent,
+    pub host: Option<HostCfg>,
+    pub passthrough: Option<Passthrough>,
+    pub network: Option<NetworkCfg>,
+    pub hardening: Option<Hardening>,
+    pub haos: Option<Haos>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Installer {
+    /// `None` when the installer takes the name from DHCP (`fqdn = { source = "from-dhcp" }`).
+    pub fqdn: Option<String>,
+    pub country: String,
+    pub keyboard: String,
+    pub mailto: String,
+    pub timezone: String,
+    pub root_password: Option<Secret>,
+    pub root_password_hashed: Option<Secret>,
+    pub root_ssh_keys: Vec<String>,
+    /// `None` for `source = "from-dhcp"`.
+    pub network: Option<MgmtNet>,
+    pub filesystem: String,
+}
+
+impl Installer {
+    /// The short host name (`atlas` of `atlas.home.arpa`), when the answer fixes it.
+    pub fn hostname(&self) -> Option<&str> {
+        self.fqdn.as_deref().and_then(|f| f.split('.').next())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MgmtNet {
+    pub cidr: Cidr,
+    pub gateway: IpAddr,
+    pub dns: IpAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The most reboots the agent will ask for; a check that keeps failing cannot loop.
+    pub max_reboots: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repositories {
+    NoSubscription,
+    Enterprise,
+    Keep,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostCfg {
+    pub repositories: Repositories,
+    pub upgrade: bool,
+    pub ntp_servers: Vec<String>,
+}
+
+/// One entry of `[passthrough] devices`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSel {
+    /// Every function in a slot: `0000:01:00` or `01:00`.
+    Slot { domain: u16, bus: u8, dev: u8 },
+    /// One function: `01:00.0` or `0000:01:00.0`.
+    Function {
+        domain: u16,
+        bus: u8,
+        dev: u8,
+        func: u8,
+    },
+    /// Every device with this vendor:device ID: `10de:2484`.
+    Id { vendor: u16, device: u16 },
+    /// Every display controller that is not the boot VGA device, with its whole slot.
+    Gpu,
+}
+
+impl DeviceSel {
+    pub fn parse(s: &str) -> Result<DeviceSel, String> {
+        let bad = || {
+            format!(
+                "\"{s}\" is not a PCI device; use a slot (\"0000:01:00\" or \"01:00\"), a function \
+                 (\"01:00.0\"), a vendor:device ID (\"10de:2484\") or \"gpu\""
+            )
+        };
+        if s == "gpu" {
+            return Ok(DeviceSel::Gpu);
+        }
+        let hex = |p: &str, len: usize| -> Option<u32> {
+            (p.len() == len && p.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u32::from_str_radix(p, 16).ok())
+                .flatten()
+        };
+        let (addr, func) = match s.split_once('.') {
+            Some((a, f)) => (a, Some(f)),
+            None => (s, None),
+        };
+        let parts: Vec<&str> = addr.split(':').collect();
+        // `vvvv:dddd` has two 4-digit parts; a bus:device address has 2-digit ones.
+        if func.is_none() && parts.len() == 2 && parts.iter().all(|p| p.len() == 4) {
+            let (v, d) = (
+                hex(parts[0], 4).ok_or_else(bad)?,
+                hex(parts[1], 4).ok_or_else(bad)?,
+            );
+            return Ok(DeviceSel::Id {
+                vendor: v as u16,
+                device: d as u16,
+            });
+        }
+        let (domain, bus, dev) = match parts.as_slice() {
+            [d, b, v] => (hex(d, 4), hex(b, 2), hex(v, 2)),
+            [b, v] => (Some(0), hex(b, 2), hex(v, 2)),
+            _ => return Err(bad()),
+        };
+        let (Some(domain), Some(bus), Some(dev)) = (domain, bus, dev) else {
+            return Err(bad());
+        };
+        if dev > 0x1f {
+            return Err(format!("\"{s}\": the device number must be 00 to 1f"));
+        }
+        let (domain, bus, dev) = (domain as u16, bus as u8, dev as u8);
+        match func {
+            None => Ok(DeviceSel::Slot { domain, bus, dev }),
+            Some(f) => match f.parse::<u8>() {
+                Ok(func) if f.len() == 1 && func <= 7 => Ok(DeviceSel::Function {
+                    domain,
+                    bus,
+                    dev,
+                    func,
+                }),
+                _ => Err(format!("\"{s}\": the function number must be 0 to 7")),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeviceSel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSel::Slot { domain, bus, dev } => write!(f, "{domain:04x}:{bus:02x}:{dev:02x}"),
+            DeviceSel::Function {
+                domain,
+                bus,
+                dev,
+                func,
+            } => write!(f, "{domain:04x}:{bus:02x}:{dev:02x}.{func}"),
+            DeviceSel::Id { vendor, device } => write!(f, "{vendor:04x}:{device:04x}"),
+            DeviceSel::Gpu => f.write_str("gpu"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Passthrough {
+    pub devices: Vec<DeviceSel>,
+    pub iommu_pt: bool,
+    pub disable_vga: bool,
+    pub kernel_args: Vec<String>,
+    pub blacklist_drivers: Vec<String>,
+    pub ignore_msrs: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct VmBridge {
+    pub name: String,
+    pub cidr: Ipv4Cidr,
+    pub nat: bool,
+    pub dhcp_range: Option<(Ipv4Addr, Ipv4Addr)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PortForward {
+    pub protocol: Proto,
+    pub port: u16,
+    pub to: Ipv4Addr,
+    pub to_port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct NetworkCfg {
+    pub vm_bridge: Option<VmBridge>,
+    pub port_forwards: Vec<PortForward>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unattended {
+    Security,
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hardening {
+    pub ssh_password_login: bool,
+    pub firewall: bool,
+    pub fail2ban: bool,
+    pub unattended_upgrades: Unattended,
+}
+
+/// Where the HAOS image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// The GitHub release asset of `version`.
+    Release,
+    Url(String),
+    Path(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Haos {
+    pub vmid: u32,
+    /// A pinned version such as `16.3`, or `stable` (only with `allow-unpinned`).
+    pub version: String,
+    pub sha256: Option<String>,
+    pub image: ImageSource,
+    pub allow_unpinned: bool,
+    pub storage: String,
+    pub bridge: String,
+    pub ip: Option<Ipv4Addr>,
+    pub cores: u32,
+    /// MiB.
+    pub memory: u32,
+    /// As Proxmox takes it, e.g. `32G`.
+    pub disk_size: String,
+    pub start: bool,
+}
+
+impl Haos {
+    /// The VM's MAC address, derived from the answer so that the network phase's static
+    /// DHCP lease and the HAOS phase's `net0` agree without sharing state: a locally
+    /// administered unicast address (02:...) hashed from the FQDN and the VMID.
+    pub fn mac(&self, fqdn: Option<&str>) -> String {
+        // FNV-1a: stable across releases and platforms, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in fqdn
+            .unwrap_or("")
+            .bytes()
+            .chain([0])
+            .chain(self.vmid.to_string().bytes())
+        {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        let b = h.to_be_bytes();
+        format!(
+            "02:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+            b[0], b[1], b[2], b[3], b[4]
+        )
+    }
+}
+
+/// A parsed answer with the warnings found while reading it.
+pub struct Loaded {
+    pub answer: Answer,
+    pub warnings: Report,
+}
+
+/// Read an answer from bytes; `name` is how diagnostics name the file.
+pub fn parse(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
+    if bytes.len() > MAX_ANSWER_BYTES {
+        return Err(Report::file_error(
+            name,
+            1,
+            1,
+            &format!(
+                "the file is {} bytes; an answer file may be at most {MAX_ANSWER_BYTES} bytes",
+                bytes.len()
+            ),
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("");
+            let (line, col) = Source { name, text: valid }.line_col(valid.len());
+            return Err(Report::file_error(
+                name,
+                line,
+                col,
+                "the file is not valid UTF-8 (TOML files must be UTF-8 text)",
+            ));
+        }
+    };
+    let src = Source { name, text };
+    let doc = match toml::de::DeTable::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let at = e.span().map_or(0, |s| s.start);
+            let msg = e.message().trim().replace('\n', " ");
+            return Err(Report::new(
+                &src,
+                vec![Diag::error(&(at..at), "", format!("TOML syntax: {msg}"))],
+            ));
+        }
+    };
+    let mut c = reader::Checker::default();
+    let read = schema::read(&mut c, doc.get_ref());
+    rules::check(&mut c, &read);
+    let report = Report::new(&src, c.diags);
+    match read.into_answer() {
+        Some(answer) if !report.has_errors() => Ok(Loaded {
+            answer,
+            warnings: report,
+        }),
+        _ => Err(report),
+    }
+}
+
+pub use normalize::normalized;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_selectors() {
+        assert_eq!(
+            DeviceSel::parse("0000:01:00").unwrap(),
+            DeviceSel::Slot {
+                domain: 0,
+                bus: 1,
+                dev: 0
+            }
+        );
+        assert_eq!(DeviceSel::parse("01:00").unwrap().to_string(), "0000:01:00");
+        assert_eq!(
+            DeviceSel::parse("01:00.1").unwrap().to_string(),
+            "0000:01:00.1"
+        );
+        assert_eq!(
+            DeviceSel::parse("10de:2484").unwrap().to_string(),
+            "10de:2484"
+        );
+        assert_eq!(DeviceSel::parse("gpu").unwrap(), DeviceSel::Gpu);
+        for bad in [
+            "", "1:0", "01:20", "01:00.8", "0000:01", "zz:00", "01:00.01", "10de:248",
+        ] {
+            assert!(DeviceSel::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn example_is_valid() {
+        let l = parse(EXAMPLE_NAME, EXAMPLE.as_bytes()).unwrap_or_else(|r| panic!("{r}"));
+        assert!(l.answer.haos.is_some());
+    }
+
+    #[test]
+    fn mac_is_stable_and_local() {
+        let l = parse(EXAMPLE_NAME, EXAMPLE.as_bytes()).unwrap_or_else(|r| panic!("{r}"));
+        let h = l.answer.haos.unwrap();
+        let mac = h.mac(Some("atlas.home.arpa"));
+        assert!(mac.starts_with("02:"));
+        assert_eq!(mac, h.mac(Some("atlas.home.arpa")));
+        assert_ne!(mac, h.mac(Some("other.home.arpa")));
+    }
+}

@@ -1,0 +1,409 @@
+//! A typed, error-collecting walk over a spanned TOML table.
+//!
+//! serde's derive stops at the first problem; an admin fixing an answer file wants every
+//! problem at once, each pointing at its key. So tables are read key by key: every getter
+//! records the key as known, reports a wrong type at the value, and `finish` reports every
+//! key nobody asked for (typos are errors, not silently ignored).
+
+use std::ops::{Range, RangeInclusive};
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diag::Diag;
+
+/// A value with the span of its text in the answer file.
+#[derive(Clone, Debug)]
+pub struct Sp<T> {
+    pub v: T,
+    pub span: Range<usize>,
+}
+
+/// Collects diagnostics while the answer is read.
+#[derive(Default)]
+pub struct Checker {
+    pub diags: Vec<Diag>,
+}
+
+impl Checker {
+    pub fn error(&mut self, span: &Range<usize>, key: &str, msg: impl Into<String>) {
+        self.diags.push(Diag::error(span, key, msg));
+    }
+    pub fn warning(&mut self, span: &Range<usize>, key: &str, msg: impl Into<String>) {
+        self.diags.push(Diag::warning(span, key, msg));
+    }
+}
+
+pub fn type_name(v: &DeValue) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// One table of the answer file being read.
+pub struct Tbl<'t, 'i> {
+    pub path: String,
+    /// Where the table is defined (its `[header]`, or its key for inline and implicit tables):
+    /// missing keys are reported here.
+    pub span: Range<usize>,
+    table: &'t DeTable<'i>,
+    known: Vec<&'static str>,
+}
+
+impl<'t, 'i> Tbl<'t, 'i> {
+    pub fn new(path: impl Into<String>, span: Range<usize>, table: &'t DeTable<'i>) -> Self {
+        Tbl {
+            path: path.into(),
+            span,
+            table,
+            known: Vec::new(),
+        }
+    }
+
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn entry(
+        &self,
+        key: &str,
+    ) -> Option<(
+        &'t Spanned<std::borrow::Cow<'i, str>>,
+        &'t Spanned<DeValue<'i>>,
+    )> {
+        self.table.iter().find(|(k, _)| k.get_ref() == key)
+    }
+
+    /// The raw value of `key`, marking the key as known.
+    pub fn raw(&mut self, key: &'static str) -> Option<&'t Spanned<DeValue<'i>>> {
+        self.known.push(key);
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.entry(key).is_some()
+    }
+
+    /// Span of the key itself (for "this key is not allowed here" messages).
+    pub fn key_span(&self, key: &str) -> Range<usize> {
+        self.entry(key).map_or(self.span.clone(), |(k, _)| k.span())
+    }
+
+    fn wrong_type(&self, c: &mut Checker, key: &str, v: &Spanned<DeValue>, want: &str) {
+        c.error(
+            &v.span(),
+            &self.key_path(key),
+            format!("expected {want}, found {}", type_name(v.get_ref())),
+        );
+    }
+
+    pub fn missing(&self, c: &mut Checker, key: &str, what: &str) {
+        c.error(
+            &self.span,
+            &self.key_path(key),
+            format!("missing required key ({what})"),
+        );
+    }
+
+    pub fn string(&mut self, c: &mut Checker, key: &'static str) -> Option<Sp<String>> {
+        let v = self.raw(key)?;
+        match v.get_ref() {
+            DeValue::String(s) => Some(Sp {
+                v: s.to_string(),
+                span: v.span(),
+            }),
+            _ => {
+                self.wrong_type(c, key, v, "a string");
+                None
+            }
+        }
+    }
+
+    pub fn req_string(
+        &mut self,
+        c: &mut Checker,
+        key: &'static str,
+        what: &str,
+    ) -> Option<Sp<String>> {
+        if !self.has(key) {
+            self.known.push(key);
+            self.missing(c, key, what);
+            return None;
+        }
+        self.string(c, key)
+    }
+
+    pub fn bool(&mut self, c: &mut Checker, key: &'static str) -> Option<Sp<bool>> {
+        let v = self.raw(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(Sp {
+                v: *b,
+                span: v.span(),
+            }),
+            _ => {
+                self.wrong_type(c, key, v, "a boolean (true or false)");
+                None
+            }
+        }
+    }
+
+    /// An integer within `range`; `what` names the unit for the message.
+    pub fn int(
+        &mut self,
+        c: &mut Checker,
+        key: &'static str,
+        range: RangeInclusive<i64>,
+        what: &str,
+    ) -> Option<Sp<i64>> {
+        let v = self.raw(key)?;
+        let DeValue::Integer(i) = v.get_ref() else {
+            self.wrong_type(c, key, v, "an integer");
+            return None;
+        };
+        let parsed = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix());
+        match parsed {
+            Ok(n) if range.contains(&n) => Some(Sp {
+                v: n,
+                span: v.span(),
+            }),
+            _ => {
+                c.error(
+                    &v.span(),
+                    &self.key_path(key),
+                    format!(
+                        "{} is out of range; {what} must be {} to {}",
+                        i.as_str(),
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A number (integer or float) ≥ 0, as the installer's size options take.
+    pub fn number(&mut self, c: &mut Checker, key: &'static str) -> Option<Sp<f64>> {
+        let v = self.raw(key)?;
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                .ok()
+                .map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            _ => {
+                self.wrong_type(c, key, v, "a number");
+                return None;
+            }
+        };
+        match n {
+            Some(n) if n.is_finite() && n >= 0.0 => Some(Sp {
+                v: n,
+                span: v.span(),
+            }),
+            _ => {
+                c.error(
+                    &v.span(),
+                    &self.key_path(key),
+                    "must be a number of 0 or more",
+                );
+                None
+            }
+        }
+    }
+
+    /// A string that must be one of `allowed`.
+    pub fn one_of(
+        &mut self,
+        c: &mut Checker,
+        key: &'static str,
+        allowed: &[&'static str],
+    ) -> Option<Sp<&'static str>> {
+        let s = self.string(c, key)?;
+        match allowed.iter().find(|a| **a == s.v) {
+            Some(a) => Some(Sp { v: a, span: s.span }),
+            None => {
+                c.error(
+                    &s.span,
+                    &self.key_path(key),
+                    format!(
+                        "\"{}\" is not allowed; use one of: {}",
+                        s.v,
+                        allowed.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// An array of strings (an empty array is allowed; callers check emptiness).
+    pub fn strings(&mut self, c: &mut Checker, key: &'static str) -> Option<Vec<Sp<String>>> {
+        let v = self.raw(key)?;
+        let DeValue::Array(a) = v.get_ref() else {
+            self.wrong_type(c, key, v, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, e) in a.iter().enumerate() {
+            match e.get_ref() {
+                DeValue::String(s) => out.push(Sp {
+                    v: s.to_string(),
+                    span: e.span(),
+                }),
+                other => c.error(
+                    &e.span(),
+                    &format!("{}[{i}]", self.key_path(key)),
+                    format!("expected a string, found {}", type_name(other)),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    /// A sub-table (header or inline); `None` if absent or of the wrong type.
+    pub fn table(&mut self, c: &mut Checker, key: &'static str) -> Option<Tbl<'t, 'i>> {
+        let v = self.raw(key)?;
+        match v.get_ref() {
+            DeValue::Table(t) => Some(Tbl::new(self.key_path(key), v.span(), t)),
+            _ => {
+                self.wrong_type(c, key, v, "a table");
+                None
+            }
+        }
+    }
+
+    /// `[[key]]` entries (or an inline array of tables).
+    pub fn tables(&mut self, c: &mut Checker, key: &'static str) -> Vec<Tbl<'t, 'i>> {
+        let Some(v) = self.raw(key) else {
+            return Vec::new();
+        };
+        let DeValue::Array(a) = v.get_ref() else {
+            self.wrong_type(c, key, v, "an array of tables ([[...]])");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, e) in a.iter().enumerate() {
+            let path = format!("{}[{i}]", self.key_path(key));
+            match e.get_ref() {
+                DeValue::Table(t) => out.push(Tbl::new(path, e.span(), t)),
+                other => c.error(
+                    &e.span(),
+                    &path,
+                    format!("expected a table, found {}", type_name(other)),
+                ),
+            }
+        }
+        out
+    }
+
+    /// A table of free-form string values, such as the installer's udev `filter` tables,
+    /// whose keys are udev property names and keep their own spelling.
+    pub fn string_map(
+        &mut self,
+        c: &mut Checker,
+        key: &'static str,
+    ) -> Option<Vec<(Sp<String>, Sp<String>)>> {
+        let v = self.raw(key)?;
+        let DeValue::Table(t) = v.get_ref() else {
+            self.wrong_type(c, key, v, "a table of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, e) in t.iter() {
+            let path = format!("{}.{}", self.key_path(key), k.get_ref());
+            match e.get_ref() {
+                DeValue::String(s) => out.push((
+                    Sp {
+                        v: k.get_ref().to_string(),
+                        span: k.span(),
+                    },
+                    Sp {
+                        v: s.to_string(),
+                        span: e.span(),
+                    },
+                )),
+                other => c.error(
+                    &e.span(),
+                    &path,
+                    format!("expected a string, found {}", type_name(other)),
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    /// Report every key that no getter asked for.
+    pub fn finish(self, c: &mut Checker) {
+        for (k, _) in self.table.iter() {
+            let name = k.get_ref().as_ref();
+            if self.known.contains(&name) {
+                continue;
+            }
+            let hint = suggest(name, &self.known)
+                .map(|s| format!("; did you mean \"{s}\"?"))
+                .unwrap_or_else(|| {
+                    let mut known = self.known.clone();
+                    known.sort_unstable();
+                    known.dedup();
+                    format!("; allowed: {}", known.join(", "))
+                });
+            c.error(
+                &k.span(),
+                &self.key_path(name),
+                format!("unknown key{hint}"),
+            );
+        }
+    }
+}
+
+/// The known key a typo most likely meant: the snake_case spelling of a kebab-case key
+/// (Proxmox 8 accepted those), or one at edit distance ≤ 2.
+fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let kebab = name.replace('_', "-").to_ascii_lowercase();
+    if let Some(k) = known.iter().find(|k| **k == kebab) {
+        return Some(k);
+    }
+    known
+        .iter()
+        .map(|k| (edit_distance(&kebab, k), *k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["root-password", "fqdn", "mailto"];
+        assert_eq!(suggest("root_password", &known), Some("root-password"));
+        assert_eq!(suggest("fdqn", &known), Some("fqdn"));
+        assert_eq!(suggest("completely-else", &known), None);
+    }
+}

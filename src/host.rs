@@ -1,0 +1,678 @@
+//! The one boundary to the host: every file read or write, every command, every /sys or
+//! /proc read of the agent goes through [`Host`].
+//!
+//! Three modes share the same phase code:
+//! - **live** (`run` on a Proxmox host): paths are the host's, commands really run;
+//! - **rooted** (`apply --root DIR`): every path is taken under DIR, symlinks are resolved
+//!   inside DIR and can never lead out of it, and commands are *recorded* (appended,
+//!   shell-quoted, to `DIR/var/lib/pve-firstboot/commands.log`) instead of run;
+//! - **plan**: like live or rooted for reads, but writes go to an in-memory overlay (later
+//!   reads see them, the disk never does) and commands are only collected, so `plan` can
+//!   show diffs and commands of a whole run without changing anything.
+//!
+//! Writes are atomic (temp file, fsync, rename, fsync of the directory) so that a power cut
+//! leaves either the old or the new file, never half of one.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::process::Stdio;
+
+use crate::error::{Context, Error, Result};
+
+pub const STATE_DIR: &str = "/var/lib/pve-firstboot";
+pub const COMMANDS_LOG: &str = "/var/lib/pve-firstboot/commands.log";
+
+/// An external command. Secrets go on stdin, never into `args` or `env`.
+#[derive(Clone, Debug)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Cmd {
+    pub fn new(program: &str) -> Self {
+        Cmd {
+            program: program.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+        }
+    }
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Self {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    /// Data for the command's stdin; it is never logged or recorded, only its size.
+    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+}
+
+/// Quote a word for a POSIX shell, leaving plain words readable.
+pub fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_@%+=:,./-".contains(&b));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+impl std::fmt::Display for Cmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut words: Vec<String> = self
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote(v)))
+            .collect();
+        words.push(shell_quote(&self.program));
+        words.extend(self.args.iter().map(|a| shell_quote(a)));
+        write!(f, "{}", words.join(" "))?;
+        if let Some(d) = &self.stdin {
+            write!(f, " # {} bytes on stdin, not recorded", d.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// What a command did. A recorded (not run) command succeeds with empty output.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub recorded: bool,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    Rooted,
+    Plan,
+}
+
+/// Plan mode's pending writes: resolved path -> (content, mode), or `None` for removed.
+pub type Overlay = BTreeMap<PathBuf, Option<(Vec<u8>, u32)>>;
+
+pub struct Host {
+    root: PathBuf,
+    mode: Mode,
+    overlay: RefCell<Overlay>,
+    /// Commands run or recorded by this process, in order.
+    commands: RefCell<Vec<String>>,
+    /// Crash tests: mutating steps left before a simulated power cut.
+    budget: Cell<Option<u64>>,
+    crashed: Cell<bool>,
+}
+
+impl Host {
+    pub fn live() -> Self {
+        Self::new(PathBuf::from("/"), Mode::Live)
+    }
+    pub fn rooted(root: &Path) -> Self {
+        Self::new(root.to_path_buf(), Mode::Rooted)
+    }
+    /// Reads from `root` (or `/`), writes nowhere.
+    pub fn plan(root: Option<&Path>) -> Self {
+        Self::new(
+            root.map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+            Mode::Plan,
+        )
+    }
+    fn new(root: PathBuf, mode: Mode) -> Self {
+        Host {
+            root,
+            mode,
+            overlay: RefCell::default(),
+            commands: RefCell::default(),
+            budget: Cell::new(None),
+            crashed: Cell::new(false),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    pub fn is_live(&self) -> bool {
+        self.mode == Mode::Live
+    }
+    /// `--root DIR`, or `/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Simulate a power cut after `n` more mutating steps (writes, removals, commands).
+    pub fn crash_after(&self, n: u64) {
+        self.budget.set(Some(n));
+    }
+
+    /// Count one mutating step; fail once the crash budget is spent.
+    fn step(&self) -> Result<()> {
+        if self.crashed.get() {
+            return Err(Error::crash());
+        }
+        if let Some(n) = self.budget.get() {
+            if n == 0 {
+                self.crashed.set(true);
+                return Err(Error::crash());
+            }
+            self.budget.set(Some(n - 1));
+        }
+        Ok(())
+    }
+
+    /// Where a host path really is. Live: the path itself. Rooted and plan-with-root:
+    /// under the root, with every symlink resolved inside it (an absolute link target
+    /// starts again at the root; `..` stops at the root), so nothing can escape DIR.
+    /// `follow_last`: resolve a symlink in the final component too.
+    pub fn resolve(&self, path: &str, follow_last: bool) -> Result<PathBuf> {
+        if !path.starts_with('/') {
+            return Err(Error::msg(format!("{path}: not an absolute path")));
+        }
+        if self.root == Path::new("/") {
+            return Ok(PathBuf::from(path));
+        }
+        let mut todo: Vec<String> = comps(path);
+        todo.reverse();
+        let mut out = self.root.clone();
+        let mut hops = 0;
+        while let Some(c) = todo.pop() {
+            if c == ".." {
+                if out != self.root {
+                    out.pop();
+                }
+                continue;
+            }
+            let cand = out.join(&c);
+            let last = todo.is_empty();
+            let link = if last && !follow_last {
+                None
+            } else {
+                fs::symlink_metadata(&cand)
+                    .ok()
+                    .filter(|m| m.file_type().is_symlink())
+                    .and_then(|_| fs::read_link(&cand).ok())
+            };
+            match link {
+                Some(target) => {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err(Error::msg(format!(
+                            "{path}: too many levels of symbolic links"
+                        )));
+                    }
+                    let t = target.to_string_lossy().into_owned();
+                    if t.starts_with('/') {
+                        out = self.root.clone();
+                    }
+                    let mut more = comps(&t);
+                    more.reverse();
+                    todo.extend(more);
+                }
+                None => out = cand,
+            }
+        }
+        Ok(out)
+    }
+
+    fn overlay_get(&self, p: &Path) -> Option<Option<(Vec<u8>, u32)>> {
+        self.overlay.borrow().get(p).cloned()
+    }
+
+    /// The content of a file, `None` if it does not exist.
+    pub fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.resolve(path, true)?;
+        if let Some(o) = self.overlay_get(&p) {
+            return Ok(o.map(|(d, _)| d));
+        }
+        match fs::read(&p) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::from(e).context(format!("reading {path}"))),
+        }
+    }
+
+    /// A text file (lossy for stray non-UTF-8 bytes), `None` if it does not exist.
+    pub fn read_text(&self, path: &str) -> Result<Option<String>> {
+        Ok(self
+            .read(path)?
+            .map(|d| String::from_utf8_lossy(&d).into_owned()))
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        let Ok(p) = self.resolve(path, true) else {
+            return false;
+        };
+        match self.overlay_get(&p) {
+            Some(o) => o.is_some(),
+            None => p.exists(),
+        }
+    }
+
+    /// Permission bits of a file, if it exists.
+    pub fn file_mode(&self, path: &str) -> Result<Option<u32>> {
+        let p = self.resolve(path, true)?;
+        if let Some(o) = self.overlay_get(&p) {
+            return Ok(o.map(|(_, m)| m));
+        }
+        match fs::metadata(&p) {
+            Ok(m) => Ok(Some(m.permissions().mode() & 0o7777)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::from(e).context(format!("reading {path}"))),
+        }
+    }
+
+    /// The target of a symlink as written (for /sys links such as `driver`), without
+    /// following it.
+    pub fn read_link(&self, path: &str) -> Result<Option<String>> {
+        let p = self.resolve(path, false)?;
+        match fs::read_link(&p) {
+            Ok(t) => Ok(Some(t.to_string_lossy().into_owned())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::from(e).context(format!("reading link {path}"))),
+        }
+    }
+
+    /// Names in a directory, sorted; empty if it does not exist.
+    pub fn list_dir(&self, path: &str) -> Result<Vec<String>> {
+        let p = self.resolve(path, true)?;
+        let mut names = Vec::new();
+        match fs::read_dir(&p) {
+            Ok(rd) => {
+                for e in rd {
+                    let e = e.ctx(|| format!("listing {path}"))?;
+                    names.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::from(e).context(format!("listing {path}"))),
+        }
+        for (k, v) in self.overlay.borrow().iter() {
+            if k.parent() == Some(p.as_path()) {
+                let name = k
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                match v {
+                    Some(_) if !names.contains(&name) => names.push(name),
+                    None => names.retain(|n| *n != name),
+                    _ => {}
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Make `path` hold exactly `data` with permission bits `mode`. Returns whether
+    /// anything changed; an identical file is left alone (not even its mtime changes).
+    pub fn write(&self, path: &str, data: &[u8], mode: u32) -> Result<bool> {
+        let p = self.resolve(path, true)?;
+        let same_data = self.read(path)?.is_some_and(|d| d == data);
+        let same_mode = self.file_mode(path)? == Some(mode);
+        if same_data && same_mode {
+            return Ok(false);
+        }
+        if self.mode == Mode::Plan {
+            self.overlay
+                .borrow_mut()
+                .insert(p, Some((data.to_vec(), mode)));
+            return Ok(true);
+        }
+        self.step()?;
+        if same_data {
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode))
+                .ctx(|| format!("setting the mode of {path}"))?;
+            return Ok(true);
+        }
+        atomic_write(&p, data, mode).ctx(|| format!("writing {path}"))?;
+        Ok(true)
+    }
+
+    /// Remove a file; returns whether it existed.
+    pub fn remove(&self, path: &str) -> Result<bool> {
+        let p = self.resolve(path, false)?;
+        if !self.exists(path) && fs::symlink_metadata(&p).is_err() {
+            return Ok(false);
+        }
+        if self.mode == Mode::Plan {
+            self.overlay.borrow_mut().insert(p, None);
+            return Ok(true);
+        }
+        self.step()?;
+        fs::remove_file(&p).ctx(|| format!("removing {path}"))?;
+        if let Some(dir) = p.parent() {
+            sync_dir(dir).ctx(|| format!("syncing the directory of {path}"))?;
+        }
+        Ok(true)
+    }
+
+    /// Run a command (live), or record it (rooted, plan).
+    pub fn run(&self, cmd: &Cmd) -> Result<Output> {
+        let line = cmd.to_string();
+        match self.mode {
+            Mode::Plan => {
+                self.commands.borrow_mut().push(line);
+                Ok(Output {
+                    code: Some(0),
+                    recorded: true,
+                    ..Output::default()
+                })
+            }
+            Mode::Rooted => {
+                self.step()?;
+                let log = self.resolve(COMMANDS_LOG, true)?;
+                append_line(&log, &line)
+                    .ctx(|| format!("recording a command in {COMMANDS_LOG}"))?;
+                self.commands.borrow_mut().push(line);
+                Ok(Output {
+                    code: Some(0),
+                    recorded: true,
+                    ..Output::default()
+                })
+            }
+            Mode::Live => {
+                self.step()?;
+                log::info!("running: {line}");
+                self.commands.borrow_mut().push(line.clone());
+                run_process(cmd).ctx(|| format!("running `{line}`"))
+            }
+        }
+    }
+
+    /// Run a command and fail unless it exits 0, with the end of its stderr in the error.
+    pub fn run_ok(&self, cmd: &Cmd) -> Result<Output> {
+        let out = self.run(cmd)?;
+        if !out.success() {
+            let tail: Vec<&str> = out.stderr.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(Error::msg(format!(
+                "`{cmd}` failed ({}){}{}",
+                out.code
+                    .map_or("killed by a signal".into(), |c| format!("exit {c}")),
+                if tail.is_empty() { "" } else { ": " },
+                tail.join(" / ")
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Commands run or recorded so far by this process.
+    pub fn commands(&self) -> Vec<String> {
+        self.commands.borrow().clone()
+    }
+    pub fn commands_len(&self) -> usize {
+        self.commands.borrow().len()
+    }
+
+    /// Plan mode: every path written or removed so far, with its new content.
+    pub fn overlay(&self) -> Overlay {
+        self.overlay.borrow().clone()
+    }
+
+    /// The host path of a resolved path (for messages in plan output).
+    pub fn display_path(&self, p: &Path) -> String {
+        match p.strip_prefix(&self.root) {
+            Ok(rel) if self.root != Path::new("/") => format!("/{}", rel.display()),
+            _ => p.display().to_string(),
+        }
+    }
+
+    /// The kernel's boot ID: a new one after every boot, which is how the engine tells a
+    /// reboot happened. Empty when the tree has none (a scratch root).
+    pub fn boot_id(&self) -> String {
+        self.read_text("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .flatten()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// An exclusive lock on the state directory, held until the returned file is dropped.
+    /// `Ok(None)` in plan mode, which writes nothing.
+    pub fn lock(&self) -> Result<Option<nix::fcntl::Flock<fs::File>>> {
+        if self.mode == Mode::Plan {
+            return Ok(None);
+        }
+        let dir = self.resolve(STATE_DIR, true)?;
+        fs::create_dir_all(&dir).ctx(|| format!("creating {STATE_DIR}"))?;
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join("lock"))
+            .ctx(|| format!("opening {STATE_DIR}/lock"))?;
+        match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(l) => Ok(Some(l)),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(Error::msg(format!(
+                "another pve-firstboot is running (lock {STATE_DIR}/lock is held)"
+            ))),
+            Err((_, e)) => Err(Error::msg(format!("locking {STATE_DIR}/lock: {e}"))),
+        }
+    }
+}
+
+fn comps(p: &str) -> Vec<String> {
+    Path::new(p)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Temp file in the same directory, fsync, rename over the target, fsync the directory.
+pub fn atomic_write(p: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = p.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(dir)?;
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.pve-firstboot.tmp"));
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        // The umask may have narrowed `mode` at creation.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, p)?;
+    sync_dir(dir)
+}
+
+fn append_line(p: &Path, line: &str) -> std::io::Result<()> {
+    if let Some(dir) = p.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(p)?;
+    f.write_all(format!("{line}\n").as_bytes())?;
+    f.sync_all()
+}
+
+fn run_process(cmd: &Cmd) -> Result<Output> {
+    let mut c = std::process::Command::new(&cmd.program);
+    c.args(&cmd.args)
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn()?;
+    if let (Some(data), Some(mut sin)) = (&cmd.stdin, child.stdin.take()) {
+        sin.write_all(data)?;
+    }
+    // Read both pipes to the end without deadlocking on a full one: stderr on a thread.
+    let mut err_pipe = child.stderr.take();
+    let err_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        if let Some(p) = err_pipe.as_mut() {
+            let _ = p.read_to_end(&mut s);
+        }
+        s
+    });
+    let mut out = Vec::new();
+    if let Some(mut p) = child.stdout.take() {
+        p.read_to_end(&mut out)?;
+    }
+    let status = child.wait()?;
+    let err = err_thread.join().unwrap_or_default();
+    Ok(Output {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        recorded: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pvefb-host-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn symlinks_never_escape_the_root() {
+        let r = scratch("escape");
+        fs::create_dir_all(r.join("etc/pve/priv")).unwrap();
+        fs::create_dir_all(r.join("root/.ssh")).unwrap();
+        symlink(
+            "/etc/pve/priv/authorized_keys",
+            r.join("root/.ssh/authorized_keys"),
+        )
+        .unwrap();
+        symlink("../../../../../../../../etc", r.join("up")).unwrap();
+        let h = Host::rooted(&r);
+        assert_eq!(
+            h.resolve("/root/.ssh/authorized_keys", true).unwrap(),
+            r.join("etc/pve/priv/authorized_keys")
+        );
+        assert_eq!(h.resolve("/up/passwd", true).unwrap(), r.join("etc/passwd"));
+        assert_eq!(h.resolve("/../../etc", true).unwrap(), r.join("etc"));
+        // Writing through the link lands inside the root.
+        h.write("/root/.ssh/authorized_keys", b"k\n", 0o600)
+            .unwrap();
+        assert_eq!(
+            fs::read(r.join("etc/pve/priv/authorized_keys")).unwrap(),
+            b"k\n"
+        );
+        symlink("loop", r.join("loop")).unwrap();
+        assert!(h.resolve("/loop", true).is_err());
+    }
+
+    #[test]
+    fn writes_are_idempotent_and_commands_recorded() {
+        let r = scratch("idem");
+        let h = Host::rooted(&r);
+        assert!(h.write("/etc/x.conf", b"a\n", 0o644).unwrap());
+        assert!(!h.write("/etc/x.conf", b"a\n", 0o644).unwrap());
+        assert!(h.write("/etc/x.conf", b"a\n", 0o600).unwrap());
+        assert_eq!(h.file_mode("/etc/x.conf").unwrap(), Some(0o600));
+        h.run(&Cmd::new("update-grub")).unwrap();
+        h.run(
+            &Cmd::new("chpasswd")
+                .arg("-e")
+                .stdin(b"root:secret".to_vec()),
+        )
+        .unwrap();
+        let log = fs::read_to_string(r.join("var/lib/pve-firstboot/commands.log")).unwrap();
+        assert_eq!(
+            log,
+            "update-grub\nchpasswd -e # 11 bytes on stdin, not recorded\n"
+        );
+        assert!(!log.contains("secret"));
+    }
+
+    #[test]
+    fn plan_mode_writes_nothing_but_reads_its_own_writes() {
+        let r = scratch("plan");
+        fs::create_dir_all(r.join("etc")).unwrap();
+        fs::write(r.join("etc/a"), "old\n").unwrap();
+        let h = Host::plan(Some(&r));
+        assert!(h.write("/etc/a", b"new\n", 0o644).unwrap());
+        assert!(h.write("/etc/b", b"b\n", 0o644).unwrap());
+        assert!(h.remove("/etc/a").unwrap());
+        assert_eq!(h.read("/etc/b").unwrap().unwrap(), b"b\n");
+        assert!(!h.exists("/etc/a"));
+        assert_eq!(h.list_dir("/etc").unwrap(), vec!["b".to_string()]);
+        h.run(&Cmd::new("reboot")).unwrap();
+        assert_eq!(fs::read_to_string(r.join("etc/a")).unwrap(), "old\n");
+        assert!(!r.join("etc/b").exists());
+        assert!(!r.join("var").exists());
+    }
+
+    #[test]
+    fn crash_budget_stops_every_later_step() {
+        let r = scratch("crash");
+        let h = Host::rooted(&r);
+        h.crash_after(1);
+        h.write("/a", b"1", 0o644).unwrap();
+        assert!(h.write("/b", b"1", 0o644).unwrap_err().is_crash());
+        assert!(h.run(&Cmd::new("true")).unwrap_err().is_crash());
+        assert!(!r.join("b").exists());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("a-b/c.d"), "a-b/c.d");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        let c = Cmd::new("qm")
+            .args(["set", "100", "--tags", "a b"])
+            .env("X", "1");
+        assert_eq!(c.to_string(), "X=1 qm set 100 --tags 'a b'");
+    }
+}

@@ -1,0 +1,14 @@
+//! pve-firstboot: the agent that turns a fresh Proxmox VE install into a finished homeserver.
+//!
+//! `main.rs` only parses the command line; everything else lives here, one module per
+//! concern, so that tests drive the same code the binary runs.
+
+pub mod answer;
+pub mod cli;
+pub mod diff;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod phases;
+pub mod state;
+pub mod status;

@@ -1,0 +1,180 @@
+//! The phases, one file each, and what every phase gets to work with.
+//!
+//! A phase is idempotent: it looks at what is there, changes only what differs, and says
+//! what it changed. It never reboots; it tells the engine when the running system will
+//! only reflect its changes after a reboot (`Cx::need_reboot`). Commands that apply a
+//! change (update-grub, systemctl reload, ...) run when the phase changed something *or*
+//! when `Cx::resumed` says an earlier attempt was cut off: a power cut between writing a
+//! file and running its command must not leave the command undone forever.
+
+pub mod host;
+pub mod scaffold;
+
+use std::collections::BTreeMap;
+
+use crate::answer::Answer;
+use crate::error::Result;
+use crate::host::{Cmd, Host, Output};
+use crate::state::State;
+
+pub trait Phase {
+    fn id(&self) -> &'static str;
+    /// Phases whose failure makes this one pointless (it is then skipped).
+    fn depends_on(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// `Some(reason)` when the answer gives this phase nothing to do.
+    fn not_configured(&self, answer: &Answer) -> Option<String>;
+    fn apply(&self, cx: &mut Cx) -> Result<()>;
+    /// Checks that only hold once the phase's changes are in effect (after the reboot).
+    /// Each finding is one line in `cx.results`; an error fails the verify step.
+    fn verify(&self, _cx: &mut Cx) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One file change, kept for `plan`'s diffs.
+#[derive(Clone, Debug)]
+pub struct FileChange {
+    pub path: String,
+    pub old: Option<Vec<u8>>,
+    pub new: Option<Vec<u8>>,
+}
+
+/// A phase's view of the world while it runs.
+pub struct Cx<'a> {
+    pub host: &'a Host,
+    pub answer: &'a Answer,
+    /// An earlier attempt of this phase was interrupted (power cut, kill).
+    pub resumed: bool,
+    pub changes: Vec<String>,
+    pub results: Vec<String>,
+    pub reboot: Option<String>,
+    pub files: Vec<FileChange>,
+    id: &'static str,
+    state: &'a mut State,
+    persist: bool,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(
+        host: &'a Host,
+        answer: &'a Answer,
+        state: &'a mut State,
+        id: &'static str,
+        resumed: bool,
+        persist: bool,
+    ) -> Self {
+        Cx {
+            host,
+            answer,
+            resumed,
+            changes: Vec::new(),
+            results: Vec::new(),
+            reboot: None,
+            files: Vec::new(),
+            id,
+            state,
+            persist,
+        }
+    }
+
+    /// Make a file hold `content`; records the change if there was one.
+    pub fn write(&mut self, path: &str, content: &str, mode: u32) -> Result<bool> {
+        let old = self.host.read(path)?;
+        let changed = self.host.write(path, content.as_bytes(), mode)?;
+        if changed {
+            self.changes.push(match &old {
+                Some(_) => format!("updated {path}"),
+                None => format!("created {path}"),
+            });
+            self.files.push(FileChange {
+                path: path.to_string(),
+                old,
+                new: Some(content.as_bytes().to_vec()),
+            });
+        }
+        Ok(changed)
+    }
+
+    pub fn remove(&mut self, path: &str) -> Result<bool> {
+        let old = self.host.read(path)?;
+        let changed = self.host.remove(path)?;
+        if changed {
+            self.changes.push(format!("removed {path}"));
+            self.files.push(FileChange {
+                path: path.to_string(),
+                old,
+                new: None,
+            });
+        }
+        Ok(changed)
+    }
+
+    pub fn read(&self, path: &str) -> Result<Option<String>> {
+        self.host.read_text(path)
+    }
+
+    pub fn run(&mut self, cmd: Cmd) -> Result<Output> {
+        self.host.run_ok(&cmd)
+    }
+
+    /// The running system reflects this phase's changes only after a reboot.
+    pub fn need_reboot(&mut self, why: impl Into<String>) {
+        self.reboot = Some(why.into());
+    }
+
+    /// A durable note of this phase (e.g. "created VM 100"): saved at once, before the
+    /// phase goes on, so that a retry after a power cut knows what is its own.
+    pub fn remember(&mut self, key: &str, value: &str) -> Result<()> {
+        self.state
+            .phase_mut(self.id)
+            .data
+            .insert(key.to_string(), value.to_string());
+        if self.persist {
+            self.state.save(self.host)?;
+        }
+        Ok(())
+    }
+
+    pub fn forget(&mut self, key: &str) -> Result<()> {
+        if self.state.phase_mut(self.id).data.remove(key).is_some() && self.persist {
+            self.state.save(self.host)?;
+        }
+        Ok(())
+    }
+
+    pub fn recall(&self, key: &str) -> Option<&str> {
+        self.state.phase(self.id)?.data.get(key).map(String::as_str)
+    }
+
+    pub fn data(&self) -> BTreeMap<String, String> {
+        self.state
+            .phase(self.id)
+            .map(|p| p.data.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Ensure `line` is present in a line-based file such as /etc/modules, once; returns the
+/// new content (lines already there keep their place).
+pub fn with_line(content: &str, line: &str) -> String {
+    if content.lines().any(|l| l.trim() == line) {
+        return content.to_string();
+    }
+    let mut out = content.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(line);
+    out.push('\n');
+    out
+}
+
+/// The header of every file the agent owns, so an admin knows where it came from.
+pub fn owned_header(what: &str) -> String {
+    format!(
+        "# Written by pve-firstboot ({what}).\n\
+         # The agent rewrites it when it runs again: change the answer file, not this file.\n"
+    )
+}

@@ -1,0 +1,255 @@
+# shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR
+# Helpers for the e2e tests: start the test guest under QEMU from a copy-on-write
+# overlay of the image build-guest made, talk to it over ssh, watch its serial log
+# for boots, cut its power, and clean up. Source it from a test script that runs
+# with `set -euo pipefail`; it keeps one guest (and one HTTP server) per shell.
+#
+# Network: QEMU's user-mode network with restrict=on, so the guest cannot reach
+# anything but what is forwarded explicitly: host 127.0.0.1:<port> -> guest :22
+# (hostfwd), and guest 10.0.2.100:80 -> an HTTP server on host 127.0.0.1 (guestfwd).
+#
+# Artifacts (serial logs, QEMU command lines, overlays) go under target/e2e/.
+
+e2e_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+e2e_repo=$(cd "$e2e_here/../.." && pwd)
+# shellcheck source=guest.conf
+. "$e2e_here/guest.conf"
+
+E2E_ARTIFACTS=${E2E_ARTIFACTS:-$e2e_repo/target/e2e}
+mkdir -p "$E2E_ARTIFACTS"
+
+# State of the current guest / HTTP server, set by the functions below.
+E2E_IMAGE_DIR=""   # build-guest's output: disk.qcow2, id_ed25519, root-password
+E2E_GUEST_DIR=""   # this run's artifacts for the guest
+E2E_SERIAL=""      # the guest's serial log
+E2E_SSH_PORT=""
+E2E_QEMU_PID=""
+E2E_HTTP_PID=""
+E2E_HTTP_PORT=""
+E2E_HTTP_DIR=""
+
+e2e_log() { printf 'e2e: %s\n' "$*" >&2; }
+
+# Report a failed check and stop: the cleanup trap takes QEMU and the HTTP server down.
+e2e_fail() {
+	printf 'e2e: FAIL %s\n' "$*"
+	if [[ -n $E2E_SERIAL && -f $E2E_SERIAL ]]; then
+		e2e_log "last lines of the serial log $E2E_SERIAL:"
+		tail -n 25 "$E2E_SERIAL" | tr -d '\r' | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/^/    /' >&2
+	fi
+	exit 1
+}
+
+# A TCP port on 127.0.0.1 that is free right now (the kernel picks it).
+e2e_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Seconds since the epoch, for timing steps.
+e2e_now() { date +%s; }
+
+# --- image ---------------------------------------------------------------------------
+
+# Build the guest image or take it from the cache; sets E2E_IMAGE_DIR.
+e2e_image() {
+	E2E_IMAGE_DIR=$("$e2e_here/build-guest") || e2e_fail "build-guest failed"
+	[[ -f $E2E_IMAGE_DIR/disk.qcow2 ]] || e2e_fail "build-guest gave no disk.qcow2 in '$E2E_IMAGE_DIR'"
+}
+
+# --- HTTP server (what the guest fetches from http://10.0.2.100/) -----------------------
+
+# Serve directory $1 on 127.0.0.1 (only) at a free port; sets E2E_HTTP_PORT.
+e2e_http_start() {
+	E2E_HTTP_DIR=$1
+	E2E_HTTP_PORT=$(e2e_free_port)
+	python3 -m http.server --bind 127.0.0.1 --directory "$E2E_HTTP_DIR" "$E2E_HTTP_PORT" \
+		>"$E2E_ARTIFACTS/http-server.log" 2>&1 &
+	E2E_HTTP_PID=$!
+	local i
+	for i in $(seq 50); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$E2E_HTTP_PORT/" 2>/dev/null && return 0
+		kill -0 "$E2E_HTTP_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	e2e_fail "HTTP server on 127.0.0.1:$E2E_HTTP_PORT did not start (see $E2E_ARTIFACTS/http-server.log)"
+}
+
+e2e_http_stop() {
+	if [[ -n $E2E_HTTP_PID ]]; then
+		kill "$E2E_HTTP_PID" 2>/dev/null || true
+		wait "$E2E_HTTP_PID" 2>/dev/null || true
+		E2E_HTTP_PID=""
+	fi
+}
+
+# --- the guest -----------------------------------------------------------------------
+
+# Start guest $1 (a name for its artifact directory) from a fresh copy-on-write
+# overlay of the image. Needs e2e_image first; e2e_http_start first if the guest is
+# to reach http://10.0.2.100/. The QEMU command line is kept in qemu-cmdline.txt.
+e2e_guest_start() {
+	local name=${1:-guest}
+	[[ -n $E2E_IMAGE_DIR ]] || e2e_fail "e2e_guest_start: call e2e_image first"
+	[[ -z $E2E_QEMU_PID ]] || e2e_fail "e2e_guest_start: a guest is already running"
+	E2E_GUEST_DIR=$E2E_ARTIFACTS/$name
+	rm -rf "$E2E_GUEST_DIR"
+	mkdir -p "$E2E_GUEST_DIR"
+	E2E_SERIAL=$E2E_GUEST_DIR/serial.log
+	: >"$E2E_SERIAL"
+	qemu-img create -q -f qcow2 -b "$E2E_IMAGE_DIR/disk.qcow2" -F qcow2 "$E2E_GUEST_DIR/disk.qcow2"
+	E2E_SSH_PORT=$(e2e_free_port)
+
+	local mgmt="user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:$E2E_SSH_PORT-:22"
+	if [[ -n $E2E_HTTP_PORT ]]; then
+		# guestfwd's "cmd:" form starts one relay per connection. (The "tcp:" chardev
+		# form connects once when QEMU starts and serves a single connection only.)
+		mgmt+=",guestfwd=tcp:$E2E_HTTP_IP:80-cmd:nc 127.0.0.1 $E2E_HTTP_PORT"
+	fi
+	local cmd=(
+		qemu-system-x86_64
+		# q35 + intel-iommu with interrupt remapping: the guest sees a vIOMMU (DMAR)
+		# and can bind devices to vfio-pci. intremap needs the split irqchip.
+		-machine q35,kernel-irqchip=split
+		-accel tcg,thread=multi
+		# The agent adds intel_iommu=on on Intel CPUs; TCG's "max" model would say
+		# AuthenticAMD. It also offers AMD's SVM, which TCG emulates (Intel's VMX it
+		# does not): an Intel CPU with SVM only makes kvm_amd complain at boot.
+		-cpu max,vendor=GenuineIntel,svm=off
+		-smp 2 -m 1536
+		-device intel-iommu,intremap=on
+		-display none
+		-serial "file:$E2E_SERIAL"
+		-monitor "unix:$E2E_GUEST_DIR/monitor.sock,server=on,wait=off"
+		-pidfile "$E2E_GUEST_DIR/qemu.pid"
+		# cache=writeback (QEMU's default) honours the guest's flushes, so a SIGKILL
+		# of QEMU behaves like a power cut: what the guest synced is on disk.
+		-drive "file=$E2E_GUEST_DIR/disk.qcow2,format=qcow2,if=none,id=disk0,cache=writeback"
+		-device "virtio-blk-pci,drive=disk0,addr=$E2E_DISK_SLOT"
+		-netdev "$mgmt"
+		-device "virtio-net-pci,netdev=mgmt,addr=$E2E_MGMT_SLOT"
+		# The passthrough candidate: an emulated Intel 82574L (8086:10d3) on its own
+		# isolated network.
+		-netdev user,id=pt,restrict=on
+		-device "e1000e,netdev=pt,addr=$E2E_PT_SLOT"
+	)
+	printf '%q ' "${cmd[@]}" >"$E2E_GUEST_DIR/qemu-cmdline.txt"
+	echo >>"$E2E_GUEST_DIR/qemu-cmdline.txt"
+	"${cmd[@]}" </dev/null >"$E2E_GUEST_DIR/qemu.log" 2>&1 &
+	E2E_QEMU_PID=$!
+	e2e_log "guest '$name' started (QEMU pid $E2E_QEMU_PID, ssh 127.0.0.1:$E2E_SSH_PORT, serial $E2E_SERIAL)"
+}
+
+e2e_guest_running() { [[ -n $E2E_QEMU_PID ]] && kill -0 "$E2E_QEMU_PID" 2>/dev/null; }
+
+# Power cut: SIGKILL QEMU, no shutdown, no flush beyond what the guest already synced.
+e2e_guest_kill() {
+	if [[ -n $E2E_QEMU_PID ]]; then
+		kill -9 "$E2E_QEMU_PID" 2>/dev/null || true
+		wait "$E2E_QEMU_PID" 2>/dev/null || true
+		E2E_QEMU_PID=""
+	fi
+}
+
+# --- ssh -----------------------------------------------------------------------------
+
+e2e_ssh_opts() {
+	printf '%s\n' -i "$E2E_IMAGE_DIR/id_ed25519" \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+		-o BatchMode=yes -o ConnectTimeout=10 -o IdentitiesOnly=yes
+}
+
+# Run a command in the guest as root (arguments are joined into one remote command
+# line, as with ssh itself).
+e2e_ssh() {
+	local opts
+	mapfile -t opts < <(e2e_ssh_opts)
+	ssh "${opts[@]}" -p "$E2E_SSH_PORT" root@127.0.0.1 "$@"
+}
+
+# e2e_scp SRC... DEST: copy host files into the guest (DEST is a guest path).
+e2e_scp() {
+	local opts
+	mapfile -t opts < <(e2e_ssh_opts)
+	local dest=${*: -1}
+	scp -q "${opts[@]}" -P "$E2E_SSH_PORT" "${@:1:$#-1}" "root@127.0.0.1:$dest"
+}
+
+# Wait until ssh key login works, at most $1 seconds (default 300).
+e2e_wait_ssh() {
+	local timeout=${1:-300} start
+	start=$(e2e_now)
+	while (($(e2e_now) - start < timeout)); do
+		e2e_guest_running || e2e_fail "QEMU exited while waiting for ssh (see $E2E_GUEST_DIR/qemu.log)"
+		if e2e_ssh true 2>/dev/null; then
+			return 0
+		fi
+		sleep 2
+	done
+	e2e_fail "no ssh login within ${timeout}s"
+}
+
+# --- boots, reboots, power off --------------------------------------------------------
+
+# Boots through GRUB seen so far in the serial log: GRUB prints "Booting `<entry>'"
+# each time it starts a kernel from its menu.
+e2e_boot_count() {
+	grep -a -c "Booting \`" "$E2E_SERIAL" || true
+}
+
+# Kernels started so far (GRUB or not): the first kernel message on the console.
+# Only counted when the kernel is not "quiet"; kept for -kernel style debugging.
+e2e_kernel_count() {
+	grep -a -c "Linux version " "$E2E_SERIAL" || true
+}
+
+# Wait until the serial log shows at least $1 GRUB boots, at most $2 seconds.
+e2e_wait_boots() {
+	local want=$1 timeout=${2:-300} start
+	start=$(e2e_now)
+	while (($(e2e_now) - start < timeout)); do
+		(($(e2e_boot_count) >= want)) && return 0
+		e2e_guest_running || e2e_fail "QEMU exited while waiting for boot #$want"
+		sleep 1
+	done
+	e2e_fail "boot #$want did not start within ${timeout}s (saw $(e2e_boot_count))"
+}
+
+# Wait until the guest powers off (QEMU exits by itself), at most $1 seconds.
+e2e_wait_poweroff() {
+	local timeout=${1:-180} start
+	start=$(e2e_now)
+	while (($(e2e_now) - start < timeout)); do
+		if ! kill -0 "$E2E_QEMU_PID" 2>/dev/null; then
+			wait "$E2E_QEMU_PID" 2>/dev/null || true
+			E2E_QEMU_PID=""
+			return 0
+		fi
+		sleep 1
+	done
+	e2e_fail "guest did not power off within ${timeout}s"
+}
+
+# Reboot the guest over ssh and wait until it is back on ssh after a new GRUB boot.
+e2e_reboot() {
+	local timeout=${1:-420} before
+	before=$(e2e_boot_count)
+	# The connection may drop as the guest goes down; that is not an error.
+	e2e_ssh systemctl reboot || true
+	e2e_wait_boots $((before + 1)) "$timeout"
+	e2e_wait_ssh "$timeout"
+}
+
+# Power off over ssh and wait for QEMU to exit.
+e2e_poweroff() {
+	e2e_ssh systemctl poweroff || true
+	e2e_wait_poweroff "${1:-180}"
+}
+
+# --- cleanup ---------------------------------------------------------------------------
+
+e2e_cleanup() {
+	e2e_guest_kill
+	e2e_http_stop
+}
+trap e2e_cleanup EXIT
