@@ -169,6 +169,11 @@ impl Host {
         self.budget.set(Some(n));
     }
 
+    /// Steps left before the simulated power cut, if one is armed.
+    pub fn budget_left(&self) -> Option<u64> {
+        self.budget.get()
+    }
+
     /// Count one mutating step; fail once the crash budget is spent.
     fn step(&self) -> Result<()> {
         if self.crashed.get() {

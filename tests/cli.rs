@@ -1,0 +1,184 @@
+//! The command line as an admin meets it: exit codes, messages, and that `plan` and a
+//! refused answer write nothing.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn pvefb(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn validate_exit_codes_and_messages() {
+    let ok = pvefb(&["validate"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("valid"));
+
+    let f = manifest().join("tests/answers/fail/many-errors.toml");
+    let bad = pvefb(&["validate", f.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = text(&bad.stderr);
+    // One line per problem, FILE:LINE:COLUMN first, and all of them, not only the first.
+    let name = f.display().to_string();
+    assert!(
+        err.contains(&format!("{name}:2:12: error: installer.global.keyboard:")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{name}:34:1: error: hardening.firewal: unknown key"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("5 error(s); nothing was written"), "{err}");
+
+    let missing = pvefb(&["validate", "/nonexistent/answer.toml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing.stderr).starts_with("/nonexistent/answer.toml: error: cannot read"));
+
+    for usage in [
+        &["validate", "a", "b"][..],
+        &["frobnicate"],
+        &[],
+        &["apply", "x.toml"],
+        &["status", "--print"],
+    ] {
+        assert_eq!(pvefb(usage).status.code(), Some(2), "{usage:?}");
+    }
+}
+
+#[test]
+fn validate_print_shows_defaults_and_hides_secrets() {
+    let out = pvefb(&["validate", "--print"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("max-reboots = 3"));
+    assert!(s.contains("root-password = \"<redacted, hashed>\""));
+    assert!(!s.contains("$y$j9T$"), "the hash must not be printed");
+}
+
+#[test]
+fn plan_is_read_only_and_shows_diffs_and_commands() {
+    let root = scratch("cli-plan");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let before = snapshot(&root);
+    let out = pvefb(&["plan", "--root", root.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{s}{}", text(&out.stderr));
+    assert!(
+        s.contains("+++ b/etc/apt/sources.list.d/pve-no-subscription.list"),
+        "{s}"
+    );
+    assert!(
+        s.contains("-deb https://enterprise.proxmox.com/debian/pve bookworm pve-enterprise"),
+        "{s}"
+    );
+    assert!(
+        s.contains("would run: systemctl restart chrony.service"),
+        "{s}"
+    );
+    assert!(
+        s.contains("skipped: the passthrough phase is not implemented"),
+        "{s}"
+    );
+    assert_eq!(snapshot(&root), before, "plan changed the tree");
+    assert!(
+        !root.join("var/lib/pve-firstboot").exists(),
+        "plan wrote state"
+    );
+}
+
+#[test]
+fn plan_on_a_machine_that_does_not_match_still_completes() {
+    // An empty tree: no /etc/os-release, so the host phase cannot pick repositories.
+    let root = scratch("cli-plan-mismatch");
+    let out = pvefb(&["plan", "--root", root.to_str().unwrap()]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{s}");
+    assert!(
+        s.contains("== host ==\nwould FAIL: reading /etc/os-release: not found"),
+        "{s}"
+    );
+    assert!(s.contains("== verify =="), "plan went on to the end: {s}");
+    assert!(s.contains("phases that would fail: 1"), "{s}");
+}
+
+#[test]
+fn run_refuses_a_host_that_is_not_proxmox() {
+    let root = scratch("cli-not-pve");
+    let out = pvefb(&["run", "--root", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("does not look like a Proxmox VE host"));
+    assert!(!root.join("var").exists());
+}
+
+#[test]
+fn run_then_status() {
+    let root = scratch("cli-run-status");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let r = root.to_str().unwrap();
+    let st = pvefb(&["status", "--root", r]);
+    assert_eq!(st.status.code(), Some(3), "not started yet");
+    let answer = manifest().join("tests/fixtures/host-pve8/answer.toml");
+    let run = pvefb(&["run", "--answer", answer.to_str().unwrap(), "--root", r]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    let st = pvefb(&["status", "--root", r, "--json"]);
+    assert_eq!(st.status.code(), Some(0));
+    let j = text(&st.stdout);
+    assert!(j.contains("\"status\": \"done\""), "{j}");
+    assert!(j.contains("\"reboots\": 0"), "{j}");
+    let human = text(&pvefb(&["status", "--root", r]).stdout);
+    assert!(human.starts_with("pve-firstboot: done"), "{human}");
+    // The state is private: it is the admin's record, readable by root only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(root.join("var/lib/pve-firstboot/state.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A second run resumes a finished state: nothing runs, nothing changes.
+    let before = snapshot(&root);
+    let cmds = commands_log(&root);
+    let again = pvefb(&["run", "--answer", answer.to_str().unwrap(), "--root", r]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(text(&again.stdout).contains("no changes"));
+    assert_eq!(snapshot(&root), before);
+    assert_eq!(commands_log(&root), cmds);
+}
+
+#[test]
+fn secrets_never_reach_output_state_or_commands() {
+    let root = scratch("cli-secrets");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let answer = manifest().join("tests/answers/ok/plain-password-and-stable.toml");
+    let out = pvefb(&[
+        "apply",
+        answer.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    let all = format!(
+        "{}{}{}{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        std::fs::read_to_string(root.join("var/lib/pve-firstboot/state.toml")).unwrap_or_default(),
+        commands_log(&root)
+    );
+    assert!(!all.contains("correct horse battery"), "{all}");
+}
