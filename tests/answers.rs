@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use pve_firstboot::answer;
 
 fn dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/answers").join(sub)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/answers")
+        .join(sub)
 }
 
 fn inputs(d: &Path) -> Vec<PathBuf> {
@@ -34,7 +36,12 @@ fn expect(path: &Path, actual: &str) -> Option<String> {
         return None;
     }
     let want = fs::read_to_string(path).unwrap_or_default();
-    (want != actual).then(|| format!("{}:\n--- expected\n{want}--- actual\n{actual}", path.display()))
+    (want != actual).then(|| {
+        format!(
+            "{}:\n--- expected\n{want}--- actual\n{actual}",
+            path.display()
+        )
+    })
 }
 
 #[test]
@@ -48,8 +55,14 @@ fn ok_fixtures_normalize_as_expected() {
         let stem = input.file_stem().unwrap().to_string_lossy().into_owned();
         match answer::parse(&name, &fs::read(&input).unwrap()) {
             Ok(l) => {
-                bad.extend(expect(&dir("ok").join(format!("{stem}.out")), &answer::normalized(&l.answer)));
-                bad.extend(expect(&dir("ok").join(format!("{stem}.warn")), &l.warnings.to_string()));
+                bad.extend(expect(
+                    &dir("ok").join(format!("{stem}.out")),
+                    &answer::normalized(&l.answer),
+                ));
+                bad.extend(expect(
+                    &dir("ok").join(format!("{stem}.warn")),
+                    &l.warnings.to_string(),
+                ));
             }
             Err(r) => bad.push(format!("{name} should be valid:\n{r}")),
         }
@@ -60,7 +73,11 @@ fn ok_fixtures_normalize_as_expected() {
 #[test]
 fn fail_fixtures_give_exactly_the_expected_errors() {
     let cases = inputs(&dir("fail"));
-    assert!(cases.len() >= 30, "at least 30 failure fixtures, found {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "at least 30 failure fixtures, found {}",
+        cases.len()
+    );
     let mut bad = Vec::new();
     for input in cases {
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
@@ -74,9 +91,15 @@ fn fail_fixtures_give_exactly_the_expected_errors() {
                     let mut parts = line.splitn(4, ':');
                     let (f, l, c) = (parts.next(), parts.next(), parts.next());
                     assert_eq!(f, Some(name.as_str()), "{line}");
-                    assert!(l.unwrap().parse::<usize>().is_ok() && c.unwrap().parse::<usize>().is_ok(), "{line}");
+                    assert!(
+                        l.unwrap().parse::<usize>().is_ok() && c.unwrap().parse::<usize>().is_ok(),
+                        "{line}"
+                    );
                 }
-                bad.extend(expect(&dir("fail").join(format!("{stem}.err")), &r.to_string()));
+                bad.extend(expect(
+                    &dir("fail").join(format!("{stem}.err")),
+                    &r.to_string(),
+                ));
             }
         }
     }
