@@ -220,7 +220,7 @@ fn plan(args: &Args) -> i32 {
             out.push_str(&format!("would run: {c}\n"));
         }
         for r in &p.results {
-            out.push_str(&format!("check: {r}\n"));
+            out.push_str(&format!("found: {r}\n"));
         }
         if let Some(why) = &p.reboot {
             out.push_str(&format!("needs a reboot: {why}\n"));

@@ -27,11 +27,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
     use phases::scaffold::NotYet;
     vec![
         Box::new(phases::host::HostPhase),
-        Box::new(NotYet {
-            id: "passthrough",
-            depends: &[],
-            configured: |a| a.passthrough.is_some(),
-        }),
+        Box::new(phases::passthrough::PassthroughPhase),
         Box::new(NotYet {
             id: "network",
             depends: &[],

@@ -416,6 +416,21 @@ impl Host {
         }
     }
 
+    /// Run a command that only reads (e.g. `dmesg`), for its output. Under `--root` and in
+    /// plan mode it is neither run nor recorded, since it changes nothing: the result says
+    /// `recorded` and has no output, and callers treat that as "not known here".
+    pub fn query(&self, cmd: &Cmd) -> Result<Output> {
+        if self.mode != Mode::Live {
+            return Ok(Output {
+                code: Some(0),
+                recorded: true,
+                ..Output::default()
+            });
+        }
+        log::debug!("reading: {cmd}");
+        run_process(cmd).ctx(|| format!("running `{cmd}`"))
+    }
+
     /// Run a command and fail unless it exits 0, with the end of its stderr in the error.
     pub fn run_ok(&self, cmd: &Cmd) -> Result<Output> {
         let out = self.run(cmd)?;

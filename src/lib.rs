@@ -9,6 +9,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod host;
+pub mod pci;
 pub mod phases;
 pub mod state;
 pub mod status;

@@ -71,6 +71,7 @@ fn validate_print_shows_defaults_and_hides_secrets() {
 fn plan_is_read_only_and_shows_diffs_and_commands() {
     let root = scratch("cli-plan");
     copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), &root);
     let before = snapshot(&root);
     let out = pvefb(&["plan", "--root", root.to_str().unwrap()]);
     let s = text(&out.stdout);
@@ -88,7 +89,17 @@ fn plan_is_read_only_and_shows_diffs_and_commands() {
         "{s}"
     );
     assert!(
-        s.contains("skipped: the passthrough phase is not implemented"),
+        s.contains("+root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt"),
+        "{s}"
+    );
+    assert!(s.contains("would run: proxmox-boot-tool refresh"), "{s}");
+    assert!(
+        s.contains("needs a reboot: the running kernel lacks intel_iommu=on iommu=pt"),
+        "{s}"
+    );
+    assert!(s.contains("would run: systemctl reboot"), "{s}");
+    assert!(
+        s.contains("skipped: the network phase is not implemented"),
         "{s}"
     );
     assert_eq!(snapshot(&root), before, "plan changed the tree");
@@ -110,7 +121,11 @@ fn plan_on_a_machine_that_does_not_match_still_completes() {
         "{s}"
     );
     assert!(s.contains("== verify =="), "plan went on to the end: {s}");
-    assert!(s.contains("phases that would fail: 1"), "{s}");
+    assert!(
+        s.contains("== passthrough ==\nwould FAIL: no PCI device matches \"0000:01:00\""),
+        "{s}"
+    );
+    assert!(s.contains("phases that would fail: 2"), "{s}");
 }
 
 #[test]

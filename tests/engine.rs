@@ -187,10 +187,11 @@ fn drive(
     root: &Path,
     a: &Answer,
     phases: fn() -> Vec<Box<dyn Phase>>,
+    boot: fn(&Path, u32),
     crash_at: Option<u64>,
 ) -> (Outcome, u64) {
     let mut boots = 0;
-    reboot(root, boots);
+    boot(root, boots);
     let mut budget = crash_at;
     let mut steps = 0;
     for _ in 0..20 {
@@ -210,7 +211,7 @@ fn drive(
             Err(e) if e.is_crash() => {
                 budget = None;
                 boots += 1;
-                reboot(root, boots);
+                boot(root, boots);
             }
             Err(e) => panic!("engine error: {e}"),
             Ok(r) => match r.outcome {
@@ -219,7 +220,7 @@ fn drive(
                         *b -= used;
                     }
                     boots += 1;
-                    reboot(root, boots);
+                    boot(root, boots);
                 }
                 Outcome::Done | Outcome::Failed => return (r.outcome, steps),
                 Outcome::WaitingForReboot => {
@@ -239,7 +240,7 @@ fn state(root: &Path) -> State {
 fn phases_run_in_order_with_one_reboot_and_failures_contained() {
     let root = scratch("engine-order");
     let a = minimal_answer("");
-    let (outcome, _) = drive(&root, &a, test_phases, None);
+    let (outcome, _) = drive(&root, &a, test_phases, reboot, None);
     assert_eq!(outcome, Outcome::Failed, "the broken phase fails the run");
     let st = state(&root);
     let status = |id: &str| st.phase(id).unwrap().status;
@@ -367,10 +368,12 @@ fn crash_everywhere(
     prepare: &dyn Fn(&Path),
     a: &Answer,
     phases: fn() -> Vec<Box<dyn Phase>>,
-) {
+    boot: fn(&Path, u32),
+) -> State {
     let reference = scratch(&format!("crash-{name}-ref"));
     prepare(&reference);
-    let (ref_outcome, total) = drive(&reference, a, phases, None);
+    let input = snapshot(&reference);
+    let (ref_outcome, total) = drive(&reference, a, phases, boot, None);
     // /proc is the kernel's (boot IDs differ with the extra boots), not the agent's.
     let agent_tree = |root: &Path| {
         let mut t = snapshot(root);
@@ -387,7 +390,7 @@ fn crash_everywhere(
     for n in 0..total {
         let root = scratch(&format!("crash-{name}-{n}"));
         prepare(&root);
-        let (outcome, _) = drive(&root, a, phases, Some(n));
+        let (outcome, _) = drive(&root, a, phases, boot, Some(n));
         let why = format!("{name}: power cut after step {n} of {total}");
         assert_eq!(outcome, ref_outcome, "{why}");
         let tree = agent_tree(&root);
@@ -399,7 +402,7 @@ fn crash_everywhere(
                 .collect();
             panic!("{why}: the tree differs from the uninterrupted run's in {diff:?}");
         }
-        let dups = duplicated_lines(&root);
+        let dups = duplicated_lines(&root, &input);
         assert!(dups.is_empty(), "{why}: duplicated lines {dups:?}");
         let st = state(&root);
         for p in &ref_state.phases {
@@ -429,20 +432,41 @@ fn crash_everywhere(
         }
         fs::remove_dir_all(&root).unwrap();
     }
+    ref_state
 }
 
 #[test]
 fn power_cut_after_every_step_of_the_test_phases() {
     let a = minimal_answer("");
-    crash_everywhere("test-phases", &|_| {}, &a, test_phases);
+    crash_everywhere("test-phases", &|_| {}, &a, test_phases, reboot);
 }
 
 #[test]
 fn power_cut_after_every_step_of_the_real_phases() {
-    let case = manifest().join("tests/fixtures/host-pve8");
-    let a = answer::parse("answer.toml", &fs::read(case.join("answer.toml")).unwrap())
+    // The host and passthrough phases together, on an Intel + NVIDIA machine with ZFS:
+    // files, commands, the reboot, and verify after it.
+    let host = fs::read_to_string(manifest().join("tests/fixtures/host-pve8/answer.toml")).unwrap();
+    let text = format!("{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n");
+    let a = answer::parse("answer.toml", text.as_bytes())
         .unwrap_or_else(|r| panic!("{r}"))
         .answer;
-    let prepare = |root: &Path| copy_tree(&manifest().join("tests/roots/pve8"), root);
-    crash_everywhere("pve8", &prepare, &a, pve_firstboot::engine::phases);
+    let prepare = |root: &Path| {
+        copy_tree(&manifest().join("tests/roots/pve8"), root);
+        copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), root);
+    };
+    let st = crash_everywhere(
+        "pve8-passthrough",
+        &prepare,
+        &a,
+        pve_firstboot::engine::phases,
+        boot_machine,
+    );
+    assert_eq!(st.reboots, 1);
+    assert_eq!(
+        st.phase("verify").unwrap().status,
+        Status::Done,
+        "{:?}",
+        st.phase("verify")
+    );
+    assert_eq!(st.phase("passthrough").unwrap().status, Status::Done);
 }

@@ -2,12 +2,14 @@
 //! installer leaves, compared with golden files.
 //!
 //! A case is a directory `tests/fixtures/NAME/` with
-//! - `base`: the name of a tree under `tests/roots/` to start from,
+//! - `base`: the names of trees under `tests/roots/` to start from, one per line, laid
+//!   over each other in order (e.g. a Proxmox install, then a machine's /sys and /proc),
 //! - `overlay/` (optional): files that differ from that tree,
 //! - `answer.toml`: the answer to apply,
 //! - `expected/`: every file the run creates or changes, with its full expected content,
 //! - `commands.log`: the commands the run records, in order,
-//! - `apply.out`: what `apply` prints.
+//! - `apply.out`: what `apply` prints,
+//! - `exit` (optional): the expected exit status; without it 0 (done) or 3 (reboot asked).
 //!
 //! Every case is applied twice: the second run must change nothing at all.
 //! `BLESS=1 cargo test --test fixtures` rewrites the expected files from a run.
@@ -44,7 +46,9 @@ fn apply(answer: &Path, root: &Path) -> (i32, String, String) {
 pub fn prepare(case: &Path, name: &str) -> std::path::PathBuf {
     let base = fs::read_to_string(case.join("base")).unwrap();
     let root = scratch(&format!("fixture-{name}"));
-    copy_tree(&manifest().join("tests/roots").join(base.trim()), &root);
+    for b in base.split_whitespace() {
+        copy_tree(&manifest().join("tests/roots").join(b), &root);
+    }
     if case.join("overlay").is_dir() {
         copy_tree(&case.join("overlay"), &root);
     }
@@ -57,8 +61,14 @@ fn check_case(case: &Path) -> Vec<String> {
     let root = prepare(case, &name);
     let before = snapshot(&root);
     let (code, stdout, stderr) = apply(&case.join("answer.toml"), &root);
-    if ![0, 3].contains(&code) {
-        bad.push(format!("{name}: apply exited {code}\n{stdout}{stderr}"));
+    let allowed = match fs::read_to_string(case.join("exit")) {
+        Ok(s) => vec![s.trim().parse::<i32>().unwrap()],
+        Err(_) => vec![0, 3],
+    };
+    if !allowed.contains(&code) {
+        bad.push(format!(
+            "{name}: apply exited {code}, expected {allowed:?}\n{stdout}{stderr}"
+        ));
     }
     let after = snapshot(&root);
     let commands = commands_log(&root);

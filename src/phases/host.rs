@@ -1,7 +1,7 @@
 //! The `host` phase (`[host]`): package repositories, NTP, the journal, kernel tuning for a
 //! virtualization host, and an optional full upgrade.
 
-use super::{Cx, Phase, owned_header};
+use super::{Cx, DISABLED, Phase, owned_header};
 use crate::answer::{Answer, HostCfg, Repositories};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
@@ -14,8 +14,6 @@ const CHRONY_CONF: &str = "/etc/chrony/chrony.conf";
 const CHRONY_SOURCES: &str = "/etc/chrony/sources.d/pve-firstboot.sources";
 const JOURNALD_DROPIN: &str = "/etc/systemd/journald.conf.d/pve-firstboot.conf";
 const SYSCTL_TUNING: &str = "/etc/sysctl.d/80-pve-firstboot-tuning.conf";
-/// What commenting-out by this phase looks like, so it is recognisable and reversible.
-const DISABLED: &str = "# disabled by pve-firstboot: ";
 
 impl Phase for HostPhase {
     fn id(&self) -> &'static str {

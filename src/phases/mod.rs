@@ -8,6 +8,7 @@
 //! file and running its command must not leave the command undone forever.
 
 pub mod host;
+pub mod passthrough;
 pub mod scaffold;
 
 use std::collections::BTreeMap;
@@ -170,6 +171,9 @@ pub fn with_line(content: &str, line: &str) -> String {
     out.push('\n');
     out
 }
+
+/// What commenting-out by the agent looks like, so it is recognisable and reversible.
+pub const DISABLED: &str = "# disabled by pve-firstboot: ";
 
 /// The header of every file the agent owns, so an admin knows where it came from.
 pub fn owned_header(what: &str) -> String {

@@ -79,11 +79,14 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, Entry> {
     m
 }
 
-/// Files (relative paths) in which some meaningful line occurs twice: the agent must
-/// never add a line it already added.
-pub fn duplicated_lines(root: &Path) -> Vec<String> {
+/// Lines that occur twice in a file the agent wrote or changed (relative to `before`):
+/// the agent must never add a line it already added.
+pub fn duplicated_lines(root: &Path, before: &BTreeMap<String, Entry>) -> Vec<String> {
     let mut bad = Vec::new();
     for (path, e) in snapshot(root) {
+        if before.get(&path) == Some(&e) {
+            continue;
+        }
         let Entry::File(data, _) = e else { continue };
         let text = String::from_utf8_lossy(&data);
         let mut seen = std::collections::HashSet::new();
@@ -105,4 +108,90 @@ pub fn commands_log(root: &Path) -> String {
 
 pub fn bless() -> bool {
     std::env::var_os("BLESS").is_some()
+}
+
+/// What booting does to a fixture tree, standing in for firmware, boot loader and kernel:
+/// a new boot ID; the command line the boot loader now passes (systemd-boot: the
+/// `/etc/kernel/cmdline` line; GRUB: the running one plus our drop-in's words); and every
+/// device whose ID is in our `options vfio-pci ids=` line bound to vfio-pci.
+pub fn boot_machine(root: &Path, n: u32) {
+    fs::create_dir_all(root.join("proc/sys/kernel/random")).unwrap();
+    fs::write(
+        root.join("proc/sys/kernel/random/boot_id"),
+        format!("boot-{n}\n"),
+    )
+    .unwrap();
+    let cmdline_path = root.join("proc/cmdline");
+    let mut words: Vec<String> = fs::read_to_string(&cmdline_path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    if let Ok(k) = fs::read_to_string(root.join("etc/kernel/cmdline")) {
+        words.retain(|w| w.starts_with("initrd="));
+        words.extend(k.split_whitespace().map(String::from));
+    } else if let Ok(g) = fs::read_to_string(root.join("etc/default/grub.d/pve-firstboot.cfg")) {
+        for l in g
+            .lines()
+            .filter(|l| l.starts_with("GRUB_CMDLINE_LINUX_DEFAULT="))
+        {
+            for w in l
+                .split('"')
+                .nth(1)
+                .unwrap_or("")
+                .split_whitespace()
+                .filter(|w| !w.starts_with('$'))
+            {
+                if !words.iter().any(|x| x == w) {
+                    words.push(w.to_string());
+                }
+            }
+        }
+    }
+    if !words.is_empty() {
+        fs::write(&cmdline_path, format!("{}\n", words.join(" "))).unwrap();
+    }
+    let ids: Vec<String> = fs::read_to_string(root.join("etc/modprobe.d/pve-firstboot-vfio.conf"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("options vfio-pci ids="))
+        .flat_map(|r| {
+            r.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let devs = root.join("sys/bus/pci/devices");
+    let Ok(rd) = fs::read_dir(&devs) else { return };
+    for e in rd {
+        let dev = fs::canonicalize(e.unwrap().path()).unwrap();
+        let id = |f: &str| {
+            fs::read_to_string(dev.join(f))
+                .unwrap()
+                .trim()
+                .trim_start_matches("0x")
+                .to_string()
+        };
+        if !ids.contains(&format!("{}:{}", id("vendor"), id("device"))) {
+            continue;
+        }
+        let drivers = root.join("sys/bus/pci/drivers/vfio-pci");
+        fs::create_dir_all(&drivers).unwrap();
+        let link = dev.join("driver");
+        let _ = fs::remove_file(&link);
+        let depth = dev
+            .strip_prefix(fs::canonicalize(root).unwrap())
+            .unwrap()
+            .components()
+            .count()
+            - 1;
+        symlink(
+            format!("{}bus/pci/drivers/vfio-pci", "../".repeat(depth - 1)),
+            &link,
+        )
+        .unwrap();
+    }
 }

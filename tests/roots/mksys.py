@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Generate the /sys, /proc and boot-loader parts of the hardware fixture roots.
+
+The trees are committed; this script documents how they were made and remakes them
+(`python3 tests/roots/mksys.py`). /sys is laid out as the kernel does it: real directories
+under /sys/devices/pci0000:00/..., and relative symlinks for bus/pci/devices/*, each
+device's `driver` and `iommu_group`, and /sys/kernel/iommu_groups/*/devices/*.
+"""
+import os
+import shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+MODULES = """# /etc/modules: kernel modules to load at boot time.
+#
+# This file contains the names of kernel modules that should be loaded
+# at boot time, one per line. Lines beginning with "#" are ignored.
+# Parameters can be specified after the module name.
+
+"""
+
+GRUB = """# If you change this file, run 'update-grub' afterwards to update
+# /boot/grub/grub.cfg.
+# For full documentation of the options in this file, see:
+#   info -f grub -n 'Simple configuration'
+
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=5
+GRUB_DISTRIBUTOR=`lsb_release -i -s 2> /dev/null || echo Debian`
+GRUB_CMDLINE_LINUX_DEFAULT="quiet"
+GRUB_CMDLINE_LINUX=""
+"""
+
+
+def cpuinfo(vendor, model):
+    cpus = []
+    for i in range(2):
+        cpus.append(f"processor\t: {i}\nvendor_id\t: {vendor}\ncpu family\t: 6\nmodel name\t: {model}\n"
+                    f"flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr {'vmx' if vendor == 'GenuineIntel' else 'svm'}\n")
+    return "\n".join(cpus) + "\n"
+
+
+def write(root, rel, text, mode=0o644):
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    with open(p, "w") as f:
+        f.write(text)
+    os.chmod(p, mode)
+
+
+def link(root, rel, target_rel):
+    """A relative symlink at `rel` pointing at `target_rel` (both relative to the root)."""
+    p = os.path.join(root, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    t = os.path.relpath(os.path.join(root, target_rel), os.path.dirname(p))
+    if os.path.lexists(p):
+        os.remove(p)
+    os.symlink(t, p)
+
+
+def machine(name, cpu, devices, extra):
+    """devices: (addr, parent addr or None, vendor, device, class, driver, group, boot_vga)."""
+    root = os.path.join(HERE, name)
+    shutil.rmtree(root, ignore_errors=True)
+    path = {}
+    for addr, parent, ven, dev, cls, drv, grp, bvga in devices:
+        base = path[parent] if parent else "sys/devices/pci0000:00"
+        d = f"{base}/{addr}"
+        path[addr] = d
+        write(root, f"{d}/vendor", f"0x{ven:04x}\n")
+        write(root, f"{d}/device", f"0x{dev:04x}\n")
+        write(root, f"{d}/class", f"0x{cls:06x}\n")
+        if cls >> 16 == 0x03:
+            write(root, f"{d}/boot_vga", "1\n" if bvga else "0\n")
+        if drv:
+            os.makedirs(os.path.join(root, f"sys/bus/pci/drivers/{drv}"), exist_ok=True)
+            link(root, f"{d}/driver", f"sys/bus/pci/drivers/{drv}")
+            link(root, f"sys/bus/pci/drivers/{drv}/{addr}", d)
+        link(root, f"sys/bus/pci/devices/{addr}", d)
+        if grp is not None:
+            link(root, f"{d}/iommu_group", f"sys/kernel/iommu_groups/{grp}")
+            link(root, f"sys/kernel/iommu_groups/{grp}/devices/{addr}", d)
+    write(root, "proc/cpuinfo", cpuinfo(*cpu))
+    write(root, "etc/modules", MODULES)
+    for rel, text in extra.items():
+        write(root, rel, text)
+
+
+INTEL = ("GenuineIntel", "Intel(R) Core(TM) i7-9700 CPU @ 3.00GHz")
+AMD = ("AuthenticAMD", "AMD Ryzen 9 5900X 12-Core Processor")
+
+# Intel desktop: NVIDIA GPU (+ its HDMI audio) behind a root port, the iGPU is the boot VGA
+# device, onboard audio uses the same driver as the GPU's audio. ZFS on UEFI: systemd-boot
+# through proxmox-boot-tool.
+machine("hw-intel-nvidia-zfs", INTEL, [
+    ("0000:00:00.0", None, 0x8086, 0x3e30, 0x060000, None, 0, False),
+    ("0000:00:01.0", None, 0x8086, 0x1901, 0x060400, "pcieport", 1, False),
+    ("0000:00:02.0", None, 0x8086, 0x3e92, 0x030000, "i915", 2, True),
+    ("0000:00:1f.3", None, 0x8086, 0xa348, 0x040300, "snd_hda_intel", 9, False),
+    ("0000:00:1f.6", None, 0x8086, 0x15bc, 0x020000, "e1000e", 10, False),
+    ("0000:01:00.0", "0000:00:01.0", 0x10de, 0x2484, 0x030000, "nouveau", 1, False),
+    ("0000:01:00.1", "0000:00:01.0", 0x10de, 0x228b, 0x040300, "snd_hda_intel", 1, False),
+], {
+    "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
+    "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+    "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+})
+
+# The same machine once the agent has run and rebooted: everything in place.
+machine("hw-intel-nvidia-zfs-done", INTEL, [
+    ("0000:00:00.0", None, 0x8086, 0x3e30, 0x060000, None, 0, False),
+    ("0000:00:01.0", None, 0x8086, 0x1901, 0x060400, "pcieport", 1, False),
+    ("0000:00:02.0", None, 0x8086, 0x3e92, 0x030000, "i915", 2, True),
+    ("0000:00:1f.3", None, 0x8086, 0xa348, 0x040300, "snd_hda_intel", 9, False),
+    ("0000:00:1f.6", None, 0x8086, 0x15bc, 0x020000, "e1000e", 10, False),
+    ("0000:01:00.0", "0000:00:01.0", 0x10de, 0x2484, 0x030000, "vfio-pci", 1, False),
+    ("0000:01:00.1", "0000:00:01.0", 0x10de, 0x228b, 0x040300, "vfio-pci", 1, False),
+], {
+    "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
+    "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt\n",
+    "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt\n",
+})
+
+# AMD server board: AMD GPU (+ audio) behind a root port, the BMC's ASPEED chip is the boot
+# VGA device. ext4 on LVM: plain GRUB. The admin already has iommu=pt in /etc/default/grub.
+machine("hw-amd-radeon-grub", AMD, [
+    ("0000:00:00.0", None, 0x1022, 0x1480, 0x060000, None, 0, False),
+    ("0000:00:03.1", None, 0x1022, 0x1483, 0x060400, "pcieport", 3, False),
+    ("0000:0b:00.0", "0000:00:03.1", 0x1002, 0x73bf, 0x030000, "amdgpu", 12, False),
+    ("0000:0b:00.1", "0000:00:03.1", 0x1002, 0xab28, 0x040300, "snd_hda_intel", 12, False),
+    ("0000:0c:00.0", None, 0x1a03, 0x2000, 0x030000, "ast", 13, True),
+], {
+    "etc/default/grub": GRUB.replace('"quiet"', '"quiet iommu=pt"'),
+    "etc/default/grub.d/installer.cfg": 'GRUB_TERMINAL_OUTPUT="console serial"\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX console=tty0 console=ttyS0,115200"\n',
+    "proc/cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet iommu=pt console=tty0 console=ttyS0,115200\n",
+})
+
+# A GPU whose IOMMU group also holds the onboard NIC (no ACS): in place and rebooted, but
+# passing it through would be unsafe, and verify must say which device is in the way.
+machine("hw-intel-shared-group", INTEL, [
+    ("0000:00:01.0", None, 0x8086, 0x1901, 0x060400, "pcieport", 1, False),
+    ("0000:00:02.0", None, 0x8086, 0x3e92, 0x030000, "i915", 2, True),
+    ("0000:01:00.0", "0000:00:01.0", 0x10de, 0x1c82, 0x030000, "vfio-pci", 1, False),
+    ("0000:01:00.1", "0000:00:01.0", 0x10de, 0x0fb9, 0x040300, "vfio-pci", 1, False),
+    ("0000:02:00.0", "0000:00:01.0", 0x8086, 0x1533, 0x020000, "igb", 1, False),
+], {
+    "etc/default/grub": GRUB,
+    "proc/cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet intel_iommu=on iommu=pt\n",
+})
