@@ -23,6 +23,14 @@ usage:
                                                  on this host (default answer
                                                  /etc/pve-firstboot/answer.toml)
   pve-firstboot status [--root DIR] [--json] [--wait]
+  pve-firstboot reset [--root DIR]               forget a finished or failed run; the unit runs
+                                                 the phases again at the next boot
+  pve-firstboot hook --answer FILE -o OUT [--force]
+                                                 build the first-boot hook (at most 1 MiB): this
+                                                 binary, xz-compressed, and the answer without
+                                                 the root password
+  pve-firstboot hand-over --hook PATH            run by the hook: install the agent, the answer
+                                                 and pve-firstboot.service, start it, return
 
 exit status: 0 done/valid, 1 failed/invalid, 2 usage error, 3 not finished yet (status,
 apply and run: a reboot is pending or the phases are still running)
@@ -34,6 +42,8 @@ pub const DEFAULT_ANSWER: &str = "/etc/pve-firstboot/answer.toml";
 pub struct Args {
     pub command: String,
     pub file: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub hook: Option<PathBuf>,
     pub root: Option<PathBuf>,
     pub json: bool,
     pub wait: bool,
@@ -51,6 +61,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         "apply" => &["--root"],
         "run" => &["--answer", "--force", "--root"],
         "status" => &["--root", "--json", "--wait"],
+        "reset" => &["--root"],
+        "hook" => &["--answer", "-o", "--output", "--force"],
+        "hand-over" => &["--hook", "--root"],
         "-h" | "--help" | "help" | "-V" | "--version" => &[],
         other => return Err(format!("unknown command \"{other}\"")),
     };
@@ -59,7 +72,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         ..Args::default()
     };
     while let Some(arg) = it.next() {
-        if arg.starts_with("--") {
+        if arg.starts_with("--") || arg == "-o" {
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) => (f, Some(v.to_string())),
                 None => (arg.as_str(), None),
@@ -78,6 +91,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             match flag {
                 "--root" => a.root = Some(value()?),
                 "--answer" => a.file = Some(value()?),
+                "-o" | "--output" => a.output = Some(value()?),
+                "--hook" => a.hook = Some(value()?),
                 "--json" => a.json = true,
                 "--wait" => a.wait = true,
                 "--force" => a.force = true,
@@ -151,6 +166,14 @@ pub fn main(argv: &[String]) -> i32 {
         "apply" => apply(&args),
         "run" => run(&args),
         "status" => status_cmd(&args),
+        "reset" => with_host(&args, |h| {
+            crate::handover::reset(h)
+                .map(|()| println!("reset: the phases run again at the next boot"))
+        }),
+        "hand-over" => with_host(&args, |h| {
+            crate::handover::hand_over(h, &args.hook.as_ref().expect("checked").to_string_lossy())
+        }),
+        "hook" => hook_cmd(&args),
         _ => 2,
     }
 }
@@ -273,14 +296,59 @@ fn print_report(report: &Report) {
     let _ = std::io::stdout().write_all(out.as_bytes());
 }
 
-fn execute(host: &Host, l: &Loaded, mode: RunMode) -> i32 {
+fn execute(host: &Host, l: &Loaded, mode: RunMode) -> (i32, Option<Report>) {
     match Engine::new(host, &l.answer, mode).run() {
         Ok(report) => {
             print_report(&report);
-            report.outcome.exit_code()
+            (report.outcome.exit_code(), Some(report))
         }
         Err(e) => {
             log::error!("{e}");
+            (1, None)
+        }
+    }
+}
+
+fn host_for(args: &Args) -> Host {
+    match &args.root {
+        Some(r) => Host::rooted(r),
+        None => Host::live(),
+    }
+}
+
+fn with_host(args: &Args, f: impl FnOnce(&Host) -> crate::error::Result<()>) -> i32 {
+    match f(&host_for(args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("pve-firstboot: {}: {e}", args.command);
+            1
+        }
+    }
+}
+
+fn hook_cmd(args: &Args) -> i32 {
+    let file = args.file.as_deref().expect("checked by parse");
+    if load(Some(file)).is_none() {
+        return 1;
+    }
+    let out = args.output.as_deref().expect("checked by parse");
+    let res = std::fs::read_to_string(file)
+        .map_err(crate::error::Error::from)
+        .and_then(|text| crate::image::build_hook(&text))
+        .and_then(|hook| {
+            crate::image::write_new(out, &hook, 0o755, args.force).map(|()| hook.len())
+        });
+    match res {
+        Ok(n) => {
+            println!(
+                "{}: {n} bytes (Proxmox allows {})",
+                out.display(),
+                crate::image::hook::MAX_HOOK_BYTES
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("pve-firstboot: hook: {e}");
             1
         }
     }
@@ -295,7 +363,7 @@ fn apply(args: &Args) -> i32 {
         eprintln!("pve-firstboot: --root {}: not a directory", root.display());
         return 2;
     }
-    execute(&Host::rooted(root), &l, RunMode::Converge)
+    execute(&Host::rooted(root), &l, RunMode::Converge).0
 }
 
 fn run(args: &Args) -> i32 {
@@ -314,17 +382,44 @@ fn run(args: &Args) -> i32 {
         );
         return 1;
     }
-    let Some(l) = load(Some(&file)) else {
+    // The installed answer has no root password (see answer::for_host); an answer given
+    // with --answer is read as the admin wrote it.
+    let loaded = if args.file.is_none() {
+        match host.read(DEFAULT_ANSWER) {
+            Ok(Some(bytes)) => match answer::parse_installed(DEFAULT_ANSWER, &bytes) {
+                Ok(l) => Some(l),
+                Err(r) => {
+                    eprint!("{r}");
+                    None
+                }
+            },
+            Ok(None) => {
+                eprintln!("{DEFAULT_ANSWER}: error: cannot read the answer file: not found");
+                None
+            }
+            Err(e) => {
+                eprintln!("pve-firstboot: {e}");
+                None
+            }
+        }
+    } else {
+        load(Some(&file))
+    };
+    let Some(l) = loaded else {
         return 1;
     };
-    execute(&host, &l, RunMode::Resume)
+    let (code, report) = execute(&host, &l, RunMode::Resume);
+    if let Some(r) = report {
+        if let Err(e) = crate::handover::finish(&host, r.outcome, &r.state) {
+            log::error!("finishing: {e}");
+            return 1;
+        }
+    }
+    code
 }
 
 fn status_cmd(args: &Args) -> i32 {
-    let host = match &args.root {
-        Some(r) => Host::rooted(r),
-        None => Host::live(),
-    };
+    let host = host_for(args);
     loop {
         let st = match State::load(&host) {
             Ok(s) => s,

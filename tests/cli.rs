@@ -197,3 +197,101 @@ fn secrets_never_reach_output_state_or_commands() {
     );
     assert!(!all.contains("correct horse battery"), "{all}");
 }
+
+/// The hook as Proxmox runs it, in a scratch root: it installs exactly the agent, the
+/// answer (without the root password, mode 0600) and the unit, writes the initial state,
+/// enables and starts the unit without waiting, and exits 0.
+#[test]
+fn hand_over_installs_the_agent_and_its_unit() {
+    use pve_firstboot::image::hook;
+    use std::os::unix::fs::PermissionsExt;
+    let root = scratch("cli-hand-over");
+    let answer =
+        std::fs::read_to_string(manifest().join("tests/answers/ok/plain-password-and-stable.toml"))
+            .unwrap();
+    let for_host = pve_firstboot::answer::for_host(&answer).unwrap();
+    let h = hook::build("test", &for_host, b"not really xz").unwrap();
+    let hook_path = root.join("var/lib/proxmox-first-boot/proxmox-first-boot");
+    std::fs::create_dir_all(hook_path.parent().unwrap()).unwrap();
+    std::fs::write(&hook_path, &h).unwrap();
+    let out = pvefb(&[
+        "hand-over",
+        "--hook",
+        "/var/lib/proxmox-first-boot/proxmox-first-boot",
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mode = |p: &str| {
+        std::fs::metadata(root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("usr/local/sbin/pve-firstboot"), 0o755);
+    assert_eq!(mode("etc/pve-firstboot/answer.toml"), 0o600);
+    assert_eq!(mode("etc/systemd/system/pve-firstboot.service"), 0o644);
+    let installed = std::fs::read_to_string(root.join("etc/pve-firstboot/answer.toml")).unwrap();
+    assert!(!installed.contains("correct horse battery"), "{installed}");
+    assert!(pve_firstboot::answer::parse_installed("a", installed.as_bytes()).is_ok());
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/systemd/system/pve-firstboot.service")).unwrap(),
+        std::fs::read_to_string(manifest().join("systemd/pve-firstboot.service")).unwrap()
+    );
+    assert!(root.join("var/lib/pve-firstboot/state.toml").exists());
+    assert_eq!(
+        commands_log(&root),
+        "systemctl daemon-reload\nsystemctl enable pve-firstboot.service\nsystemctl start --no-block pve-firstboot.service\n"
+    );
+    // The unit's entry then runs from the installed answer, and on finishing disables
+    // itself and marks the run finished (the unit's condition).
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let run = pvefb(&["run", "--root", root.to_str().unwrap()]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("var/lib/pve-firstboot/finished")).unwrap(),
+        "done\n"
+    );
+    assert!(commands_log(&root).ends_with("systemctl disable pve-firstboot.service\n"));
+    // reset re-arms it.
+    let reset = pvefb(&["reset", "--root", root.to_str().unwrap()]);
+    assert_eq!(reset.status.code(), Some(0));
+    assert!(!root.join("var/lib/pve-firstboot/finished").exists());
+    assert!(!root.join("var/lib/pve-firstboot/state.toml").exists());
+    assert!(commands_log(&root).ends_with("systemctl enable pve-firstboot.service\n"));
+}
+
+#[test]
+fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
+    let root = scratch("cli-motd");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    std::fs::write(root.join("etc/motd"), "Welcome.\n").unwrap();
+    let r = root.to_str().unwrap();
+    // The example answer passes through 0000:01:00, which this machine does not have.
+    let example = manifest().join("examples/homeserver.toml");
+    let run = pvefb(&["run", "--answer", example.to_str().unwrap(), "--root", r]);
+    assert_eq!(run.status.code(), Some(1));
+    let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
+    assert!(
+        motd.starts_with(
+            "Welcome.\n---- pve-firstboot ----\npve-firstboot FAILED in: passthrough."
+        ),
+        "{motd}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("var/lib/pve-firstboot/finished")).unwrap(),
+        "failed\n"
+    );
+    pvefb(&["reset", "--root", r]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/motd")).unwrap(),
+        "Welcome.\n"
+    );
+}

@@ -320,6 +320,33 @@ pub struct Loaded {
 
 /// Read an answer from bytes; `name` is how diagnostics name the file.
 pub fn parse(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
+    parse_as(name, bytes, false)
+}
+
+/// Read the copy of the answer installed on the host (`/etc/pve-firstboot/answer.toml`),
+/// which has no root password (see [`for_host`]).
+pub fn parse_installed(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
+    parse_as(name, bytes, true)
+}
+
+/// The answer as the host keeps it: everything but the root password, which only the
+/// installer needs and which must not sit on the host in a second place.
+pub fn for_host(text: &str) -> Result<String, String> {
+    let mut t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
+    if let Some(toml::Value::Table(i)) = t.get_mut("installer") {
+        if let Some(toml::Value::Table(g)) = i.get_mut("global") {
+            g.remove("root-password");
+            g.remove("root-password-hashed");
+        }
+    }
+    let body = toml::to_string(&t).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "# The answer pve-firstboot works from, installed by its first-boot hook.\n\
+         # The root password was left out on purpose: the installer has used it.\n{body}"
+    ))
+}
+
+fn parse_as(name: &str, bytes: &[u8], installed: bool) -> Result<Loaded, Report> {
     if bytes.len() > MAX_ANSWER_BYTES {
         return Err(Report::file_error(
             name,
@@ -356,7 +383,10 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
             ));
         }
     };
-    let mut c = reader::Checker::default();
+    let mut c = reader::Checker {
+        installed,
+        ..reader::Checker::default()
+    };
     let read = schema::read(&mut c, doc.get_ref());
     rules::check(&mut c, &read);
     let report = Report::new(&src, c.diags);

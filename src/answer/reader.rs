@@ -23,6 +23,9 @@ pub struct Sp<T> {
 #[derive(Default)]
 pub struct Checker {
     pub diags: Vec<Diag>,
+    /// Reading the copy installed on the host, from which the root password was left out
+    /// on purpose (the installer has used it; the agent never needs it).
+    pub installed: bool,
 }
 
 impl Checker {

@@ -267,7 +267,7 @@ fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Option<Installer
             &g.key_path("root-password"),
             "set either root-password or root-password-hashed, not both",
         ),
-        (None, None) if !g.has("root-password") && !g.has("root-password-hashed") => c.error(
+        (None, None) if !c.installed && !g.has("root-password") && !g.has("root-password-hashed") => c.error(
             &g.span,
             &g.key_path("root-password-hashed"),
             "missing; set root-password-hashed (a crypt(3) hash, e.g. from `mkpasswd -m yescrypt`) or root-password",

@@ -1,0 +1,109 @@
+//! The first-boot hook: one file of at most 1 MiB that Proxmox runs once at first boot.
+//!
+//! Layout: a short `/bin/sh` stub, then our answer (as the host keeps it), then the static
+//! agent compressed with xz. The stub unpacks the agent with `tail -c +OFFSET | xz -dc`
+//! (every Proxmox host has sh, tail and xz) and runs `pve-firstboot hand-over`, which does
+//! the rest in Rust, through the host boundary, where it is tested. A glibc-static agent
+//! is ~1.7 MB, so it must travel compressed: REFERENCE §10.
+
+use crate::error::{Error, Result};
+
+/// Proxmox's limit for the hook file (the ISO tool and the installer both check it).
+pub const MAX_HOOK_BYTES: usize = 1_048_576;
+pub const ANSWER_MARK: &str = "__PVE_FIRSTBOOT_ANSWER__";
+pub const AGENT_MARK: &str = "__PVE_FIRSTBOOT_AGENT__";
+
+fn stub(version: &str, offset: usize) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # pve-firstboot {version} first-boot hook: a shell stub, the answer, and the agent (xz).\n\
+         # Proxmox runs this once as `proxmox-first-boot fully-up` and removes its marker only\n\
+         # when it exits 0. The agent installs itself, the answer and its own systemd unit,\n\
+         # starts that unit without waiting for it, and returns. Nothing here reboots.\n\
+         set -eu\n\
+         mkdir -p -m 0700 /var/lib/pve-firstboot\n\
+         tmp=$(mktemp -d /var/lib/pve-firstboot/hook.XXXXXX)\n\
+         trap 'rm -rf \"$tmp\"' EXIT\n\
+         tail -c +{offset:08} \"$0\" | xz -dc > \"$tmp/pve-firstboot\"\n\
+         chmod 0700 \"$tmp/pve-firstboot\"\n\
+         \"$tmp/pve-firstboot\" hand-over --hook \"$0\"\n\
+         exit 0\n"
+    )
+}
+
+/// Assemble the hook. `Err` (with the sizes) when it would exceed Proxmox's 1 MiB.
+pub fn build(version: &str, answer: &str, agent_xz: &[u8]) -> Result<Vec<u8>> {
+    let middle = format!("{ANSWER_MARK}\n{answer}\n{AGENT_MARK}\n");
+    // The stub's length does not depend on the offset's value (it is zero-padded).
+    let head_len = stub(version, 0).len() + middle.len();
+    let mut out = stub(version, head_len + 1).into_bytes();
+    out.extend_from_slice(middle.as_bytes());
+    debug_assert_eq!(out.len(), head_len);
+    out.extend_from_slice(agent_xz);
+    if out.len() > MAX_HOOK_BYTES {
+        return Err(Error::msg(format!(
+            "the hook would be {} bytes (stub and answer {head_len}, agent {}); Proxmox allows at most \
+             {MAX_HOOK_BYTES}",
+            out.len(),
+            agent_xz.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// The answer carried by a hook.
+pub fn answer_of(hook: &[u8]) -> Result<String> {
+    let find = |needle: &str, from: usize| {
+        let n = format!("\n{needle}\n");
+        hook[from..]
+            .windows(n.len())
+            .position(|w| w == n.as_bytes())
+            .map(|p| from + p + n.len())
+    };
+    let start = find(ANSWER_MARK, 0)
+        .ok_or_else(|| Error::msg("not a pve-firstboot hook: no answer in it"))?;
+    let end = find(AGENT_MARK, start)
+        .ok_or_else(|| Error::msg("not a pve-firstboot hook: no agent in it"))?;
+    let body = &hook[start..end - AGENT_MARK.len() - 2];
+    String::from_utf8(body.to_vec()).map_err(|_| Error::msg("the hook's answer is not UTF-8"))
+}
+
+/// The version of the agent a hook carries, from its first comment line.
+pub fn version_of(hook: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(&hook[..hook.len().min(200)]).into_owned();
+    head.lines()
+        .nth(1)?
+        .strip_prefix("# pve-firstboot ")?
+        .split_whitespace()
+        .next()
+        .map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_round_trips() {
+        let agent = b"\xfd7zXZ\x00binary\nstuff";
+        let hook = build("1.2.3", "a = 1\n", agent).unwrap();
+        assert!(hook.starts_with(b"#!/bin/sh\n"));
+        assert_eq!(answer_of(&hook).unwrap(), "a = 1\n");
+        assert_eq!(version_of(&hook).as_deref(), Some("1.2.3"));
+        // The offset in the stub points exactly at the agent (tail -c +N is 1-based).
+        let text = String::from_utf8_lossy(&hook);
+        let n: usize = text.split("tail -c +").nth(1).unwrap()[..8]
+            .parse()
+            .unwrap();
+        assert_eq!(&hook[n - 1..], agent);
+    }
+
+    #[test]
+    fn refuses_more_than_a_mebibyte() {
+        let e = build("1", "", &vec![0u8; MAX_HOOK_BYTES]).unwrap_err();
+        assert!(
+            e.to_string().contains("Proxmox allows at most 1048576"),
+            "{e}"
+        );
+    }
+}
