@@ -28,11 +28,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
     vec![
         Box::new(phases::host::HostPhase),
         Box::new(phases::passthrough::PassthroughPhase),
-        Box::new(NotYet {
-            id: "network",
-            depends: &[],
-            configured: |a| a.network.is_some(),
-        }),
+        Box::new(phases::network::NetworkPhase::default()),
         Box::new(NotYet {
             id: "hardening",
             depends: &[],

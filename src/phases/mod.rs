@@ -8,6 +8,7 @@
 //! file and running its command must not leave the command undone forever.
 
 pub mod host;
+pub mod network;
 pub mod passthrough;
 pub mod scaffold;
 

@@ -91,7 +91,7 @@ pub fn duplicated_lines(root: &Path, before: &BTreeMap<String, Entry>) -> Vec<St
         let text = String::from_utf8_lossy(&data);
         let mut seen = std::collections::HashSet::new();
         for l in text.lines().map(str::trim) {
-            if l.is_empty() || l.starts_with('#') || l.starts_with('[') {
+            if l.starts_with('#') || l.starts_with('[') || !l.chars().any(char::is_alphanumeric) {
                 continue;
             }
             if !seen.insert(l) {

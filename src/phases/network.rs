@@ -1,0 +1,496 @@
+//! The `network` phase (`[network]`): the NAT'd VM bridge with DHCP and DNS, port forwards,
+//! and `/etc/hosts`, applied live with a rollback when the management gateway is lost.
+//!
+//! vmbr0 stays byte for byte as the installer wrote it; the VM bridge lives in a file of
+//! its own under /etc/network/interfaces.d. NAT and forwards are one nftables table of our
+//! own, loaded by a unit of our own: one mechanism, reloaded atomically (the file deletes
+//! and recreates the table), so rules are never added twice, survive reboots, and do not
+//! touch the iptables rules of the Proxmox firewall. dnsmasq runs as a unit of our own,
+//! bound to the VM bridge only.
+
+use std::net::Ipv4Addr;
+
+use super::{Cx, Phase, owned_header};
+use crate::answer::{Answer, NetworkCfg, Proto, VmBridge};
+use crate::error::{Error, Result};
+use crate::host::Cmd;
+
+pub const INTERFACES: &str = "/etc/network/interfaces";
+pub const SOURCE_LINE: &str = "source /etc/network/interfaces.d/*";
+pub const BRIDGE_FILE: &str = "/etc/network/interfaces.d/pve-firstboot";
+pub const FORWARD_SYSCTL: &str = "/etc/sysctl.d/70-pve-firstboot-ip-forward.conf";
+pub const NFT_FILE: &str = "/etc/pve-firstboot/vm-network.nft";
+pub const NFT_UNIT: &str = "pve-firstboot-nat.service";
+pub const DNSMASQ_CONF: &str = "/etc/pve-firstboot/dnsmasq-vm-bridge.conf";
+pub const DNSMASQ_UNIT: &str = "pve-firstboot-dnsmasq.service";
+const HOSTS: &str = "/etc/hosts";
+/// The nftables table everything of ours lives in.
+pub const NFT_TABLE: &str = "pve_firstboot";
+
+/// Whether the management gateway still answers: `Some(true/false)`, or `None` where it
+/// cannot be checked (not a live host). A parameter, so tests can make it fail.
+pub type GatewayCheck = fn(&Cx, &str) -> Result<Option<bool>>;
+
+pub struct NetworkPhase {
+    pub gateway_check: GatewayCheck,
+}
+
+impl Default for NetworkPhase {
+    fn default() -> Self {
+        NetworkPhase {
+            gateway_check: ping_gateway,
+        }
+    }
+}
+
+/// The management side as the host has it: vmbr0's address and gateway.
+struct Mgmt {
+    addr: Option<Ipv4Addr>,
+    gateway: Option<String>,
+}
+
+impl Phase for NetworkPhase {
+    fn id(&self) -> &'static str {
+        "network"
+    }
+
+    fn not_configured(&self, a: &Answer) -> Option<String> {
+        a.network
+            .is_none()
+            .then(|| "no [network] table in the answer".into())
+    }
+
+    fn apply(&self, cx: &mut Cx) -> Result<()> {
+        let cfg = cx.answer.network.clone().expect("configured");
+        let mgmt = management(cx)?;
+        hosts(cx, &mgmt)?;
+        let Some(bridge) = cfg.vm_bridge.clone() else {
+            return Ok(());
+        };
+        interfaces(cx, &bridge, &mgmt, self.gateway_check)?;
+        let fwd_changed = cx.write(FORWARD_SYSCTL, &forward_sysctl(&bridge), 0o644)?;
+        if fwd_changed || cx.resumed {
+            cx.run(Cmd::new("sysctl").args(["-q", "-p", FORWARD_SYSCTL]))?;
+        }
+        nat(cx, &cfg, &bridge, &mgmt)?;
+        dhcp(cx, &bridge)?;
+        Ok(())
+    }
+
+    fn verify(&self, cx: &mut Cx) -> Result<()> {
+        let cfg = cx.answer.network.clone().expect("configured");
+        let Some(b) = cfg.vm_bridge else {
+            return Ok(());
+        };
+        let out = cx
+            .host
+            .query(&Cmd::new("ip").args(["-4", "-o", "addr", "show", "dev", &b.name]))?;
+        if out.recorded {
+            cx.results
+                .push(format!("{}: not checked (not a live host)", b.name));
+            return Ok(());
+        }
+        if !out.stdout.contains(&format!("inet {}", b.cidr)) {
+            return Err(Error::msg(format!(
+                "{} does not have its address {}",
+                b.name, b.cidr
+            )));
+        }
+        cx.results.push(format!("{} is up with {}", b.name, b.cidr));
+        Ok(())
+    }
+}
+
+/// The management address and gateway: vmbr0's stanza in /etc/network/interfaces (what the
+/// installer really configured), else the answer's.
+fn management(cx: &Cx) -> Result<Mgmt> {
+    let text = cx.read(INTERFACES)?.unwrap_or_default();
+    let mut addr = None;
+    let mut gateway = None;
+    let mut in_vmbr0 = false;
+    for l in text.lines() {
+        let t = l.trim();
+        if t.starts_with("iface ") || t.starts_with("auto ") || t.starts_with("source") {
+            in_vmbr0 = t.starts_with("iface vmbr0 ");
+            continue;
+        }
+        if in_vmbr0 {
+            if let Some(a) = t.strip_prefix("address ") {
+                addr = a.split('/').next().and_then(|a| a.trim().parse().ok());
+            } else if let Some(g) = t.strip_prefix("gateway ") {
+                gateway = Some(g.trim().to_string());
+            }
+        }
+    }
+    if let Some(n) = &cx.answer.installer.network {
+        if addr.is_none() {
+            addr = n.cidr.v4().map(|c| c.addr);
+        }
+        if gateway.is_none() {
+            gateway = Some(n.gateway.to_string());
+        }
+    }
+    Ok(Mgmt { addr, gateway })
+}
+
+/// `<management IP> <fqdn> <hostname>` exactly once (pve-cluster refuses to start when the
+/// name resolves only to loopback), and no `127.0.1.1 <hostname>` line shadowing it.
+fn hosts(cx: &mut Cx, mgmt: &Mgmt) -> Result<()> {
+    let (Some(addr), Some(fqdn)) = (mgmt.addr, cx.answer.installer.fqdn.clone()) else {
+        cx.results
+            .push("/etc/hosts: left alone (the management address or name is not fixed)".into());
+        return Ok(());
+    };
+    let short = fqdn.split('.').next().unwrap_or(&fqdn).to_string();
+    let want = format!("{addr} {fqdn} {short}");
+    let old = cx.read(HOSTS)?.unwrap_or_default();
+    let mut out = String::new();
+    let mut placed = false;
+    for l in old.lines() {
+        let words: Vec<&str> = l.split_whitespace().collect();
+        let names_us = words.iter().skip(1).any(|w| *w == fqdn || *w == short);
+        let is_comment = l.trim_start().starts_with('#');
+        if !is_comment && names_us {
+            // Our line replaces the first line that names this host; later ones
+            // (127.0.1.1, an old address) go.
+            if !placed && words.first() != Some(&"127.0.1.1") {
+                out.push_str(&want);
+                out.push('\n');
+                placed = true;
+            }
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if !placed {
+        // After the IPv4 loopback line, where the installer puts it.
+        let mut with = String::new();
+        let mut done = false;
+        for l in out.lines() {
+            with.push_str(l);
+            with.push('\n');
+            if !done && l.starts_with("127.0.0.1") {
+                with.push_str(&want);
+                with.push('\n');
+                done = true;
+            }
+        }
+        if !done {
+            with.push_str(&want);
+            with.push('\n');
+        }
+        out = with;
+    }
+    let mode = cx.host.file_mode(HOSTS)?.unwrap_or(0o644);
+    cx.write(HOSTS, &out, mode)?;
+    Ok(())
+}
+
+fn bridge_stanza(b: &VmBridge) -> String {
+    format!(
+        "{}# The VM network: guests on {name} reach the outside through NAT on vmbr0\n\
+         # (rules: {NFT_FILE}, loaded by {NFT_UNIT}).\n\
+         auto {name}\niface {name} inet static\n\taddress {cidr}\n\tbridge-ports none\n\tbridge-stp off\n\tbridge-fd 0\n",
+        owned_header("network phase"),
+        name = b.name,
+        cidr = b.cidr,
+    )
+}
+
+/// The bridge file, the `source` line, and `ifreload -a` with the gateway check; on a lost
+/// gateway the previous files come back.
+fn interfaces(cx: &mut Cx, b: &VmBridge, mgmt: &Mgmt, check: GatewayCheck) -> Result<()> {
+    let old_main = cx.read(INTERFACES)?;
+    let old_bridge = cx.read(BRIDGE_FILE)?;
+    let main = old_main.clone().unwrap_or_default();
+    let has_source = main.lines().any(|l| {
+        let t = l.trim();
+        t == SOURCE_LINE
+            || t == "source-directory /etc/network/interfaces.d"
+            || t == "source /etc/network/interfaces.d/*.cfg"
+    });
+    let mut changed = false;
+    if !has_source {
+        let mut m = main.clone();
+        if !m.is_empty() && !m.ends_with('\n') {
+            m.push('\n');
+        }
+        m.push_str(&format!("\n{SOURCE_LINE}\n"));
+        let mode = cx.host.file_mode(INTERFACES)?.unwrap_or(0o644);
+        changed |= cx.write(INTERFACES, &m, mode)?;
+    }
+    changed |= cx.write(BRIDGE_FILE, &bridge_stanza(b), 0o644)?;
+    if !(changed || cx.resumed) {
+        return Ok(());
+    }
+    cx.run(Cmd::new("ifreload").arg("-a"))?;
+    let Some(gw) = &mgmt.gateway else {
+        cx.results
+            .push("gateway check skipped: vmbr0 has no gateway".into());
+        return Ok(());
+    };
+    match check(cx, gw)? {
+        Some(true) => cx
+            .results
+            .push(format!("management gateway {gw} answers after ifreload")),
+        None => cx.results.push(format!(
+            "management gateway {gw}: not checked (not a live host)"
+        )),
+        Some(false) => {
+            let mut restored = Vec::new();
+            match old_main {
+                Some(t) => {
+                    let mode = cx.host.file_mode(INTERFACES)?.unwrap_or(0o644);
+                    cx.write(INTERFACES, &t, mode)?;
+                }
+                None => {
+                    cx.remove(INTERFACES)?;
+                }
+            }
+            restored.push(INTERFACES);
+            match old_bridge {
+                Some(t) => {
+                    cx.write(BRIDGE_FILE, &t, 0o644)?;
+                }
+                None => {
+                    cx.remove(BRIDGE_FILE)?;
+                }
+            }
+            restored.push(BRIDGE_FILE);
+            cx.run(Cmd::new("ifreload").arg("-a"))?;
+            return Err(Error::msg(format!(
+                "the management gateway {gw} did not answer after `ifreload -a`; restored the previous {} \
+                 and ran `ifreload -a` again",
+                restored.join(" and ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn forward_sysctl(b: &VmBridge) -> String {
+    format!(
+        "{}# The VM network on {} is routed and NAT'd: the host must forward IPv4. A sysctl.d\n\
+         # file, not a post-up echo, which any later `sysctl --system` would undo.\n\
+         net.ipv4.ip_forward = 1\n",
+        owned_header("network phase"),
+        b.name
+    )
+}
+
+/// The nftables table: masquerade out of vmbr0, DNAT for the forwards, and the matching
+/// forward rules.
+pub fn nft_rules(cfg: &NetworkCfg, b: &VmBridge, mgmt_addr: Option<Ipv4Addr>) -> String {
+    let subnet = b.cidr.subnet();
+    let mut pre = String::new();
+    let mut fwd = String::new();
+    for f in &cfg.port_forwards {
+        let Some(addr) = mgmt_addr else { break };
+        let p = match f.protocol {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        };
+        pre.push_str(&format!(
+            "\t\tip daddr {addr} {p} dport {} dnat ip to {}:{}\n",
+            f.port, f.to, f.to_port
+        ));
+        fwd.push_str(&format!(
+            "\t\tip daddr {} {p} dport {} ct status dnat accept\n",
+            f.to, f.to_port
+        ));
+    }
+    let masq = if b.nat {
+        format!("\t\tip saddr {subnet} oifname \"vmbr0\" masquerade\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "#!/usr/sbin/nft -f\n\
+         {}\
+         # Loaded by {NFT_UNIT}. Declaring and deleting the table first makes every load\n\
+         # replace it whole and atomically: rules are never added twice.\n\
+         table inet {NFT_TABLE}\n\
+         delete table inet {NFT_TABLE}\n\
+         \n\
+         table inet {NFT_TABLE} {{\n\
+         \tchain raw-prerouting {{\n\
+         \t\ttype filter hook prerouting priority raw; policy accept;\n\
+         \t\t# With the Proxmox firewall on a guest NIC, its traffic crosses a fwbr bridge\n\
+         \t\t# twice; a conntrack zone of its own keeps NAT working (REFERENCE §6).\n\
+         \t\tiifname \"fwbr*\" ct zone set 1\n\
+         \t}}\n\
+         \n\
+         \tchain prerouting {{\n\
+         \t\ttype nat hook prerouting priority dstnat; policy accept;\n\
+         {pre}\
+         \t}}\n\
+         \n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+         {masq}\
+         \t}}\n\
+         \n\
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority filter; policy accept;\n\
+         \t\tct state established,related accept\n\
+         {fwd}\
+         \t\tiifname \"{name}\" oifname \"vmbr0\" ip saddr {subnet} accept\n\
+         \t}}\n\
+         }}\n",
+        owned_header("network phase"),
+        name = b.name,
+    )
+}
+
+fn nat_unit() -> String {
+    format!(
+        "{}[Unit]\n\
+         Description=pve-firstboot: NAT and port forwards of the VM network\n\
+         # Before the interfaces come up, so guests never see the bridge without NAT.\n\
+         Wants=network-pre.target\n\
+         Before=network-pre.target\n\
+         \n\
+         [Service]\n\
+         Type=oneshot\n\
+         RemainAfterExit=yes\n\
+         ExecStart=/usr/sbin/nft -f {NFT_FILE}\n\
+         ExecReload=/usr/sbin/nft -f {NFT_FILE}\n\
+         ExecStop=/usr/sbin/nft delete table inet {NFT_TABLE}\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        owned_header("network phase")
+    )
+}
+
+fn nat(cx: &mut Cx, cfg: &NetworkCfg, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
+    if !cfg.port_forwards.is_empty() && mgmt.addr.is_none() {
+        return Err(Error::msg(
+            "port forwards need the management IPv4 address, and vmbr0 has none in /etc/network/interfaces",
+        ));
+    }
+    let rules = cx.write(NFT_FILE, &nft_rules(cfg, b, mgmt.addr), 0o644)?;
+    let unit = cx.write(
+        &format!("/etc/systemd/system/{NFT_UNIT}"),
+        &nat_unit(),
+        0o644,
+    )?;
+    if unit || cx.resumed {
+        cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
+        cx.run(Cmd::new("systemctl").args(["enable", NFT_UNIT]))?;
+    }
+    if rules || unit || cx.resumed {
+        cx.run(Cmd::new("systemctl").args(["restart", NFT_UNIT]))?;
+    }
+    Ok(())
+}
+
+pub fn dnsmasq_conf(answer: &Answer, b: &VmBridge) -> Option<String> {
+    let (first, last) = b.dhcp_range?;
+    let mask = Ipv4Addr::from(b.cidr.mask());
+    let mut c = format!(
+        "{}# DHCP and DNS for the VM network on {name} only: never on vmbr0 or the LAN.\n\
+         interface={name}\n\
+         bind-interfaces\n\
+         # The host's own resolvers are the upstream.\n\
+         dhcp-range={first},{last},{mask},12h\n\
+         dhcp-option=option:router,{addr}\n\
+         dhcp-option=option:dns-server,{addr}\n\
+         dhcp-authoritative\n\
+         dhcp-leasefile=/var/lib/misc/pve-firstboot-{name}.leases\n",
+        owned_header("network phase"),
+        name = b.name,
+        addr = b.cidr.addr,
+    );
+    if let Some(h) = &answer.haos {
+        if let (Some(ip), true) = (h.ip, h.bridge == b.name) {
+            c.push_str(&format!(
+                "# The Home Assistant OS VM: its MAC is derived from the answer, as the haos phase sets it.\n\
+                 dhcp-host={},{ip},haos\n",
+                h.mac(answer.installer.fqdn.as_deref())
+            ));
+        }
+    }
+    Some(c)
+}
+
+fn dnsmasq_unit(b: &VmBridge) -> String {
+    format!(
+        "{}[Unit]\n\
+         Description=pve-firstboot: DHCP and DNS for the VM network on {name}\n\
+         # bind-interfaces needs the bridge and its address.\n\
+         After=networking.service\n\
+         Wants=networking.service\n\
+         \n\
+         [Service]\n\
+         ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={DNSMASQ_CONF} --pid-file\n\
+         Restart=on-failure\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        owned_header("network phase"),
+        name = b.name,
+    )
+}
+
+fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
+    let unit_path = format!("/etc/systemd/system/{DNSMASQ_UNIT}");
+    let Some(conf) = dnsmasq_conf(cx.answer, b) else {
+        // No DHCP asked for: take ours away if an earlier answer had it.
+        if cx.host.exists(&unit_path) {
+            cx.run(Cmd::new("systemctl").args(["disable", "--now", DNSMASQ_UNIT]))?;
+            cx.remove(&unit_path)?;
+            cx.remove(DNSMASQ_CONF)?;
+        }
+        return Ok(());
+    };
+    // dnsmasq-base: the program without Debian's system-wide instance. Installed once;
+    // the note keeps a run under --root (where apt is only recorded) from asking again.
+    if !cx.host.exists("/usr/sbin/dnsmasq") && cx.recall("installed-dnsmasq").is_none() {
+        cx.run(
+            Cmd::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["-q", "-y", "install", "dnsmasq-base"]),
+        )?;
+        cx.changes.push("installed dnsmasq-base".into());
+        cx.remember("installed-dnsmasq", "dnsmasq-base")?;
+    }
+    // Debian's own dnsmasq.service (package dnsmasq) answers on every interface, vmbr0
+    // included, and holds port 53 everywhere; Proxmox's docs disable it for SDN too.
+    if cx
+        .host
+        .exists("/etc/systemd/system/multi-user.target.wants/dnsmasq.service")
+    {
+        cx.run(Cmd::new("systemctl").args(["disable", "--now", "dnsmasq.service"]))?;
+        cx.changes
+            .push("disabled Debian's dnsmasq.service (it answers on every interface)".into());
+    }
+    let c = cx.write(DNSMASQ_CONF, &conf, 0o644)?;
+    let u = cx.write(&unit_path, &dnsmasq_unit(b), 0o644)?;
+    if u || cx.resumed {
+        cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
+        cx.run(Cmd::new("systemctl").args(["enable", DNSMASQ_UNIT]))?;
+    }
+    if c || u || cx.resumed {
+        cx.run(Cmd::new("systemctl").args(["restart", DNSMASQ_UNIT]))?;
+    }
+    Ok(())
+}
+
+/// Ping the gateway out of vmbr0; if ICMP is filtered, an ARP entry that resolved will do.
+fn ping_gateway(cx: &Cx, gw: &str) -> Result<Option<bool>> {
+    let ping = cx
+        .host
+        .query(&Cmd::new("ping").args(["-c", "2", "-W", "2", "-I", "vmbr0", gw]))?;
+    if ping.recorded {
+        return Ok(None);
+    }
+    if ping.success() {
+        return Ok(Some(true));
+    }
+    let neigh = cx
+        .host
+        .query(&Cmd::new("ip").args(["-4", "neigh", "show", gw, "dev", "vmbr0"]))?;
+    Ok(Some(neigh.stdout.contains("lladdr")))
+}
