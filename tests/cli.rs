@@ -99,9 +99,10 @@ fn plan_is_read_only_and_shows_diffs_and_commands() {
     );
     assert!(s.contains("would run: systemctl reboot"), "{s}");
     assert!(
-        s.contains("skipped: the network phase is not implemented"),
+        s.contains("+++ b/etc/network/interfaces.d/pve-firstboot"),
         "{s}"
     );
+    assert!(s.contains("would run: ifreload -a"), "{s}");
     assert_eq!(snapshot(&root), before, "plan changed the tree");
     assert!(
         !root.join("var/lib/pve-firstboot").exists(),
