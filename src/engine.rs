@@ -29,11 +29,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
         Box::new(phases::host::HostPhase),
         Box::new(phases::passthrough::PassthroughPhase),
         Box::new(phases::network::NetworkPhase::default()),
-        Box::new(NotYet {
-            id: "hardening",
-            depends: &[],
-            configured: |a| a.hardening.is_some(),
-        }),
+        Box::new(phases::hardening::HardeningPhase),
         Box::new(NotYet {
             id: "haos",
             depends: &["network"],

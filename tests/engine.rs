@@ -443,13 +443,15 @@ fn power_cut_after_every_step_of_the_test_phases() {
 
 #[test]
 fn power_cut_after_every_step_of_the_real_phases() {
-    // The host, passthrough and network phases together, on an Intel + NVIDIA machine with
+    // The host, passthrough, network and hardening phases together, on an Intel + NVIDIA machine with
     // ZFS: files, commands, the reboot, and verify after it.
     let host = fs::read_to_string(manifest().join("tests/fixtures/host-pve8/answer.toml")).unwrap();
     let net =
         fs::read_to_string(manifest().join("tests/fixtures/network-pve8/answer.toml")).unwrap();
     let net = &net[net.find("[network.vm-bridge]").unwrap()..];
-    let text = format!("{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n{net}");
+    let text = format!(
+        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}"
+    );
     let a = answer::parse("answer.toml", text.as_bytes())
         .unwrap_or_else(|r| panic!("{r}"))
         .answer;

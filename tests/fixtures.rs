@@ -151,6 +151,11 @@ fn check_case(case: &Path) -> Vec<String> {
             // Lines with a word in them; braces and blank lines repeat by nature.
             .filter(|l| !l.starts_with('#') && l.chars().any(char::is_alphanumeric))
         {
+            // An INI section starts afresh: `enabled = true` belongs in every jail.
+            if l.starts_with('[') {
+                seen.clear();
+                continue;
+            }
             if !seen.insert(l) {
                 bad.push(format!("{name}: {rel}: line written twice: {l}"));
             }

@@ -91,7 +91,12 @@ pub fn duplicated_lines(root: &Path, before: &BTreeMap<String, Entry>) -> Vec<St
         let text = String::from_utf8_lossy(&data);
         let mut seen = std::collections::HashSet::new();
         for l in text.lines().map(str::trim) {
-            if l.starts_with('#') || l.starts_with('[') || !l.chars().any(char::is_alphanumeric) {
+            if l.starts_with('[') {
+                // An INI section starts afresh: `enabled = true` belongs in every jail.
+                seen.clear();
+                continue;
+            }
+            if l.starts_with('#') || !l.chars().any(char::is_alphanumeric) {
                 continue;
             }
             if !seen.insert(l) {

@@ -1,0 +1,386 @@
+//! The `hardening` phase (`[hardening]`): sshd, kernel settings, the Proxmox firewall,
+//! fail2ban and unattended upgrades — hardened without breaking the hypervisor.
+//!
+//! What generic baselines get wrong on Proxmox (REFERENCE §7), and this phase therefore
+//! never does: `PermitRootLogin no` (clustering needs root over ssh), `AllowTcpForwarding
+//! no` (live migration tunnels through ssh), `ip_forward=0` or a stricter `rp_filter` (the
+//! NAT bridge, pve-firewall), blacklisting `fuse` or `vfat` (pmxcfs, the ESPs), `UMASK 027`
+//! (containers), `hidepid` on /proc (polkit). Password login goes off only when one of the
+//! answer's keys is really in root's authorized_keys.
+
+use super::{Cx, Phase, owned_header};
+use crate::answer::{Answer, Hardening, Unattended};
+use crate::error::{Error, Result};
+use crate::host::Cmd;
+
+pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/pve-firstboot.conf";
+pub const SYSCTL: &str = "/etc/sysctl.d/80-pve-firstboot-hardening.conf";
+pub const AUTHORIZED_KEYS: &str = "/root/.ssh/authorized_keys";
+pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
+pub const JAIL: &str = "/etc/fail2ban/jail.d/pve-firstboot.local";
+pub const PROXMOX_FILTER: &str = "/etc/fail2ban/filter.d/pve-firstboot-proxmox.conf";
+pub const UNATTENDED: &str = "/etc/apt/apt.conf.d/52pve-firstboot-unattended-upgrades";
+/// How long to wait for pmxcfs (pve-cluster) to mount /etc/pve.
+const PMXCFS_WAIT_SECS: u64 = 120;
+
+pub struct HardeningPhase;
+
+impl Phase for HardeningPhase {
+    fn id(&self) -> &'static str {
+        "hardening"
+    }
+
+    fn not_configured(&self, a: &Answer) -> Option<String> {
+        a.hardening
+            .is_none()
+            .then(|| "no [hardening] table in the answer".into())
+    }
+
+    fn apply(&self, cx: &mut Cx) -> Result<()> {
+        let cfg = cx.answer.hardening.clone().expect("configured");
+        let mut refused = Vec::new();
+        if let Err(e) = sshd(cx, &cfg) {
+            if e.is_crash() {
+                return Err(e);
+            }
+            refused.push(e.to_string());
+        }
+        let s = cx.write(SYSCTL, &sysctl(), 0o644)?;
+        if s || cx.resumed {
+            cx.run(Cmd::new("sysctl").args(["-q", "-p", SYSCTL]))?;
+        }
+        if cfg.fail2ban {
+            fail2ban(cx)?;
+        }
+        unattended(cx, cfg.unattended_upgrades)?;
+        if cfg.firewall {
+            if let Err(e) = firewall(cx) {
+                if e.is_crash() {
+                    return Err(e);
+                }
+                refused.push(e.to_string());
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::msg(refused.join("; ")))
+        }
+    }
+}
+
+/// An OpenSSH key's type and data, without its comment: how two copies are compared.
+fn key_id(line: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    // authorized_keys lines may start with options (`from="..." ssh-ed25519 AAAA...`).
+    let i = words
+        .iter()
+        .position(|w| w.starts_with("ssh-") || w.starts_with("ecdsa-") || w.starts_with("sk-"))?;
+    Some((words[i].to_string(), words.get(i + 1)?.to_string()))
+}
+
+/// Algorithms that ssh-audit passes without failure or warning, and that OpenSSH 9.2
+/// (PVE 8, Debian 12) knows; no NIST curves, no SHA-1, no CBC, no chacha20-poly1305 (Terrapin),
+/// no group exchange (its moduli file would need pruning).
+const KEX: &str = "sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512";
+const CIPHERS: &str =
+    "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
+const MACS: &str =
+    "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com";
+const HOSTKEYS: &str = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,rsa-sha2-512,rsa-sha2-256";
+
+fn sshd(cx: &mut Cx, cfg: &Hardening) -> Result<()> {
+    // Keys really installed for root (on Proxmox a symlink into /etc/pve/priv, followed).
+    let installed: Vec<(String, String)> = cx
+        .read(AUTHORIZED_KEYS)?
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(key_id)
+        .collect();
+    let ours = cx
+        .answer
+        .installer
+        .root_ssh_keys
+        .iter()
+        .filter_map(|k| key_id(k))
+        .any(|k| installed.contains(&k));
+    let password_off = !cfg.ssh_password_login && ours;
+    let mut body = owned_header("hardening phase");
+    body.push_str(
+        "# Root may log in with a key only: `no` would break Proxmox clustering and its own\n\
+         # root ssh between nodes.\n\
+         PermitRootLogin prohibit-password\n",
+    );
+    if password_off {
+        body.push_str(
+            "# One of the answer's keys is in root's authorized_keys, so passwords can go.\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n",
+        );
+    }
+    body.push_str(&format!(
+        "MaxAuthTries 3\n\
+         X11Forwarding no\n\
+         # Kept on: live migration tunnels through ssh.\n\
+         AllowTcpForwarding yes\n\
+         # Only algorithms without known weaknesses (checked with ssh-audit).\n\
+         KexAlgorithms {KEX}\n\
+         Ciphers {CIPHERS}\n\
+         MACs {MACS}\n\
+         HostKeyAlgorithms {HOSTKEYS}\n"
+    ));
+    let old = cx.read(SSHD_DROPIN)?;
+    let changed = cx.write(SSHD_DROPIN, &body, 0o644)?;
+    if changed || cx.resumed {
+        // sshd keeps running with its old settings if the new ones are broken; only a
+        // checked configuration is reloaded, and a broken one is taken back.
+        if let Err(e) = cx.host.run_ok(&Cmd::new("sshd").arg("-t")) {
+            if e.is_crash() {
+                return Err(e);
+            }
+            match old {
+                Some(o) => cx.write(SSHD_DROPIN, &o, 0o644)?,
+                None => cx.remove(SSHD_DROPIN)?,
+            };
+            return Err(e.context(
+                "the new sshd settings do not pass `sshd -t`; restored the previous ones",
+            ));
+        }
+        cx.run(Cmd::new("systemctl").args(["reload", "ssh.service"]))?;
+    }
+    if !cfg.ssh_password_login && !password_off {
+        return Err(Error::msg(format!(
+            "ssh password login stays ON: none of the answer's root-ssh-keys is in {AUTHORIZED_KEYS}, \
+             and turning passwords off would lock you out"
+        )));
+    }
+    Ok(())
+}
+
+fn sysctl() -> String {
+    format!(
+        "{}\
+# Settings that fit a hypervisor (REFERENCE §7). Never here: ip_forward=0 (the VM
+# network is routed) or a stricter rp_filter than pve-firewall's own.
+fs.protected_hardlinks = 1
+fs.protected_symlinks = 1
+fs.protected_fifos = 2
+fs.protected_regular = 2
+kernel.kptr_restrict = 2
+kernel.dmesg_restrict = 1
+kernel.yama.ptrace_scope = 1
+net.ipv4.conf.all.accept_redirects = 0
+net.ipv4.conf.default.accept_redirects = 0
+net.ipv6.conf.all.accept_redirects = 0
+net.ipv6.conf.default.accept_redirects = 0
+net.ipv4.conf.all.send_redirects = 0
+net.ipv4.conf.default.send_redirects = 0
+net.ipv4.conf.all.accept_source_route = 0
+net.ipv4.conf.default.accept_source_route = 0
+net.ipv6.conf.all.accept_source_route = 0
+net.ipv6.conf.default.accept_source_route = 0
+net.ipv4.conf.all.log_martians = 1
+net.ipv4.conf.default.log_martians = 1
+net.ipv4.icmp_echo_ignore_broadcasts = 1
+net.ipv4.tcp_syncookies = 1
+",
+        owned_header("hardening phase")
+    )
+}
+
+/// Install a Debian package unless `marker` (a file it ships) is there; noted in the state
+/// so that a run under --root, where apt is only recorded, does not ask again.
+fn ensure_package(cx: &mut Cx, packages: &[&str], marker: &str) -> Result<()> {
+    let note = format!("installed-{}", packages[0]);
+    if cx.host.exists(marker) || cx.recall(&note).is_some() {
+        return Ok(());
+    }
+    cx.run(
+        Cmd::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-q", "-y", "install"])
+            .args(packages.iter().copied()),
+    )?;
+    cx.changes.push(format!("installed {}", packages.join(" ")));
+    cx.remember(&note, &packages.join(" "))
+}
+
+fn fail2ban(cx: &mut Cx) -> Result<()> {
+    // python3-systemd: the journal backend (Proxmox has no rsyslog, so no auth.log).
+    ensure_package(
+        cx,
+        &["fail2ban", "python3-systemd"],
+        "/usr/bin/fail2ban-server",
+    )?;
+    let jail = format!(
+        "{}\
+# Proxmox logs to the journal only: read it there.
+[DEFAULT]
+backend = systemd
+
+[sshd]
+enabled = true
+maxretry = 5
+
+# The web UI and API: pvedaemon logs `authentication failure; rhost=<HOST>`.
+[proxmox]
+enabled = true
+port = https,http,8006
+filter = pve-firstboot-proxmox
+maxretry = 3
+findtime = 2d
+bantime = 1h
+",
+        owned_header("hardening phase")
+    );
+    let filter = format!(
+        "{}[Definition]\n\
+         failregex = pvedaemon\\[.*authentication failure; rhost=<HOST> user=.* msg=.*\n\
+         ignoreregex =\n\
+         journalmatch = _SYSTEMD_UNIT=pvedaemon.service\n",
+        owned_header("hardening phase")
+    );
+    let a = cx.write(JAIL, &jail, 0o644)?;
+    let b = cx.write(PROXMOX_FILTER, &filter, 0o644)?;
+    if a || b || cx.resumed {
+        cx.run(Cmd::new("systemctl").args(["enable", "fail2ban.service"]))?;
+        cx.run(Cmd::new("systemctl").args(["restart", "fail2ban.service"]))?;
+    }
+    Ok(())
+}
+
+fn unattended(cx: &mut Cx, mode: Unattended) -> Result<()> {
+    if mode == Unattended::Off {
+        cx.remove(UNATTENDED)?;
+        return Ok(());
+    }
+    ensure_package(cx, &["unattended-upgrades"], "/usr/bin/unattended-upgrade")?;
+    let body = format!(
+        "{}\
+// Security updates from Debian, every day; never an automatic reboot (guests run here).
+APT::Periodic::Update-Package-Lists \"1\";
+APT::Periodic::Unattended-Upgrade \"1\";
+#clear Unattended-Upgrade::Origins-Pattern;
+Unattended-Upgrade::Origins-Pattern {{
+        \"origin=Debian,codename=${{distro_codename}}-security,label=Debian-Security\";
+}};
+Unattended-Upgrade::Automatic-Reboot \"false\";
+",
+        owned_header("hardening phase").replace("# ", "// ")
+    );
+    cx.write(UNATTENDED, &body, 0o644)?;
+    Ok(())
+}
+
+/// Whether pmxcfs has /etc/pve mounted (otherwise it is a bare directory that pmxcfs
+/// would hide, and writing there would be lost).
+fn pmxcfs_mounted(cx: &Cx) -> Result<bool> {
+    Ok(cx
+        .read("/proc/mounts")?
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[1] == "/etc/pve" && f[2].starts_with("fuse")
+        }))
+}
+
+fn firewall(cx: &mut Cx) -> Result<()> {
+    let mut waited = 0;
+    while !pmxcfs_mounted(cx)? {
+        if !cx.host.is_live() || waited >= PMXCFS_WAIT_SECS {
+            return Err(Error::msg(format!(
+                "the Proxmox firewall is configured in /etc/pve, and pmxcfs (pve-cluster) has not mounted it{}",
+                if cx.host.is_live() {
+                    format!(" within {PMXCFS_WAIT_SECS} s")
+                } else {
+                    String::new()
+                }
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        waited += 2;
+    }
+    let node = match cx.answer.installer.hostname() {
+        Some(h) => h.to_string(),
+        None => cx
+            .read("/etc/hostname")?
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::msg("reading /etc/hostname: empty; cannot name the node's firewall file")
+            })?,
+    };
+    let mgmt = match cx
+        .answer
+        .installer
+        .network
+        .as_ref()
+        .and_then(|n| n.cidr.v4())
+    {
+        Some(c) => c.subnet(),
+        None => {
+            return Err(Error::msg(
+                "the firewall rules allow the management subnet, and the answer's management network is DHCP; \
+             set installer.network to from-answer or firewall = false",
+            ));
+        }
+    };
+    let cluster = format!(
+        "# Written by pve-firstboot (hardening phase).\n\
+         [OPTIONS]\n\
+         enable: 1\n\
+         policy_in: DROP\n\
+         policy_out: ACCEPT\n"
+    );
+    let mut rules = format!(
+        "# Written by pve-firstboot (hardening phase): the management subnet may reach the\n\
+         # web UI, ssh, the SPICE proxy, VNC consoles and ping; nothing else comes in.\n\
+         [OPTIONS]\n\
+         enable: 1\n\
+         \n\
+         [RULES]\n\
+         IN ACCEPT -source {mgmt} -p tcp -dport 8006 -log nolog\n\
+         IN ACCEPT -source {mgmt} -p tcp -dport 22 -log nolog\n\
+         IN ACCEPT -source {mgmt} -p tcp -dport 3128 -log nolog\n\
+         IN ACCEPT -source {mgmt} -p tcp -dport 5900:5999 -log nolog\n\
+         IN ACCEPT -source {mgmt} -p icmp -log nolog\n"
+    );
+    if let Some(b) = cx
+        .answer
+        .network
+        .as_ref()
+        .and_then(|n| n.vm_bridge.as_ref())
+    {
+        if b.dhcp_range.is_some() {
+            rules.push_str(&format!(
+                "# DHCP and DNS for the guests on {name} (dnsmasq of the network phase).\n\
+                 IN ACCEPT -i {name} -p udp -dport 67 -log nolog\n\
+                 IN ACCEPT -i {name} -p udp -dport 53 -log nolog\n\
+                 IN ACCEPT -i {name} -p tcp -dport 53 -log nolog\n",
+                name = b.name
+            ));
+        }
+    }
+    let a = cx.write(CLUSTER_FW, &cluster, 0o640)?;
+    let b = cx.write(&format!("/etc/pve/nodes/{node}/host.fw"), &rules, 0o640)?;
+    if a || b || cx.resumed {
+        // pve-firewall would notice the files within seconds; a restart applies them now.
+        cx.run(Cmd::new("systemctl").args(["restart", "pve-firewall.service"]))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_without_comments_or_options() {
+        let a = key_id("ssh-ed25519 AAAAC3Nza ops@laptop").unwrap();
+        let b = key_id("from=\"10.0.0.0/8\" ssh-ed25519 AAAAC3Nza root@other").unwrap();
+        assert_eq!(a, b);
+        assert!(key_id("garbage").is_none());
+    }
+}
