@@ -126,7 +126,12 @@ fn plan_on_a_machine_that_does_not_match_still_completes() {
         s.contains("== passthrough ==\nwould FAIL: no PCI device matches \"0000:01:00\""),
         "{s}"
     );
-    assert!(s.contains("phases that would fail: 2"), "{s}");
+    assert!(
+        s.contains("== network ==\nwould FAIL: reading /etc/network/interfaces: not found"),
+        "{s}"
+    );
+    assert!(s.contains("== hardening ==\nwould FAIL: "), "{s}");
+    assert!(s.contains("phases that would fail: 4"), "{s}");
 }
 
 #[test]

@@ -327,13 +327,11 @@ fn firewall(cx: &mut Cx) -> Result<()> {
             ));
         }
     };
-    let cluster = format!(
-        "# Written by pve-firstboot (hardening phase).\n\
-         [OPTIONS]\n\
-         enable: 1\n\
-         policy_in: DROP\n\
-         policy_out: ACCEPT\n"
-    );
+    let cluster = "# Written by pve-firstboot (hardening phase).\n\
+                   [OPTIONS]\n\
+                   enable: 1\n\
+                   policy_in: DROP\n\
+                   policy_out: ACCEPT\n";
     let mut rules = format!(
         "# Written by pve-firstboot (hardening phase): the management subnet may reach the\n\
          # web UI, ssh, the SPICE proxy, VNC consoles and ping; nothing else comes in.\n\
@@ -363,7 +361,7 @@ fn firewall(cx: &mut Cx) -> Result<()> {
             ));
         }
     }
-    let a = cx.write(CLUSTER_FW, &cluster, 0o640)?;
+    let a = cx.write(CLUSTER_FW, cluster, 0o640)?;
     let b = cx.write(&format!("/etc/pve/nodes/{node}/host.fw"), &rules, 0o640)?;
     if a || b || cx.resumed {
         // pve-firewall would notice the files within seconds; a restart applies them now.

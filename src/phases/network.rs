@@ -203,7 +203,11 @@ fn bridge_stanza(b: &VmBridge) -> String {
 fn interfaces(cx: &mut Cx, b: &VmBridge, mgmt: &Mgmt, check: GatewayCheck) -> Result<()> {
     let old_main = cx.read(INTERFACES)?;
     let old_bridge = cx.read(BRIDGE_FILE)?;
-    let main = old_main.clone().unwrap_or_default();
+    let Some(main) = old_main.clone() else {
+        return Err(Error::msg(format!(
+            "reading {INTERFACES}: not found (Proxmox configures its network with ifupdown2 there)"
+        )));
+    };
     let has_source = main.lines().any(|l| {
         let t = l.trim();
         t == SOURCE_LINE
@@ -239,15 +243,8 @@ fn interfaces(cx: &mut Cx, b: &VmBridge, mgmt: &Mgmt, check: GatewayCheck) -> Re
         )),
         Some(false) => {
             let mut restored = Vec::new();
-            match old_main {
-                Some(t) => {
-                    let mode = cx.host.file_mode(INTERFACES)?.unwrap_or(0o644);
-                    cx.write(INTERFACES, &t, mode)?;
-                }
-                None => {
-                    cx.remove(INTERFACES)?;
-                }
-            }
+            let mode = cx.host.file_mode(INTERFACES)?.unwrap_or(0o644);
+            cx.write(INTERFACES, &main, mode)?;
             restored.push(INTERFACES);
             match old_bridge {
                 Some(t) => {
