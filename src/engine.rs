@@ -24,17 +24,12 @@ pub const VERIFY: &str = "verify";
 
 /// The one ordered list of phases. `verify` follows them, after the reboot.
 pub fn phases() -> Vec<Box<dyn Phase>> {
-    use phases::scaffold::NotYet;
     vec![
         Box::new(phases::host::HostPhase),
         Box::new(phases::passthrough::PassthroughPhase),
         Box::new(phases::network::NetworkPhase::default()),
         Box::new(phases::hardening::HardeningPhase),
-        Box::new(NotYet {
-            id: "haos",
-            depends: &["network"],
-            configured: |a| a.haos.is_some(),
-        }),
+        Box::new(phases::haos::HaosPhase),
     ]
 }
 

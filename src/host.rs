@@ -416,6 +416,46 @@ impl Host {
         }
     }
 
+    /// Start a command whose input and output the caller streams (the HAOS download:
+    /// curl, a SHA-256 tap, xz). Live mode only; elsewhere use [`Host::record`].
+    pub fn spawn(&self, cmd: &Cmd, stdin: Stdio, stdout: Stdio) -> Result<std::process::Child> {
+        if self.mode != Mode::Live {
+            return Err(Error::msg(format!(
+                "`{cmd}`: streaming commands only run on a live host"
+            )));
+        }
+        self.step()?;
+        log::info!("running: {cmd}");
+        self.commands.borrow_mut().push(cmd.to_string());
+        std::process::Command::new(&cmd.program)
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .ctx(|| format!("starting `{cmd}`"))
+    }
+
+    /// Under --root and in plan mode: record a pipeline that a live host would run
+    /// (written as the shell would, e.g. `curl ... | xz -dc > FILE`).
+    pub fn record(&self, line: &str) -> Result<()> {
+        match self.mode {
+            Mode::Live => Err(Error::msg("record() is for --root and plan mode")),
+            Mode::Plan => {
+                self.commands.borrow_mut().push(line.to_string());
+                Ok(())
+            }
+            Mode::Rooted => {
+                self.step()?;
+                let log = self.resolve(COMMANDS_LOG, true)?;
+                append_line(&log, line).ctx(|| format!("recording a command in {COMMANDS_LOG}"))?;
+                self.commands.borrow_mut().push(line.to_string());
+                Ok(())
+            }
+        }
+    }
+
     /// Run a command that only reads (e.g. `dmesg`), for its output. Under `--root` and in
     /// plan mode it is neither run nor recorded, since it changes nothing: the result says
     /// `recorded` and has no output, and callers treat that as "not known here".

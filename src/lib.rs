@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 pub mod handover;
 pub mod host;
 pub mod image;

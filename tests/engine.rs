@@ -443,14 +443,17 @@ fn power_cut_after_every_step_of_the_test_phases() {
 
 #[test]
 fn power_cut_after_every_step_of_the_real_phases() {
-    // The host, passthrough, network and hardening phases together, on an Intel + NVIDIA machine with
+    // Every phase together, on an Intel + NVIDIA machine with
     // ZFS: files, commands, the reboot, and verify after it.
     let host = fs::read_to_string(manifest().join("tests/fixtures/host-pve8/answer.toml")).unwrap();
     let net =
         fs::read_to_string(manifest().join("tests/fixtures/network-pve8/answer.toml")).unwrap();
-    let net = &net[net.find("[network.vm-bridge]").unwrap()..];
+    let net = &net[net.find("[network.vm-bridge]").unwrap()..net.find("[haos]").unwrap()];
+    let haos =
+        fs::read_to_string(manifest().join("tests/fixtures/haos-local-image/answer.toml")).unwrap();
+    let haos = &haos[haos.find("[haos]").unwrap()..];
     let text = format!(
-        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}"
+        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}"
     );
     let a = answer::parse("answer.toml", text.as_bytes())
         .unwrap_or_else(|r| panic!("{r}"))
@@ -458,6 +461,10 @@ fn power_cut_after_every_step_of_the_real_phases() {
     let prepare = |root: &Path| {
         copy_tree(&manifest().join("tests/roots/pve8"), root);
         copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), root);
+        copy_tree(
+            &manifest().join("tests/fixtures/haos-local-image/overlay"),
+            root,
+        );
     };
     let st = crash_everywhere(
         "pve8-passthrough",
@@ -473,5 +480,12 @@ fn power_cut_after_every_step_of_the_real_phases() {
         "{:?}",
         st.phase("verify")
     );
-    assert_eq!(st.phase("passthrough").unwrap().status, Status::Done);
+    for p in ["host", "passthrough", "network", "hardening", "haos"] {
+        assert_eq!(
+            st.phase(p).unwrap().status,
+            Status::Done,
+            "{p}: {:?}",
+            st.phase(p)
+        );
+    }
 }

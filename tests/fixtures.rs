@@ -9,6 +9,7 @@
 //! - `expected/`: every file the run creates or changes, with its full expected content,
 //! - `commands.log`: the commands the run records, in order,
 //! - `apply.out`: what `apply` prints,
+//! - `removed` (optional): files the run removes, one per line,
 //! - `exit` (optional): the expected exit status; without it 0 (done) or 3 (reboot asked).
 //!
 //! Every case is applied twice: the second run must change nothing at all.
@@ -136,8 +137,17 @@ fn check_case(case: &Path) -> Vec<String> {
             ));
         }
     }
-    if !removed.is_empty() {
-        bad.push(format!("{name}: files removed: {removed:?}"));
+    let removed_list: String = removed.iter().map(|r| format!("{r}\n")).collect();
+    if bless() {
+        if removed.is_empty() {
+            let _ = fs::remove_file(case.join("removed"));
+        } else {
+            fs::write(case.join("removed"), &removed_list).unwrap();
+        }
+    } else if fs::read_to_string(case.join("removed")).unwrap_or_default() != removed_list {
+        bad.push(format!(
+            "{name}: files removed: {removed:?}, expected those in `removed`"
+        ));
     }
     for (rel, _) in &changed {
         let Entry::File(data, _) = after[*rel].clone() else {

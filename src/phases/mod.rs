@@ -7,11 +7,11 @@
 //! when `Cx::resumed` says an earlier attempt was cut off: a power cut between writing a
 //! file and running its command must not leave the command undone forever.
 
+pub mod haos;
 pub mod hardening;
 pub mod host;
 pub mod network;
 pub mod passthrough;
-pub mod scaffold;
 
 use std::collections::BTreeMap;
 

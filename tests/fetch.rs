@@ -1,0 +1,272 @@
+//! The HAOS download pipeline against a small HTTP server on 127.0.0.1 that misbehaves on
+//! purpose: a broken transfer is resumed with a range request; a wrong checksum, a
+//! truncated transfer without ranges, server errors and data that is not xz each end in a
+//! clear error, and no file is left behind.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+use pve_firstboot::fetch::{Retry, Source, fetch_image_with};
+use pve_firstboot::host::Host;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Good,
+    /// The first GET stops half-way; ranges work.
+    TruncateOnce,
+    /// Every GET stops half-way, and ranges are not offered.
+    TruncateNoRanges,
+    Status500,
+    /// Other bytes than the checksum in the answer.
+    Corrupt,
+}
+
+struct Server {
+    port: u16,
+    gets: Arc<AtomicUsize>,
+}
+
+fn serve(mode: Mode, body: Vec<u8>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let gets = Arc::new(AtomicUsize::new(0));
+    let g = gets.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let body = body.clone();
+            let g = g.clone();
+            std::thread::spawn(move || handle(conn, mode, &body, &g));
+        }
+    });
+    Server { port, gets }
+}
+
+fn handle(mut conn: TcpStream, mode: Mode, body: &[u8], gets: &AtomicUsize) {
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    let mut range: Option<usize> = None;
+    loop {
+        let mut l = String::new();
+        if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+            break;
+        }
+        let lower = l.to_ascii_lowercase();
+        if let Some(r) = lower.strip_prefix("range: bytes=") {
+            range = r.trim().trim_end_matches('-').parse().ok();
+        }
+    }
+    let head = request.starts_with("HEAD");
+    if !head {
+        gets.fetch_add(1, Ordering::SeqCst);
+    }
+    let accept = if mode == Mode::TruncateNoRanges {
+        ""
+    } else {
+        "Accept-Ranges: bytes\r\n"
+    };
+    if mode == Mode::Status500 {
+        let _ = conn.write_all(
+            b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        return;
+    }
+    let mut data = body.to_vec();
+    if mode == Mode::Corrupt {
+        data[body.len() / 2] ^= 0xff;
+    }
+    let (status, from) = match range {
+        Some(r) if mode != Mode::TruncateNoRanges => ("206 Partial Content", r),
+        _ => ("200 OK", 0),
+    };
+    let part = &data[from..];
+    let hdr = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n{accept}Connection: close\r\n\r\n",
+        part.len()
+    );
+    let _ = conn.write_all(hdr.as_bytes());
+    if head {
+        return;
+    }
+    let first_get = gets.load(Ordering::SeqCst) == 1;
+    let cut = match mode {
+        Mode::TruncateOnce if first_get => part.len() / 2,
+        Mode::TruncateNoRanges => part.len() / 2,
+        _ => part.len(),
+    };
+    let _ = conn.write_all(&part[..cut]);
+    let _ = conn.shutdown(std::net::Shutdown::Both);
+}
+
+/// A fake "qcow2" of 3 MiB and its xz form (several blocks, as HAOS images have).
+fn image(test: &str) -> (Vec<u8>, Vec<u8>, String) {
+    let raw: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let dir = scratch(&format!("fetch-image-{test}"));
+    let p = dir.join("img");
+    std::fs::write(&p, &raw).unwrap();
+    let ok = std::process::Command::new("xz")
+        .args(["-3", "-T2", "--block-size=1MiB", "-k", "-f"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let xz = std::fs::read(dir.join("img.xz")).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(dir.join("img.xz"))
+        .output()
+        .unwrap();
+    let sha = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    (raw, xz, sha)
+}
+
+fn quick() -> Retry {
+    Retry {
+        checksum_attempts: 2,
+        transport_retries: 3,
+        backoff: Duration::from_millis(10),
+    }
+}
+
+fn dest(name: &str) -> PathBuf {
+    scratch(&format!("fetch-{name}")).join("out/haos.qcow2")
+}
+
+#[test]
+fn good_download_is_verified_and_decompressed() {
+    let (raw, xz, sha) = image("good_download_is_verified_and_decompressed");
+    let s = serve(Mode::Good, xz.clone());
+    let d = dest("good");
+    let url = format!("http://127.0.0.1:{}/haos.qcow2.xz", s.port);
+    let f = fetch_image_with(
+        &Host::live(),
+        &Source::Url(url),
+        Some(&sha),
+        d.to_str().unwrap(),
+        quick(),
+    )
+    .unwrap();
+    assert_eq!(f.sha256, sha);
+    assert_eq!(f.compressed_bytes, xz.len() as u64);
+    assert!(
+        std::fs::read(&d).unwrap() == raw,
+        "decompressed bytes differ"
+    );
+}
+
+#[test]
+fn a_broken_transfer_resumes_with_a_range() {
+    let (raw, xz, sha) = image("a_broken_transfer_resumes_with_a_range");
+    let s = serve(Mode::TruncateOnce, xz);
+    let d = dest("resume");
+    let url = format!("http://127.0.0.1:{}/haos.qcow2.xz", s.port);
+    let f = fetch_image_with(
+        &Host::live(),
+        &Source::Url(url),
+        Some(&sha),
+        d.to_str().unwrap(),
+        quick(),
+    )
+    .unwrap();
+    assert_eq!(f.sha256, sha);
+    assert_eq!(
+        s.gets.load(Ordering::SeqCst),
+        2,
+        "one broken GET, one ranged GET"
+    );
+    assert!(std::fs::read(&d).unwrap() == raw);
+}
+
+fn expect_failure(mode: Mode, name: &str, sha: Option<&str>, body: Vec<u8>) -> String {
+    let s = serve(mode, body);
+    let d = dest(name);
+    let url = format!("http://127.0.0.1:{}/haos.qcow2.xz", s.port);
+    let err = fetch_image_with(
+        &Host::live(),
+        &Source::Url(url),
+        sha,
+        d.to_str().unwrap(),
+        quick(),
+    )
+    .expect_err("must fail")
+    .to_string();
+    assert!(!d.exists(), "{name}: {} was left behind", d.display());
+    err
+}
+
+#[test]
+fn a_wrong_checksum_fails_with_both_sums_and_leaves_nothing() {
+    let (_, xz, sha) = image("a_wrong_checksum_fails_with_both_sums_and_leaves_nothing");
+    let err = expect_failure(Mode::Corrupt, "corrupt", Some(&sha), xz);
+    assert!(err.contains(&format!("expected {sha}, got ")), "{err}");
+    assert!(err.contains("gave up after 2 attempts"), "{err}");
+}
+
+#[test]
+fn a_truncated_transfer_without_ranges_fails_cleanly() {
+    let (_, xz, sha) = image("a_truncated_transfer_without_ranges_fails_cleanly");
+    let err = expect_failure(Mode::TruncateNoRanges, "truncated", Some(&sha), xz);
+    assert!(err.contains("does not support resuming"), "{err}");
+}
+
+#[test]
+fn server_errors_fail_after_the_retries() {
+    let (_, xz, sha) = image("server_errors_fail_after_the_retries");
+    let err = expect_failure(Mode::Status500, "500", Some(&sha), xz);
+    assert!(err.contains("500"), "{err}");
+    assert!(err.contains("after 4 attempt(s)"), "{err}");
+}
+
+#[test]
+fn data_that_is_not_xz_fails_cleanly() {
+    let err = expect_failure(
+        Mode::Good,
+        "not-xz",
+        None,
+        b"<html>not an image</html>".repeat(100),
+    );
+    assert!(
+        err.contains("decompressing") || err.contains("feeding xz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_local_image_file_works_the_same() {
+    let (raw, xz, sha) = image("a_local_image_file_works_the_same");
+    let dir = scratch("fetch-local");
+    std::fs::write(dir.join("haos.qcow2.xz"), &xz).unwrap();
+    let d = dir.join("out.qcow2");
+    let src = Source::File(dir.join("haos.qcow2.xz").to_string_lossy().into_owned());
+    let f = fetch_image_with(
+        &Host::live(),
+        &src,
+        Some(&sha),
+        d.to_str().unwrap(),
+        quick(),
+    )
+    .unwrap();
+    assert_eq!(f.sha256, sha);
+    let mut got = Vec::new();
+    std::fs::File::open(&d)
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert!(got == raw);
+}
