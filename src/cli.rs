@@ -25,6 +25,11 @@ usage:
   pve-firstboot status [--root DIR] [--json] [--wait]
   pve-firstboot reset [--root DIR]               forget a finished or failed run; the unit runs
                                                  the phases again at the next boot
+  pve-firstboot image --iso IN.iso --answer FILE [-o OUT.iso] [--force]
+                                                 a Proxmox VE installer ISO that installs from
+                                                 the answer and runs the agent at first boot
+                                                 (default OUT: IN-auto-from-iso.iso)
+  pve-firstboot image --inspect ISO              what a customised ISO carries (no secrets)
   pve-firstboot hook --answer FILE -o OUT [--force]
                                                  build the first-boot hook (at most 1 MiB): this
                                                  binary, xz-compressed, and the answer without
@@ -44,6 +49,8 @@ pub struct Args {
     pub file: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub hook: Option<PathBuf>,
+    pub iso: Option<PathBuf>,
+    pub inspect: Option<PathBuf>,
     pub root: Option<PathBuf>,
     pub json: bool,
     pub wait: bool,
@@ -63,6 +70,14 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         "status" => &["--root", "--json", "--wait"],
         "reset" => &["--root"],
         "hook" => &["--answer", "-o", "--output", "--force"],
+        "image" => &[
+            "--iso",
+            "--answer",
+            "-o",
+            "--output",
+            "--force",
+            "--inspect",
+        ],
         "hand-over" => &["--hook", "--root"],
         "-h" | "--help" | "help" | "-V" | "--version" => &[],
         other => return Err(format!("unknown command \"{other}\"")),
@@ -93,6 +108,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 "--answer" => a.file = Some(value()?),
                 "-o" | "--output" => a.output = Some(value()?),
                 "--hook" => a.hook = Some(value()?),
+                "--iso" => a.iso = Some(value()?),
+                "--inspect" => a.inspect = Some(value()?),
                 "--json" => a.json = true,
                 "--wait" => a.wait = true,
                 "--force" => a.force = true,
@@ -174,6 +191,7 @@ pub fn main(argv: &[String]) -> i32 {
             crate::handover::hand_over(h, &args.hook.as_ref().expect("checked").to_string_lossy())
         }),
         "hook" => hook_cmd(&args),
+        "image" => image_cmd(&args),
         _ => 2,
     }
 }
@@ -321,6 +339,57 @@ fn with_host(args: &Args, f: impl FnOnce(&Host) -> crate::error::Result<()>) -> 
         Ok(()) => 0,
         Err(e) => {
             eprintln!("pve-firstboot: {}: {e}", args.command);
+            1
+        }
+    }
+}
+
+fn image_cmd(args: &Args) -> i32 {
+    use crate::image::iso;
+    if let Some(i) = &args.inspect {
+        return match iso::inspect(i) {
+            Ok(s) => {
+                print!("{s}");
+                0
+            }
+            Err(e) => {
+                eprintln!("pve-firstboot: image: {e}");
+                1
+            }
+        };
+    }
+    let file = args.file.as_deref().expect("checked by parse");
+    // The same checks as `validate`, before anything is touched.
+    if load(Some(file)).is_none() {
+        return 1;
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "{}: error: cannot read the answer file: {e}",
+                file.display()
+            );
+            return 1;
+        }
+    };
+    let opts = iso::Options {
+        iso: args.iso.as_deref().expect("checked by parse"),
+        answer_text: &text,
+        out: args.output.as_deref(),
+        force: args.force,
+    };
+    match iso::customise(&opts) {
+        Ok(out) => {
+            println!("{}: ready; write it to a USB stick with:", out.display());
+            println!(
+                "  dd if={} of=/dev/sdX bs=4M conv=fsync status=progress",
+                out.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("pve-firstboot: image: {e}");
             1
         }
     }

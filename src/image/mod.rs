@@ -1,6 +1,7 @@
-//! The image tool's parts: the first-boot hook now; the ISO customisation (xorriso) next.
+//! The image tool: the first-boot hook, and the customised installer ISO.
 
 pub mod hook;
+pub mod iso;
 
 use std::path::Path;
 

@@ -1,0 +1,362 @@
+//! `pve-firstboot image`: a Proxmox VE installer ISO with the answer, automated-install
+//! mode and our hook added at its root, boot images and volume UUID kept as they were
+//! (EFI boot from a USB stick finds its files by that UUID). Only Debian's xorriso is used.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::error::{Context, Error, Result};
+use crate::host::{Cmd, Host};
+use crate::image::hook;
+
+/// Binary hooks are copied byte for byte only since the 8.4 installer (before, they were
+/// read as UTF-8 text, which corrupts the compressed agent).
+pub const MIN_RELEASE: (u32, u32) = (8, 4);
+
+fn xorriso(args: &[&str]) -> Result<String> {
+    let out = Host::live().run_ok(&Cmd::new("xorriso").args(args.iter().copied()))?;
+    Ok(format!("{}{}", out.stdout, out.stderr))
+}
+
+/// A file from the ISO, or `None` if it is not there.
+pub fn extract(iso: &Path, path: &str, tmp: &Path) -> Result<Option<Vec<u8>>> {
+    let dest = tmp.join(path.trim_start_matches('/').replace('/', "_"));
+    let _ = std::fs::remove_file(&dest);
+    let res = Host::live().run(&Cmd::new("xorriso").args([
+        "-osirrox",
+        "on",
+        "-indev",
+        &iso.to_string_lossy(),
+        "-extract",
+        path,
+        &dest.to_string_lossy(),
+    ]))?;
+    if !res.success() || !dest.exists() {
+        return Ok(None);
+    }
+    let data = std::fs::read(&dest)?;
+    let _ = std::fs::remove_file(&dest);
+    Ok(Some(data))
+}
+
+/// `RELEASE` from `/.cd-info` (`KEY='value'` lines), as (major, minor).
+pub fn release(cd_info: &str) -> Option<(String, (u32, u32))> {
+    let v = cd_info
+        .lines()
+        .find_map(|l| l.strip_prefix("RELEASE="))?
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
+    let mut p = v.split('.');
+    let major = p.next()?.parse().ok()?;
+    let minor = p.next().unwrap_or("0").parse().ok()?;
+    Some((v, (major, minor)))
+}
+
+/// The volume UUID as `xorriso -report_system_area cmd` states it for reuse.
+fn volume_uuid(iso: &Path) -> Result<String> {
+    let report = xorriso(&[
+        "-indev",
+        &iso.to_string_lossy(),
+        "-report_system_area",
+        "cmd",
+    ])?;
+    report
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("-volume_date uuid ")?;
+            Some(rest.trim_matches('\'').to_string())
+        })
+        .ok_or_else(|| Error::msg(format!("{}: xorriso reports no volume UUID", iso.display())))
+}
+
+/// Proxmox's answer file from ours: the `[installer.*]` tables at the top level, plus the
+/// `[first-boot]` table that runs our hook once the system is fully up.
+pub fn proxmox_answer(text: &str) -> Result<String> {
+    let t: toml::Table = toml::from_str(text).map_err(|e| Error::msg(e.message().to_string()))?;
+    let mut inst = match t.get("installer") {
+        Some(toml::Value::Table(i)) => i.clone(),
+        _ => return Err(Error::msg("the answer has no [installer.*] tables")),
+    };
+    for need in ["network", "disk-setup"] {
+        if !inst.contains_key(need) {
+            return Err(Error::msg(format!(
+                "the Proxmox installer needs [installer.{need}] in the answer"
+            )));
+        }
+    }
+    let mut fb = toml::Table::new();
+    fb.insert("source".into(), toml::Value::String("from-iso".into()));
+    fb.insert("ordering".into(), toml::Value::String("fully-up".into()));
+    inst.insert("first-boot".into(), toml::Value::Table(fb));
+    let body = toml::to_string(&inst).map_err(|e| Error::msg(e.to_string()))?;
+    Ok(format!(
+        "# Proxmox VE automated installation answer, written by pve-firstboot {}.\n{body}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+pub struct Options<'a> {
+    pub iso: &'a Path,
+    pub answer_text: &'a str,
+    pub out: Option<&'a Path>,
+    pub force: bool,
+}
+
+/// `<stem>-auto-from-iso.iso` beside the input, as Proxmox's own tool names it.
+pub fn default_output(iso: &Path) -> PathBuf {
+    let stem = iso.file_stem().unwrap_or_default().to_string_lossy();
+    iso.with_file_name(format!("{stem}-auto-from-iso.iso"))
+}
+
+/// Build the customised ISO; returns where it went.
+pub fn customise(o: &Options) -> Result<PathBuf> {
+    let out = o
+        .out
+        .map_or_else(|| default_output(o.iso), Path::to_path_buf);
+    if out.exists() && !o.force {
+        return Err(Error::msg(format!(
+            "{} exists; use --force to replace it",
+            out.display()
+        )));
+    }
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let work = dir.join(format!(".pve-firstboot-image.{}", std::process::id()));
+    std::fs::create_dir_all(&work).ctx(|| format!("creating {}", work.display()))?;
+    let res = build(o, &out, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    res.map(|()| out)
+}
+
+fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
+    let iso = o.iso;
+    let cd_info = extract(iso, "/.cd-info", work)?.ok_or_else(|| {
+        Error::msg(format!(
+            "{}: no /.cd-info; not a Proxmox VE installer ISO",
+            iso.display()
+        ))
+    })?;
+    if extract(iso, "/auto-installer-capable", work)?.is_none() {
+        return Err(Error::msg(format!(
+            "{}: no /auto-installer-capable; this installer cannot install automatically (Proxmox VE 8.2 or newer can)",
+            iso.display()
+        )));
+    }
+    let cd_info = String::from_utf8_lossy(&cd_info).into_owned();
+    let (rel, ver) = release(&cd_info)
+        .ok_or_else(|| Error::msg(format!("{}: /.cd-info has no RELEASE", iso.display())))?;
+    if ver < MIN_RELEASE {
+        return Err(Error::msg(format!(
+            "{}: Proxmox VE {rel}; the first-boot hook carries a compressed binary, which installers \
+             before {}.{} read as text and corrupt. Use Proxmox VE {}.{} or newer",
+            iso.display(),
+            MIN_RELEASE.0,
+            MIN_RELEASE.1,
+            MIN_RELEASE.0,
+            MIN_RELEASE.1
+        )));
+    }
+    if let Some(h) = extract(iso, "/proxmox-first-boot", work)? {
+        if hook::version_of(&h).is_some() && !o.force {
+            return Err(Error::msg(format!(
+                "{}: already customised by pve-firstboot; use --force to customise it again",
+                iso.display()
+            )));
+        }
+    }
+    let answer = proxmox_answer(o.answer_text)?;
+    let hook_bytes = crate::image::build_hook(o.answer_text)?;
+    let uuid = volume_uuid(iso)?;
+    let files = [
+        ("answer.toml", answer.into_bytes(), 0o644, "/answer.toml"),
+        (
+            "auto-installer-mode.toml",
+            b"# Written by pve-firstboot: install from the answer on this ISO.\nmode = \"iso\"\n"
+                .to_vec(),
+            0o644,
+            "/auto-installer-mode.toml",
+        ),
+        (
+            "proxmox-first-boot",
+            hook_bytes,
+            0o755,
+            "/proxmox-first-boot",
+        ),
+    ];
+    for (name, data, mode, _) in &files {
+        crate::host::atomic_write(&work.join(name), data, *mode)
+            .ctx(|| format!("writing {name}"))?;
+    }
+    let tmp = work.join("out.iso");
+    copy_with_progress(iso, &tmp)?;
+    let tmp_s = tmp.to_string_lossy().into_owned();
+    let mut args: Vec<String> = [
+        "-boot_image",
+        "any",
+        "keep",
+        "-volume_date",
+        "uuid",
+        &uuid,
+        "-dev",
+        &tmp_s,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (name, _, _, at) in &files {
+        args.extend([
+            "-map".into(),
+            work.join(name).to_string_lossy().into_owned(),
+            (*at).into(),
+        ]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    xorriso(&refs).ctx(|| "adding the files with xorriso")?;
+    File::open(&tmp)?.sync_all()?;
+    if out.exists() && !o.force {
+        return Err(Error::msg(format!(
+            "{} appeared meanwhile; not replaced",
+            out.display()
+        )));
+    }
+    std::fs::rename(&tmp, out).ctx(|| format!("moving the ISO to {}", out.display()))?;
+    if let Some(d) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The whole ISO, copied first (as Proxmox's tool does); progress every 10 %.
+fn copy_with_progress(from: &Path, to: &Path) -> Result<()> {
+    let mut src = File::open(from).ctx(|| format!("opening {}", from.display()))?;
+    let total = src.metadata()?.len().max(1);
+    let mut dst = File::create(to).ctx(|| format!("creating {}", to.display()))?;
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut done, mut shown, start) = (0u64, 0u64, Instant::now());
+    loop {
+        let n = src.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        dst.write_all(&buf[..n])?;
+        done += n as u64;
+        let pct = done * 100 / total;
+        if pct >= shown + 10 {
+            shown = pct - pct % 10;
+            eprintln!(
+                "copying {}: {pct}% ({:.0} MiB/s)",
+                from.display(),
+                done as f64 / 1048576.0 / start.elapsed().as_secs_f64().max(0.001)
+            );
+        }
+    }
+    dst.sync_all()?;
+    Ok(())
+}
+
+/// `image --inspect`: what a customised ISO carries, without secrets.
+pub fn inspect(iso: &Path) -> Result<String> {
+    let work = std::env::temp_dir().join(format!("pve-firstboot-inspect.{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let res = (|| {
+        let mut out = format!("{}\n", iso.display());
+        let cd =
+            extract(iso, "/.cd-info", &work)?.map(|d| String::from_utf8_lossy(&d).into_owned());
+        out.push_str(&format!(
+            "  release:     {}\n",
+            cd.as_deref()
+                .and_then(release)
+                .map_or("unknown (no /.cd-info)".into(), |r| r.0)
+        ));
+        let mode = extract(iso, "/auto-installer-mode.toml", &work)?;
+        out.push_str(&format!(
+            "  auto-install: {}\n",
+            mode.map_or("no".into(), |m| String::from_utf8_lossy(&m)
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join(" "))
+        ));
+        match extract(iso, "/answer.toml", &work)? {
+            Some(a) => {
+                let t: toml::Table =
+                    toml::from_str(&String::from_utf8_lossy(&a)).unwrap_or_default();
+                let get = |tbl: &str, key: &str| {
+                    t.get(tbl)
+                        .and_then(|v| v.get(key))
+                        .map(|v| v.as_str().map_or(v.to_string(), String::from))
+                        .unwrap_or_else(|| "-".into())
+                };
+                let keys = t
+                    .get("global")
+                    .and_then(|g| g.get("root-ssh-keys"))
+                    .and_then(|k| k.as_array())
+                    .map_or(0, |a| a.len());
+                let pw = if t
+                    .get("global")
+                    .and_then(|g| g.get("root-password-hashed"))
+                    .is_some()
+                {
+                    "hashed"
+                } else {
+                    "plain text"
+                };
+                out.push_str(&format!(
+                    "  answer:      fqdn {}, filesystem {}, network {}, root password {pw} (not shown), {keys} ssh key(s), first-boot {}\n",
+                    get("global", "fqdn"),
+                    get("disk-setup", "filesystem"),
+                    get("network", "source"),
+                    get("first-boot", "ordering"),
+                ));
+            }
+            None => out.push_str("  answer:      none\n"),
+        }
+        match extract(iso, "/proxmox-first-boot", &work)? {
+            Some(h) => out.push_str(&format!(
+                "  hook:        {} bytes (limit {}), pve-firstboot {}\n",
+                h.len(),
+                hook::MAX_HOOK_BYTES,
+                hook::version_of(&h).unwrap_or_else(|| "? (not ours)".into())
+            )),
+            None => out.push_str("  hook:        none\n"),
+        }
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases() {
+        let ci = "PRODUCT='pve'\nPRODUCTLONG='Proxmox VE'\nRELEASE='8.4'\nISORELEASE='1'\n";
+        assert_eq!(release(ci), Some(("8.4".into(), (8, 4))));
+        assert_eq!(release("RELEASE='9.0'\n").unwrap().1, (9, 0));
+        assert!(release("RELEASE='8.3'\n").unwrap().1 < MIN_RELEASE);
+        assert_eq!(release("PRODUCT='pve'\n"), None);
+    }
+
+    #[test]
+    fn proxmox_answer_lifts_the_installer_tables() {
+        let a = proxmox_answer(
+            "[installer.global]\nfqdn = \"a.b\"\n[installer.network]\nsource = \"from-dhcp\"\n\
+             [installer.disk-setup]\nfilesystem = \"ext4\"\n[haos]\nvmid = 100\n",
+        )
+        .unwrap();
+        let t: toml::Table = toml::from_str(&a).unwrap();
+        assert_eq!(t["global"]["fqdn"].as_str(), Some("a.b"));
+        assert_eq!(t["first-boot"]["source"].as_str(), Some("from-iso"));
+        assert_eq!(t["first-boot"]["ordering"].as_str(), Some("fully-up"));
+        assert!(t.get("haos").is_none() && t.get("installer").is_none());
+        assert!(proxmox_answer("[installer.global]\nfqdn = \"a.b\"\n").is_err());
+    }
+}
