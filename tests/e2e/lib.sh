@@ -13,7 +13,6 @@
 
 e2e_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_repo=$(cd "$e2e_here/../.." && pwd)
-# shellcheck source=guest.conf
 . "$e2e_here/guest.conf"
 
 E2E_ARTIFACTS=${E2E_ARTIFACTS:-$e2e_repo/target/e2e}
@@ -66,8 +65,7 @@ e2e_http_start() {
 	python3 -m http.server --bind 127.0.0.1 --directory "$E2E_HTTP_DIR" "$E2E_HTTP_PORT" \
 		>"$E2E_ARTIFACTS/http-server.log" 2>&1 &
 	E2E_HTTP_PID=$!
-	local i
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$E2E_HTTP_PORT/" 2>/dev/null && return 0
 		kill -0 "$E2E_HTTP_PID" 2>/dev/null || break
 		sleep 0.2
@@ -93,19 +91,30 @@ e2e_guest_start() {
 	[[ -n $E2E_IMAGE_DIR ]] || e2e_fail "e2e_guest_start: call e2e_image first"
 	[[ -z $E2E_QEMU_PID ]] || e2e_fail "e2e_guest_start: a guest is already running"
 	E2E_GUEST_DIR=$E2E_ARTIFACTS/$name
-	rm -rf "$E2E_GUEST_DIR"
-	mkdir -p "$E2E_GUEST_DIR"
 	E2E_SERIAL=$E2E_GUEST_DIR/serial.log
-	: >"$E2E_SERIAL"
-	qemu-img create -q -f qcow2 -b "$E2E_IMAGE_DIR/disk.qcow2" -F qcow2 "$E2E_GUEST_DIR/disk.qcow2"
-	E2E_SSH_PORT=$(e2e_free_port)
+	# E2E_RESUME=1: the same disk again (after a power cut); the serial log goes on.
+	if [[ ${E2E_RESUME:-0} != 1 ]]; then
+		rm -rf "$E2E_GUEST_DIR"
+		mkdir -p "$E2E_GUEST_DIR"
+		: >"$E2E_SERIAL"
+		qemu-img create -q -f qcow2 -b "$E2E_IMAGE_DIR/disk.qcow2" -F qcow2 "$E2E_GUEST_DIR/disk.qcow2"
+		E2E_SSH_PORT=$(e2e_free_port)
+	fi
 
 	local mgmt="user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:$E2E_SSH_PORT-:22"
+	# E2E_HOSTFWD="HOSTPORT:GUESTPORT ...": more ports of the management address.
+	local fwd
+	for fwd in ${E2E_HOSTFWD:-}; do
+		mgmt+=",hostfwd=tcp:127.0.0.1:${fwd%%:*}-:${fwd##*:}"
+	done
 	if [[ -n $E2E_HTTP_PORT ]]; then
-		# guestfwd's "cmd:" form starts one relay per connection. (The "tcp:" chardev
-		# form connects once when QEMU starts and serves a single connection only.)
+		# guestfwd's "cmd:" form starts one nc relay per guest connection. The
+		# "tcp:127.0.0.1:PORT" chardev form is accepted by QEMU 7.2 too, but it
+		# connects once at startup and serves one guest connection only: a second
+		# curl times out.
 		mgmt+=",guestfwd=tcp:$E2E_HTTP_IP:80-cmd:nc 127.0.0.1 $E2E_HTTP_PORT"
 	fi
+	# shellcheck disable=SC2054  # the commas are QEMU's option syntax
 	local cmd=(
 		qemu-system-x86_64
 		# q35 + intel-iommu with interrupt remapping: the guest sees a vIOMMU (DMAR)
@@ -113,9 +122,12 @@ e2e_guest_start() {
 		-machine q35,kernel-irqchip=split
 		-accel tcg,thread=multi
 		# The agent adds intel_iommu=on on Intel CPUs; TCG's "max" model would say
-		# AuthenticAMD. It also offers AMD's SVM, which TCG emulates (Intel's VMX it
-		# does not): an Intel CPU with SVM only makes kvm_amd complain at boot.
-		-cpu max,vendor=GenuineIntel,svm=off
+		# AuthenticAMD. It keeps AMD's SVM flag (TCG emulates SVM, not VMX), so the
+		# guest logs "kvm: no hardware support for 'kvm_amd'"; harmless. Do not add
+		# svm=off: with QEMU 7.2 TCG the guest kernel then fails
+		# copy_from_kernel_nofault (mount paths read "xxxx" in /proc/self/mountinfo)
+		# and systemd cannot set up mount namespaces, so half the units fail.
+		-cpu "${E2E_QEMU_CPU:-max,vendor=GenuineIntel}"
 		-smp 2 -m 1536
 		-device intel-iommu,intremap=on
 		-display none
@@ -133,9 +145,15 @@ e2e_guest_start() {
 		-netdev user,id=pt,restrict=on
 		-device "e1000e,netdev=pt,addr=$E2E_PT_SLOT"
 	)
+	# E2E_SEED=IMG: a small read-only disk with the first-boot hook (label PVEFB-SEED),
+	# what the installer stand-in copies into place.
+	if [[ -n ${E2E_SEED:-} ]]; then
+		cmd+=(-drive "file=$E2E_SEED,format=raw,if=none,id=seed,readonly=on"
+			-device "virtio-blk-pci,drive=seed,addr=5")
+	fi
 	printf '%q ' "${cmd[@]}" >"$E2E_GUEST_DIR/qemu-cmdline.txt"
 	echo >>"$E2E_GUEST_DIR/qemu-cmdline.txt"
-	"${cmd[@]}" </dev/null >"$E2E_GUEST_DIR/qemu.log" 2>&1 &
+	"${cmd[@]}" </dev/null >>"$E2E_GUEST_DIR/qemu.log" 2>&1 &
 	E2E_QEMU_PID=$!
 	e2e_log "guest '$name' started (QEMU pid $E2E_QEMU_PID, ssh 127.0.0.1:$E2E_SSH_PORT, serial $E2E_SERIAL)"
 }
@@ -156,7 +174,8 @@ e2e_guest_kill() {
 e2e_ssh_opts() {
 	printf '%s\n' -i "$E2E_IMAGE_DIR/id_ed25519" \
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-		-o BatchMode=yes -o ConnectTimeout=10 -o IdentitiesOnly=yes
+		-o BatchMode=yes -o ConnectTimeout=10 -o IdentitiesOnly=yes \
+		-o ServerAliveInterval=5 -o ServerAliveCountMax=6
 }
 
 # Run a command in the guest as root (arguments are joined into one remote command
