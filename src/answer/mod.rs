@@ -215,6 +215,42 @@ pub struct VmBridge {
     pub cidr: Ipv4Cidr,
     pub nat: bool,
     pub dhcp_range: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Guests reach the internet, not the management LAN or the host (default on).
+    pub isolate: bool,
+    /// Single destinations on the management LAN that guests may reach all the same.
+    pub allow: Vec<Allow>,
+}
+
+/// One `allow` entry: `10.0.200.50:1883/tcp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allow {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    pub proto: Proto,
+}
+
+impl Allow {
+    pub fn parse(s: &str) -> Result<Allow, String> {
+        let bad = || format!("\"{s}\" is not IPV4:PORT/PROTO such as \"10.0.200.50:1883/tcp\"");
+        let (addr, proto) = s.split_once('/').ok_or_else(bad)?;
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            _ => return Err(bad()),
+        };
+        let (ip, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        Ok(Allow {
+            ip: ip.parse().map_err(|_| bad())?,
+            port: port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?,
+            proto,
+        })
+    }
+}
+
+impl fmt::Display for Allow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}/{}", self.ip, self.port, self.proto)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -92,6 +92,9 @@ pub fn normalized(a: &Answer) -> String {
             bt.insert("name".into(), s(&b.name));
             bt.insert("cidr".into(), s(b.cidr.to_string()));
             bt.insert("nat".into(), Value::Boolean(b.nat));
+            bt.insert("isolate".into(), Value::Boolean(b.isolate));
+            let allow: Vec<String> = b.allow.iter().map(|a| a.to_string()).collect();
+            bt.insert("allow".into(), strs(&allow));
             if let Some((x, y)) = b.dhcp_range {
                 bt.insert("dhcp-range".into(), strs(&[x.to_string(), y.to_string()]));
             }

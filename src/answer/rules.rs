@@ -35,6 +35,29 @@ pub fn check(c: &mut Checker, r: &Read) {
                 );
             }
         }
+        for (a, (i, at)) in b.allow.iter().zip(&sp.allow) {
+            let key = &format!("network.vm-bridge.allow[{i}]");
+            match mgmt4 {
+                Some(m) if !m.contains_host(a.ip) => c.error(
+                    at,
+                    key,
+                    format!("{} is not on the management LAN {}; allow opens single destinations there", a.ip, m.subnet()),
+                ),
+                None if r.installer.as_ref().is_some_and(|i| i.network.is_none()) => c.warning(
+                    at,
+                    key,
+                    "the management subnet comes from DHCP, so whether this address is on it is checked on the host",
+                ),
+                _ => {}
+            }
+            if !b.isolate {
+                c.warning(
+                    at,
+                    key,
+                    "has no effect with isolate = false (guests reach the LAN anyway)",
+                );
+            }
+        }
         if let Some((first, last)) = b.dhcp_range {
             let at = sp.dhcp_range.clone().unwrap_or_default();
             for ip in [first, last] {

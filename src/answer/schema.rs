@@ -30,6 +30,8 @@ pub struct Spans {
     pub vm_bridge: Option<Range<usize>>,
     pub vm_cidr: Option<Range<usize>>,
     pub dhcp_range: Option<Range<usize>>,
+    /// Index in the `allow` array and span of each entry that parsed.
+    pub allow: Vec<(usize, Range<usize>)>,
     pub forwards: Vec<(Range<usize>, Range<usize>)>, // (port, to)
     pub ssh_password_login: Option<Range<usize>>,
     pub hardening: Option<Range<usize>>,
@@ -822,6 +824,17 @@ fn read_network(c: &mut Checker, t: &mut Tbl, sp: &mut Spans) -> Option<NetworkC
             None => None,
         };
         let nat = b.bool(c, "nat").is_none_or(|v| v.v);
+        let isolate = b.bool(c, "isolate").is_none_or(|v| v.v);
+        let mut allow = Vec::new();
+        for (i, a) in b.strings(c, "allow").unwrap_or_default().iter().enumerate() {
+            match Allow::parse(&a.v) {
+                Ok(x) => {
+                    sp.allow.push((i, a.span.clone()));
+                    allow.push(x);
+                }
+                Err(e) => c.error(&a.span, &format!("{}[{i}]", b.key_path("allow")), e),
+            }
+        }
         let range = b.strings(c, "dhcp-range").and_then(|r| {
             sp.dhcp_range = Some(b.key_span("dhcp-range"));
             if r.len() != 2 {
@@ -846,6 +859,8 @@ fn read_network(c: &mut Checker, t: &mut Tbl, sp: &mut Spans) -> Option<NetworkC
             cidr: cidr?,
             nat,
             dhcp_range: range,
+            isolate,
+            allow,
         })
     });
     let mut forwards = Vec::new();

@@ -11,7 +11,7 @@
 use std::net::Ipv4Addr;
 
 use super::{Cx, Phase, owned_header};
-use crate::answer::{Answer, NetworkCfg, Proto, VmBridge};
+use crate::answer::{Answer, Cidr, Ipv4Cidr, NetworkCfg, Proto, VmBridge};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
 
@@ -43,10 +43,11 @@ impl Default for NetworkPhase {
     }
 }
 
-/// The management side as the host has it: vmbr0's address and gateway.
-struct Mgmt {
-    addr: Option<Ipv4Addr>,
-    gateway: Option<String>,
+/// The management side as the host has it: vmbr0's address (with its prefix) and gateway.
+pub struct Mgmt {
+    pub addr: Option<Ipv4Addr>,
+    pub cidr: Option<Ipv4Cidr>,
+    pub gateway: Option<String>,
 }
 
 impl Phase for NetworkPhase {
@@ -106,6 +107,7 @@ impl Phase for NetworkPhase {
 fn management(cx: &Cx) -> Result<Mgmt> {
     let text = cx.read(INTERFACES)?.unwrap_or_default();
     let mut addr = None;
+    let mut cidr = None;
     let mut gateway = None;
     let mut in_vmbr0 = false;
     for l in text.lines() {
@@ -117,6 +119,7 @@ fn management(cx: &Cx) -> Result<Mgmt> {
         if in_vmbr0 {
             if let Some(a) = t.strip_prefix("address ") {
                 addr = a.split('/').next().and_then(|a| a.trim().parse().ok());
+                cidr = Cidr::parse(a.trim()).ok().and_then(|c| c.v4());
             } else if let Some(g) = t.strip_prefix("gateway ") {
                 gateway = Some(g.trim().to_string());
             }
@@ -125,12 +128,17 @@ fn management(cx: &Cx) -> Result<Mgmt> {
     if let Some(n) = &cx.answer.installer.network {
         if addr.is_none() {
             addr = n.cidr.v4().map(|c| c.addr);
+            cidr = n.cidr.v4();
         }
         if gateway.is_none() {
             gateway = Some(n.gateway.to_string());
         }
     }
-    Ok(Mgmt { addr, gateway })
+    Ok(Mgmt {
+        addr,
+        cidr,
+        gateway,
+    })
 }
 
 /// `<management IP> <fqdn> <hostname>` exactly once (pve-cluster refuses to start when the
@@ -278,12 +286,12 @@ fn forward_sysctl(b: &VmBridge) -> String {
 
 /// The nftables table: masquerade out of vmbr0, DNAT for the forwards, and the matching
 /// forward rules.
-pub fn nft_rules(cfg: &NetworkCfg, b: &VmBridge, mgmt_addr: Option<Ipv4Addr>) -> String {
+pub fn nft_rules(cfg: &NetworkCfg, b: &VmBridge, mgmt: &Mgmt) -> String {
     let subnet = b.cidr.subnet();
     let mut pre = String::new();
     let mut fwd = String::new();
     for f in &cfg.port_forwards {
-        let Some(addr) = mgmt_addr else { break };
+        let Some(addr) = mgmt.addr else { break };
         let p = match f.protocol {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
@@ -302,6 +310,7 @@ pub fn nft_rules(cfg: &NetworkCfg, b: &VmBridge, mgmt_addr: Option<Ipv4Addr>) ->
     } else {
         String::new()
     };
+    let (isolation, input) = isolation_rules(b, mgmt);
     format!(
         "#!/usr/sbin/nft -f\n\
          {}\
@@ -332,12 +341,59 @@ pub fn nft_rules(cfg: &NetworkCfg, b: &VmBridge, mgmt_addr: Option<Ipv4Addr>) ->
          \t\ttype filter hook forward priority filter; policy accept;\n\
          \t\tct state established,related accept\n\
          {fwd}\
+         {isolation}\
          \t\tiifname \"{name}\" oifname \"vmbr0\" ip saddr {subnet} accept\n\
          \t}}\n\
+         {input}\
          }}\n",
         owned_header("network phase"),
         name = b.name,
     )
+}
+
+/// `isolate`: guests reach the internet, not the management LAN or the host. Returns the
+/// forward rules and the input chain. The drops count, so a test can see them work.
+fn isolation_rules(b: &VmBridge, mgmt: &Mgmt) -> (String, String) {
+    if !b.isolate {
+        return (String::new(), String::new());
+    }
+    let name = &b.name;
+    let mut fwd = format!(
+        "\t\t# Isolation: guests may talk to each other, reach the gateway and the\n\
+         \t\t# destinations allowed below, and nothing else on the management LAN.\n\
+         \t\tiifname \"{name}\" oifname \"{name}\" accept\n"
+    );
+    for a in &b.allow {
+        fwd.push_str(&format!(
+            "\t\tiifname \"{name}\" ip daddr {} {} dport {} accept\n",
+            a.ip, a.proto, a.port
+        ));
+    }
+    if let Some(gw) = &mgmt.gateway {
+        fwd.push_str(&format!("\t\tiifname \"{name}\" ip daddr {gw} accept\n"));
+    }
+    if let Some(m) = &mgmt.cidr {
+        fwd.push_str(&format!(
+            "\t\tiifname \"{name}\" ip daddr {} counter drop\n",
+            m.subnet()
+        ));
+    }
+    let input = format!(
+        "\n\
+         \tchain input {{\n\
+         \t\ttype filter hook input priority filter; policy accept;\n\
+         \t\t# Isolation: from the VM network the host answers DHCP, DNS and ping on its\n\
+         \t\t# bridge address, and replies to what it asked itself; nothing else.\n\
+         \t\tiifname \"{name}\" ct state established,related accept\n\
+         \t\tiifname \"{name}\" udp dport 67 accept\n\
+         \t\tiifname \"{name}\" ip daddr {addr} udp dport 53 accept\n\
+         \t\tiifname \"{name}\" ip daddr {addr} tcp dport 53 accept\n\
+         \t\tiifname \"{name}\" ip daddr {addr} icmp type echo-request accept\n\
+         \t\tiifname \"{name}\" counter drop\n\
+         \t}}\n",
+        addr = b.cidr.addr
+    );
+    (fwd, input)
 }
 
 fn nat_unit() -> String {
@@ -367,7 +423,17 @@ fn nat(cx: &mut Cx, cfg: &NetworkCfg, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
             "port forwards need the management IPv4 address, and vmbr0 has none in /etc/network/interfaces",
         ));
     }
-    let rules = cx.write(NFT_FILE, &nft_rules(cfg, b, mgmt.addr), 0o644)?;
+    if b.isolate && !b.allow.is_empty() {
+        if let Some(m) = &mgmt.cidr {
+            if let Some(a) = b.allow.iter().find(|a| !m.contains_host(a.ip)) {
+                return Err(Error::msg(format!(
+                    "allow {a}: not on the management LAN {} that vmbr0 is on",
+                    m.subnet()
+                )));
+            }
+        }
+    }
+    let rules = cx.write(NFT_FILE, &nft_rules(cfg, b, mgmt), 0o644)?;
     let unit = cx.write(
         &format!("/etc/systemd/system/{NFT_UNIT}"),
         &nat_unit(),
