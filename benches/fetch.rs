@@ -8,13 +8,22 @@ use pve_firstboot::fetch::{Retry, Source, fetch_image_with};
 use pve_firstboot::host::Host;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [url, sha, out] = args.as_slice() else {
         eprintln!("usage: fetch URL SHA256 OUT");
         std::process::exit(2);
     };
     let t = Instant::now();
-    let res = fetch_image_with(&Host::live(), &Source::Url(url.clone()), Some(sha), out, Retry::default());
+    let res = fetch_image_with(
+        &Host::live(),
+        &Source::Url(url.clone()),
+        Some(sha),
+        out,
+        Retry::default(),
+    );
     let secs = t.elapsed().as_secs_f64();
     let hwm = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
