@@ -14,7 +14,10 @@ use crate::error::{Error, Result};
 use crate::host::Cmd;
 
 pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/pve-firstboot.conf";
-pub const SYSCTL: &str = "/etc/sysctl.d/80-pve-firstboot-hardening.conf";
+/// systemd-sysctl applies all sysctl.d files sorted by name, whatever their directory, so
+/// the name must sort after Debian's /usr/lib/sysctl.d/protect-links.conf, which would
+/// otherwise set fs.protected_fifos/regular back to 1 at boot ("pve-" > "protect-").
+pub const SYSCTL: &str = "/etc/sysctl.d/pve-firstboot-hardening.conf";
 pub const AUTHORIZED_KEYS: &str = "/root/.ssh/authorized_keys";
 pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
 pub const JAIL: &str = "/etc/fail2ban/jail.d/pve-firstboot.local";
@@ -124,6 +127,12 @@ fn sshd(cx: &mut Cx, cfg: &Hardening) -> Result<()> {
     body.push_str(&format!(
         "MaxAuthTries 3\n\
          X11Forwarding no\n\
+         AllowAgentForwarding no\n\
+         Compression no\n\
+         # Key fingerprints in the log, for fail2ban and for the admin.\n\
+         LogLevel VERBOSE\n\
+         ClientAliveInterval 300\n\
+         ClientAliveCountMax 2\n\
          # Kept on: live migration tunnels through ssh.\n\
          AllowTcpForwarding yes\n\
          # Only algorithms without known weaknesses (checked with ssh-audit).\n\
@@ -172,6 +181,10 @@ fs.protected_regular = 2
 kernel.kptr_restrict = 2
 kernel.dmesg_restrict = 1
 kernel.yama.ptrace_scope = 1
+kernel.core_uses_pid = 1
+kernel.unprivileged_bpf_disabled = 1
+net.core.bpf_jit_harden = 2
+dev.tty.ldisc_autoload = 0
 net.ipv4.conf.all.accept_redirects = 0
 net.ipv4.conf.default.accept_redirects = 0
 net.ipv6.conf.all.accept_redirects = 0
