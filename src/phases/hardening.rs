@@ -204,30 +204,9 @@ net.ipv4.tcp_syncookies = 1
     )
 }
 
-/// Install a Debian package unless `marker` (a file it ships) is there; noted in the state
-/// so that a run under --root, where apt is only recorded, does not ask again.
-fn ensure_package(cx: &mut Cx, packages: &[&str], marker: &str) -> Result<()> {
-    let note = format!("installed-{}", packages[0]);
-    if cx.host.exists(marker) || cx.recall(&note).is_some() {
-        return Ok(());
-    }
-    cx.run(
-        Cmd::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["-q", "-y", "install"])
-            .args(packages.iter().copied()),
-    )?;
-    cx.changes.push(format!("installed {}", packages.join(" ")));
-    cx.remember(&note, &packages.join(" "))
-}
-
 fn fail2ban(cx: &mut Cx) -> Result<()> {
     // python3-systemd: the journal backend (Proxmox has no rsyslog, so no auth.log).
-    ensure_package(
-        cx,
-        &["fail2ban", "python3-systemd"],
-        "/usr/bin/fail2ban-server",
-    )?;
+    cx.ensure_package(&["fail2ban", "python3-systemd"], "/usr/bin/fail2ban-server")?;
     let jail = format!(
         "{}\
 # Proxmox logs to the journal only: read it there.
@@ -270,7 +249,7 @@ fn unattended(cx: &mut Cx, mode: Unattended) -> Result<()> {
         cx.remove(UNATTENDED)?;
         return Ok(());
     }
-    ensure_package(cx, &["unattended-upgrades"], "/usr/bin/unattended-upgrade")?;
+    cx.ensure_package(&["unattended-upgrades"], "/usr/bin/unattended-upgrade")?;
     let body = format!(
         "{}\
 // Security updates from Debian, every day; never an automatic reboot (guests run here).

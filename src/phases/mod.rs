@@ -122,6 +122,25 @@ impl<'a> Cx<'a> {
         self.host.run_ok(&cmd)
     }
 
+    /// Install Debian packages unless `marker` (a file the first one ships) is there;
+    /// noted in the state, so that a run under --root, where apt is only recorded, does
+    /// not ask again.
+    pub fn ensure_package(&mut self, packages: &[&str], marker: &str) -> Result<()> {
+        let note = format!("installed-{}", packages[0]);
+        if self.host.exists(marker) || self.recall(&note).is_some() {
+            return Ok(());
+        }
+        self.run(
+            Cmd::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["-q", "-y", "install"])
+                .args(packages.iter().copied()),
+        )?;
+        self.changes
+            .push(format!("installed {}", packages.join(" ")));
+        self.remember(&note, &packages.join(" "))
+    }
+
     /// The running system reflects this phase's changes only after a reboot.
     pub fn need_reboot(&mut self, why: impl Into<String>) {
         self.reboot = Some(why.into());

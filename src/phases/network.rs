@@ -508,17 +508,8 @@ fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
         }
         return Ok(());
     };
-    // dnsmasq-base: the program without Debian's system-wide instance. Installed once;
-    // the note keeps a run under --root (where apt is only recorded) from asking again.
-    if !cx.host.exists("/usr/sbin/dnsmasq") && cx.recall("installed-dnsmasq").is_none() {
-        cx.run(
-            Cmd::new("apt-get")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .args(["-q", "-y", "install", "dnsmasq-base"]),
-        )?;
-        cx.changes.push("installed dnsmasq-base".into());
-        cx.remember("installed-dnsmasq", "dnsmasq-base")?;
-    }
+    // dnsmasq-base: the program without Debian's system-wide instance.
+    cx.ensure_package(&["dnsmasq-base"], "/usr/sbin/dnsmasq")?;
     // Debian's own dnsmasq.service (package dnsmasq) answers on every interface, vmbr0
     // included, and holds port 53 everywhere; Proxmox's docs disable it for SDN too.
     if cx
