@@ -9,25 +9,7 @@ use std::process::Command;
 use common::*;
 
 fn applied(case: &str, test: &str) -> std::path::PathBuf {
-    let root = scratch(&format!("hardening-{test}"));
-    copy_tree(&manifest().join("tests/roots/pve8"), &root);
-    let ov = manifest().join("tests/fixtures").join(case).join("overlay");
-    if ov.is_dir() {
-        copy_tree(&ov, &root);
-    }
-    Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
-        .arg("apply")
-        .arg(
-            manifest()
-                .join("tests/fixtures")
-                .join(case)
-                .join("answer.toml"),
-        )
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
-    root
+    apply_fixture(case, &format!("hardening-{test}")).0
 }
 
 /// `sshd -t` (Debian's openssh-server) on a configuration that includes the drop-in the

@@ -74,20 +74,7 @@ fn a_lost_gateway_restores_the_previous_files() {
 }
 
 fn generated(case: &str, test: &str) -> std::path::PathBuf {
-    let root = scratch(&format!("network-gen-{test}-{case}"));
-    copy_tree(&manifest().join("tests/roots/pve8"), &root);
-    let out = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
-        .args(["apply"])
-        .arg(
-            manifest()
-                .join("tests/fixtures")
-                .join(case)
-                .join("answer.toml"),
-        )
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
+    let (root, out) = apply_fixture(case, &format!("network-gen-{test}-{case}"));
     assert_eq!(
         out.status.code(),
         Some(0),

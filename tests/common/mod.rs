@@ -200,3 +200,22 @@ pub fn boot_machine(root: &Path, n: u32) {
         .unwrap();
     }
 }
+
+/// A fixture case (`tests/fixtures/CASE`) applied to the PVE 8 tree with its overlay, in
+/// scratch directory `name`: the tree and what `apply` said.
+pub fn apply_fixture(case: &str, name: &str) -> (PathBuf, std::process::Output) {
+    let root = scratch(name);
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let dir = manifest().join("tests/fixtures").join(case);
+    if dir.join("overlay").is_dir() {
+        copy_tree(&dir.join("overlay"), &root);
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .arg("apply")
+        .arg(dir.join("answer.toml"))
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    (root, out)
+}
