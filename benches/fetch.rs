@@ -1,6 +1,7 @@
 //! The HAOS image pipeline on its own, for `tests/bench-haos`:
 //! `fetch URL SHA256 OUT` runs the agent's real fetch (curl -> SHA-256 -> xz -dc -T0 -> OUT)
-//! and prints the wall time, the checksum and the process's own peak RSS (VmHWM).
+//! and prints the wall time, the checksum, the process's own peak RSS (VmHWM) and the CPU
+//! time of the process and its children (curl, xz) from /proc/self/stat.
 
 use std::time::Instant;
 
@@ -31,8 +32,25 @@ fn main() {
         .find(|l| l.starts_with("VmHWM:"))
         .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
         .unwrap_or_default();
+    // utime, stime, cutime, cstime: fields 14-17, counted after the ')' that ends the name.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(4)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on every Linux build this runs on.
+    let cpu = ticks as f64 / 100.0;
     match res {
-        Ok(f) => println!("seconds={secs:.2} sha256={} peak_rss_kib={hwm}", f.sha256),
+        Ok(f) => println!(
+            "seconds={secs:.2} cpu_seconds={cpu:.2} sha256={} peak_rss_kib={hwm}",
+            f.sha256
+        ),
         Err(e) => {
             eprintln!("fetch failed: {e}");
             std::process::exit(1);

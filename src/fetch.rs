@@ -214,6 +214,16 @@ impl Progress {
     }
 }
 
+/// Pipes default to 64 KiB, so every 64 KiB of the image costs a wake-up of curl, the agent
+/// and xz each; at 1 MiB (the usual pipe-max-size) the three take turns far less often. A
+/// refusal (a lower pipe-max-size) only costs speed.
+fn widen_pipe(fd: &impl std::os::fd::AsRawFd) {
+    let _ = nix::fcntl::fcntl(
+        fd.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32),
+    );
+}
+
 fn stderr_of(child: &mut Child) -> String {
     let mut s = String::new();
     if let Some(mut e) = child.stderr.take() {
@@ -258,8 +268,10 @@ fn stream_once(
         Stdio::piped(),
         Stdio::from(out),
     )?;
+    let stdin = xz.stdin.take().expect("piped");
+    widen_pipe(&stdin);
     let mut tap = Tap {
-        sink: Some(xz.stdin.take().expect("piped")),
+        sink: Some(stdin),
         hasher: Sha256::new(),
     };
     let mut done: u64 = 0;
@@ -338,6 +350,7 @@ fn download<W: Write>(
         }
         let mut curl = host.spawn(&cmd.arg(url), Stdio::null(), Stdio::piped())?;
         let mut body = curl.stdout.take().expect("piped");
+        widen_pipe(&body);
         let mut broken = None;
         loop {
             match body.read(buf) {
