@@ -367,6 +367,11 @@ pub fn parse_installed(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
 
 /// The answer as the host keeps it: everything but the root password, which only the
 /// installer needs and which must not sit on the host in a second place.
+///
+/// The admin's own text is kept, comments and layout included, with just the password
+/// lines cut out: it is the file they edit to change a setting later. Where the password
+/// does not sit on lines of its own (an inline table, say), the answer is written out anew
+/// from its values instead.
 pub fn for_host(text: &str) -> Result<String, String> {
     let mut t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
     if let Some(toml::Value::Table(i)) = t.get_mut("installer") {
@@ -375,11 +380,63 @@ pub fn for_host(text: &str) -> Result<String, String> {
             g.remove("root-password-hashed");
         }
     }
-    let body = toml::to_string(&t).map_err(|e| e.to_string())?;
+    // The cut text is used only if it reads back as exactly the answer without the
+    // password: a cut that took anything else, or left a secret, falls back.
+    let body = match cut_secret_lines(text) {
+        Some(cut) if toml::from_str::<toml::Table>(&cut).is_ok_and(|c| c == t) => cut,
+        _ => toml::to_string(&t).map_err(|e| e.to_string())?,
+    };
     Ok(format!(
         "# The answer pve-firstboot works from, installed by its first-boot hook.\n\
          # The root password was left out on purpose: the installer has used it.\n{body}"
     ))
+}
+
+/// `text` without the lines that hold `installer.global.root-password(-hashed)`, or None
+/// when such a key shares its lines with anything but its dotted path and a comment.
+fn cut_secret_lines(text: &str) -> Option<String> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    fn table_of<'t, 'i>(
+        t: &'t toml::de::DeTable<'i>,
+        key: &str,
+    ) -> Option<&'t toml::de::DeTable<'i>> {
+        t.iter()
+            .find(|(k, _)| k.get_ref() == key)
+            .and_then(|(_, v)| match v.get_ref() {
+                toml::de::DeValue::Table(t) => Some(t),
+                _ => None,
+            })
+    }
+    let global = table_of(table_of(doc.get_ref(), "installer")?, "global")?;
+    let mut cuts = Vec::new();
+    for (k, v) in global.iter() {
+        if !matches!(
+            k.get_ref().as_ref(),
+            "root-password" | "root-password-hashed"
+        ) {
+            continue;
+        }
+        let start = text[..k.span().start].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[v.span().end..]
+            .find('\n')
+            .map_or(text.len(), |i| v.span().end + i + 1);
+        let before = &text[start..k.span().start];
+        let after = text[v.span().end..end].trim_start();
+        let path_only = before
+            .trim_start()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ' | '\t'));
+        if !path_only || !(after.is_empty() || after.starts_with('#')) {
+            return None;
+        }
+        cuts.push(start..end);
+    }
+    cuts.sort_by_key(|r| std::cmp::Reverse(r.start));
+    let mut out = text.to_string();
+    for r in cuts {
+        out.replace_range(r, "");
+    }
+    Some(out)
 }
 
 fn parse_as(name: &str, bytes: &[u8], installed: bool) -> Result<Loaded, Report> {
@@ -440,6 +497,49 @@ pub use normalize::normalized;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The installed answer: the password gone, the rest as the admin wrote it where the
+    /// password had lines of its own, and always the same values.
+    #[test]
+    fn for_host_cuts_only_the_password() {
+        let secret = "s3cr3t-Pa55";
+        let kept = |text: &str| {
+            let out = for_host(text).unwrap();
+            assert!(!out.contains(secret), "{out}");
+            let mut want: toml::Table = toml::from_str(text).unwrap();
+            let g = want["installer"]["global"].as_table().cloned().unwrap();
+            let mut g = g;
+            g.remove("root-password");
+            g.remove("root-password-hashed");
+            want["installer"].as_table_mut().unwrap()["global"] = toml::Value::Table(g);
+            assert_eq!(toml::from_str::<toml::Table>(&out).unwrap(), want, "{out}");
+            out
+        };
+        let out = kept(&format!(
+            "# my homeserver\n[installer.global]\nkeyboard = \"de\" # German\n\
+             root-password = \"{secret}\"   # used once\nroot-password-hashed = '{secret}'\n\
+             \n[host]\nupgrade = false # later\n"
+        ));
+        assert!(out.ends_with(
+            "# my homeserver\n[installer.global]\nkeyboard = \"de\" # German\n\n[host]\nupgrade = false # later\n"
+        ), "{out}");
+        // A dotted key on a line of its own is cut just as well.
+        let out = kept(&format!(
+            "installer.global.root-password = \"{secret}\"\ninstaller.global.keyboard = \"de\" # kept\n"
+        ));
+        assert!(
+            out.ends_with("installer.global.keyboard = \"de\" # kept\n"),
+            "{out}"
+        );
+        // Inline tables and multi-line strings: written anew from the values.
+        kept(&format!(
+            "[installer]\nglobal = {{ keyboard = \"de\", root-password = \"{secret}\" }}\n"
+        ));
+        kept(
+            &format!("[installer.global]\nroot-password = \"\"\"\n{secret}\"\"\" ; keyboard = 1\n")
+                .replace(" ; keyboard = 1", ""),
+        );
+    }
 
     #[test]
     fn device_selectors() {
