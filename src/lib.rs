@@ -12,6 +12,7 @@ pub mod fetch;
 pub mod handover;
 pub mod host;
 pub mod image;
+pub mod overlay;
 pub mod pci;
 pub mod phases;
 pub mod state;

@@ -13,22 +13,12 @@ pub const MAX_HOOK_BYTES: usize = 1_048_576;
 pub const ANSWER_MARK: &str = "__PVE_FIRSTBOOT_ANSWER__";
 pub const AGENT_MARK: &str = "__PVE_FIRSTBOOT_AGENT__";
 
+/// The shell stub, `image/proxmox-first-boot.sh`, with its two blanks filled in. The offset
+/// is zero-padded to 8 digits, so the stub's length does not depend on its value.
 fn stub(version: &str, offset: usize) -> String {
-    format!(
-        "#!/bin/sh\n\
-         # pve-firstboot {version} first-boot hook: a shell stub, the answer, and the agent (xz).\n\
-         # Proxmox runs this once as `proxmox-first-boot fully-up` and removes its marker only\n\
-         # when it exits 0. The agent installs itself, the answer and its own systemd unit,\n\
-         # starts that unit without waiting for it, and returns. Nothing here reboots.\n\
-         set -eu\n\
-         mkdir -p -m 0700 /var/lib/pve-firstboot\n\
-         tmp=$(mktemp -d /var/lib/pve-firstboot/hook.XXXXXX)\n\
-         trap 'rm -rf \"$tmp\"' EXIT\n\
-         tail -c +{offset:08} \"$0\" | xz -dc > \"$tmp/pve-firstboot\"\n\
-         chmod 0700 \"$tmp/pve-firstboot\"\n\
-         \"$tmp/pve-firstboot\" hand-over --hook \"$0\"\n\
-         exit 0\n"
-    )
+    include_str!("../../image/proxmox-first-boot.sh")
+        .replace("@VERSION@", version)
+        .replace("@OFFSET@", &format!("{offset:08}"))
 }
 
 /// Assemble the hook. `Err` (with the sizes) when it would exceed Proxmox's 1 MiB.

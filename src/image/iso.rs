@@ -177,8 +177,7 @@ fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
         ("answer.toml", answer.into_bytes(), 0o644, "/answer.toml"),
         (
             "auto-installer-mode.toml",
-            b"# Written by pve-firstboot: install from the answer on this ISO.\nmode = \"iso\"\n"
-                .to_vec(),
+            include_bytes!("../../image/auto-installer-mode.toml").to_vec(),
             0o644,
             "/auto-installer-mode.toml",
         ),

@@ -12,17 +12,18 @@ use super::{Cx, Phase, owned_header};
 use crate::answer::{Answer, Hardening, Unattended};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
+use crate::overlay;
 
 pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/pve-firstboot.conf";
 /// systemd-sysctl applies all sysctl.d files sorted by name, whatever their directory, so
 /// the name must sort after Debian's /usr/lib/sysctl.d/protect-links.conf, which would
 /// otherwise set fs.protected_fifos/regular back to 1 at boot ("pve-" > "protect-").
-pub const SYSCTL: &str = "/etc/sysctl.d/pve-firstboot-hardening.conf";
+pub const SYSCTL: &str = overlay::SYSCTL_HARDENING.path;
 pub const AUTHORIZED_KEYS: &str = "/root/.ssh/authorized_keys";
 pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
-pub const JAIL: &str = "/etc/fail2ban/jail.d/pve-firstboot.local";
-pub const PROXMOX_FILTER: &str = "/etc/fail2ban/filter.d/pve-firstboot-proxmox.conf";
-pub const UNATTENDED: &str = "/etc/apt/apt.conf.d/52pve-firstboot-unattended-upgrades";
+pub const JAIL: &str = overlay::FAIL2BAN_JAIL.path;
+pub const PROXMOX_FILTER: &str = overlay::FAIL2BAN_FILTER.path;
+pub const UNATTENDED: &str = overlay::UNATTENDED.path;
 /// How long to wait for pmxcfs (pve-cluster) to mount /etc/pve.
 const PMXCFS_WAIT_SECS: u64 = 120;
 
@@ -48,7 +49,7 @@ impl Phase for HardeningPhase {
             }
             refused.push(e.to_string());
         }
-        let s = cx.write(SYSCTL, &sysctl(), 0o644)?;
+        let s = cx.write(SYSCTL, overlay::SYSCTL_HARDENING.body, 0o644)?;
         if s || cx.resumed {
             cx.run(Cmd::new("sysctl").args(["-q", "-p", SYSCTL]))?;
         }
@@ -169,74 +170,11 @@ fn sshd(cx: &mut Cx, cfg: &Hardening) -> Result<()> {
     Ok(())
 }
 
-fn sysctl() -> String {
-    format!(
-        "{}\
-# Settings that fit a hypervisor (REFERENCE §7). Never here: ip_forward=0 (the VM
-# network is routed) or a stricter rp_filter than pve-firewall's own.
-fs.protected_hardlinks = 1
-fs.protected_symlinks = 1
-fs.protected_fifos = 2
-fs.protected_regular = 2
-kernel.kptr_restrict = 2
-kernel.dmesg_restrict = 1
-kernel.yama.ptrace_scope = 1
-kernel.core_uses_pid = 1
-kernel.unprivileged_bpf_disabled = 1
-net.core.bpf_jit_harden = 2
-dev.tty.ldisc_autoload = 0
-net.ipv4.conf.all.accept_redirects = 0
-net.ipv4.conf.default.accept_redirects = 0
-net.ipv6.conf.all.accept_redirects = 0
-net.ipv6.conf.default.accept_redirects = 0
-net.ipv4.conf.all.send_redirects = 0
-net.ipv4.conf.default.send_redirects = 0
-net.ipv4.conf.all.accept_source_route = 0
-net.ipv4.conf.default.accept_source_route = 0
-net.ipv6.conf.all.accept_source_route = 0
-net.ipv6.conf.default.accept_source_route = 0
-net.ipv4.conf.all.log_martians = 1
-net.ipv4.conf.default.log_martians = 1
-net.ipv4.icmp_echo_ignore_broadcasts = 1
-net.ipv4.tcp_syncookies = 1
-",
-        owned_header("hardening phase")
-    )
-}
-
 fn fail2ban(cx: &mut Cx) -> Result<()> {
     // python3-systemd: the journal backend (Proxmox has no rsyslog, so no auth.log).
     cx.ensure_package(&["fail2ban", "python3-systemd"], "/usr/bin/fail2ban-server")?;
-    let jail = format!(
-        "{}\
-# Proxmox logs to the journal only: read it there.
-[DEFAULT]
-backend = systemd
-
-[sshd]
-enabled = true
-maxretry = 5
-
-# The web UI and API: pvedaemon logs `authentication failure; rhost=<HOST>`.
-[proxmox]
-enabled = true
-port = https,http,8006
-filter = pve-firstboot-proxmox
-maxretry = 3
-findtime = 2d
-bantime = 1h
-",
-        owned_header("hardening phase")
-    );
-    let filter = format!(
-        "{}[Definition]\n\
-         failregex = pvedaemon\\[.*authentication failure; rhost=<HOST> user=.* msg=.*\n\
-         ignoreregex =\n\
-         journalmatch = _SYSTEMD_UNIT=pvedaemon.service\n",
-        owned_header("hardening phase")
-    );
-    let a = cx.write(JAIL, &jail, 0o644)?;
-    let b = cx.write(PROXMOX_FILTER, &filter, 0o644)?;
+    let a = cx.write(JAIL, overlay::FAIL2BAN_JAIL.body, 0o644)?;
+    let b = cx.write(PROXMOX_FILTER, overlay::FAIL2BAN_FILTER.body, 0o644)?;
     if a || b || cx.resumed {
         cx.run(Cmd::new("systemctl").args(["enable", "fail2ban.service"]))?;
         cx.run(Cmd::new("systemctl").args(["restart", "fail2ban.service"]))?;
@@ -250,20 +188,7 @@ fn unattended(cx: &mut Cx, mode: Unattended) -> Result<()> {
         return Ok(());
     }
     cx.ensure_package(&["unattended-upgrades"], "/usr/bin/unattended-upgrade")?;
-    let body = format!(
-        "{}\
-// Security updates from Debian, every day; never an automatic reboot (guests run here).
-APT::Periodic::Update-Package-Lists \"1\";
-APT::Periodic::Unattended-Upgrade \"1\";
-#clear Unattended-Upgrade::Origins-Pattern;
-Unattended-Upgrade::Origins-Pattern {{
-        \"origin=Debian,codename=${{distro_codename}}-security,label=Debian-Security\";
-}};
-Unattended-Upgrade::Automatic-Reboot \"false\";
-",
-        owned_header("hardening phase").replace("# ", "// ")
-    );
-    cx.write(UNATTENDED, &body, 0o644)?;
+    cx.write(UNATTENDED, overlay::UNATTENDED.body, 0o644)?;
     Ok(())
 }
 

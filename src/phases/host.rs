@@ -5,6 +5,7 @@ use super::{Cx, DISABLED, Phase, owned_header};
 use crate::answer::{Answer, HostCfg, Repositories};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
+use crate::overlay;
 
 pub struct HostPhase;
 
@@ -12,8 +13,8 @@ const NO_SUB_LIST: &str = "/etc/apt/sources.list.d/pve-no-subscription.list";
 const NO_SUB_SOURCES: &str = "/etc/apt/sources.list.d/proxmox.sources";
 const CHRONY_CONF: &str = "/etc/chrony/chrony.conf";
 const CHRONY_SOURCES: &str = "/etc/chrony/sources.d/pve-firstboot.sources";
-const JOURNALD_DROPIN: &str = "/etc/systemd/journald.conf.d/pve-firstboot.conf";
-const SYSCTL_TUNING: &str = "/etc/sysctl.d/80-pve-firstboot-tuning.conf";
+const JOURNALD_DROPIN: &str = overlay::JOURNALD.path;
+const SYSCTL_TUNING: &str = overlay::SYSCTL_TUNING.path;
 
 impl Phase for HostPhase {
     fn id(&self) -> &'static str {
@@ -226,12 +227,7 @@ fn ntp(cx: &mut Cx, cfg: &HostCfg) -> Result<()> {
 /// A persistent journal with a cap: logs survive the reboot the agent asks for (so a
 /// failure before it can be read after it), without filling a small boot disk.
 fn journald(cx: &mut Cx) -> Result<()> {
-    let body = format!(
-        "{}[Journal]\nStorage=persistent\n# At most 1 GiB of logs on disk, and keep 2 GiB free for the guests.\n\
-         SystemMaxUse=1G\nSystemKeepFree=2G\n",
-        owned_header("host phase")
-    );
-    if cx.write(JOURNALD_DROPIN, &body, 0o644)? || cx.resumed {
+    if cx.write(JOURNALD_DROPIN, overlay::JOURNALD.body, 0o644)? || cx.resumed {
         cx.run(Cmd::new("systemctl").args(["restart", "systemd-journald.service"]))?;
     }
     Ok(())
@@ -239,19 +235,7 @@ fn journald(cx: &mut Cx) -> Result<()> {
 
 /// Kernel settings for a virtualization host, each with its reason.
 fn tuning(cx: &mut Cx) -> Result<()> {
-    let body = format!(
-        "{}\
-# Guest memory should stay in RAM: swap only under real pressure (the default 60 swaps
-# idle guest pages out early and makes VMs stall when they touch them again).
-vm.swappiness = 10
-# Every LXC container runs its own systemd and uses inotify instances of the host's
-# root user; the default of 128 runs out after a handful of containers.
-fs.inotify.max_user_instances = 1024
-fs.inotify.max_user_watches = 1048576
-",
-        owned_header("host phase: virtualization tuning")
-    );
-    if cx.write(SYSCTL_TUNING, &body, 0o644)? || cx.resumed {
+    if cx.write(SYSCTL_TUNING, overlay::SYSCTL_TUNING.body, 0o644)? || cx.resumed {
         cx.run(Cmd::new("sysctl").args(["-q", "-p", SYSCTL_TUNING]))?;
     }
     Ok(())

@@ -14,6 +14,7 @@ use super::{Cx, Phase, owned_header};
 use crate::answer::{Answer, Cidr, Ipv4Cidr, NetworkCfg, Proto, VmBridge};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
+use crate::overlay;
 
 pub const INTERFACES: &str = "/etc/network/interfaces";
 pub const SOURCE_LINE: &str = "source /etc/network/interfaces.d/*";
@@ -396,27 +397,6 @@ fn isolation_rules(b: &VmBridge, mgmt: &Mgmt) -> (String, String) {
     (fwd, input)
 }
 
-fn nat_unit() -> String {
-    format!(
-        "{}[Unit]\n\
-         Description=pve-firstboot: NAT and port forwards of the VM network\n\
-         # Before the interfaces come up, so guests never see the bridge without NAT.\n\
-         Wants=network-pre.target\n\
-         Before=network-pre.target\n\
-         \n\
-         [Service]\n\
-         Type=oneshot\n\
-         RemainAfterExit=yes\n\
-         ExecStart=/usr/sbin/nft -f {NFT_FILE}\n\
-         ExecReload=/usr/sbin/nft -f {NFT_FILE}\n\
-         ExecStop=/usr/sbin/nft delete table inet {NFT_TABLE}\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n",
-        owned_header("network phase")
-    )
-}
-
 fn nat(cx: &mut Cx, cfg: &NetworkCfg, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
     if !cfg.port_forwards.is_empty() && mgmt.addr.is_none() {
         return Err(Error::msg(
@@ -434,11 +414,7 @@ fn nat(cx: &mut Cx, cfg: &NetworkCfg, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
         }
     }
     let rules = cx.write(NFT_FILE, &nft_rules(cfg, b, mgmt), 0o644)?;
-    let unit = cx.write(
-        &format!("/etc/systemd/system/{NFT_UNIT}"),
-        &nat_unit(),
-        0o644,
-    )?;
+    let unit = cx.write(overlay::NAT_UNIT.path, overlay::NAT_UNIT.body, 0o644)?;
     if unit || cx.resumed {
         cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
         cx.run(Cmd::new("systemctl").args(["enable", NFT_UNIT]))?;
@@ -478,32 +454,13 @@ pub fn dnsmasq_conf(answer: &Answer, b: &VmBridge) -> Option<String> {
     Some(c)
 }
 
-fn dnsmasq_unit(b: &VmBridge) -> String {
-    format!(
-        "{}[Unit]\n\
-         Description=pve-firstboot: DHCP and DNS for the VM network on {name}\n\
-         # bind-interfaces needs the bridge and its address.\n\
-         After=networking.service\n\
-         Wants=networking.service\n\
-         \n\
-         [Service]\n\
-         ExecStart=/usr/sbin/dnsmasq --keep-in-foreground --conf-file={DNSMASQ_CONF} --pid-file\n\
-         Restart=on-failure\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n",
-        owned_header("network phase"),
-        name = b.name,
-    )
-}
-
 fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
-    let unit_path = format!("/etc/systemd/system/{DNSMASQ_UNIT}");
+    let unit_path = overlay::DNSMASQ_UNIT.path;
     let Some(conf) = dnsmasq_conf(cx.answer, b) else {
         // No DHCP asked for: take ours away if an earlier answer had it.
-        if cx.host.exists(&unit_path) {
+        if cx.host.exists(unit_path) {
             cx.run(Cmd::new("systemctl").args(["disable", "--now", DNSMASQ_UNIT]))?;
-            cx.remove(&unit_path)?;
+            cx.remove(unit_path)?;
             cx.remove(DNSMASQ_CONF)?;
         }
         return Ok(());
@@ -521,7 +478,11 @@ fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
             .push("disabled Debian's dnsmasq.service (it answers on every interface)".into());
     }
     let c = cx.write(DNSMASQ_CONF, &conf, 0o644)?;
-    let u = cx.write(&unit_path, &dnsmasq_unit(b), 0o644)?;
+    let u = cx.write(
+        overlay::DNSMASQ_UNIT.path,
+        overlay::DNSMASQ_UNIT.body,
+        0o644,
+    )?;
     if u || cx.resumed {
         cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
         cx.run(Cmd::new("systemctl").args(["enable", DNSMASQ_UNIT]))?;
