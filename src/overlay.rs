@@ -26,6 +26,9 @@ pub const SYSCTL_TUNING: File = overlay_file!("/etc/sysctl.d/80-pve-firstboot-tu
 pub const NAT_UNIT: File = overlay_file!("/etc/systemd/system/pve-firstboot-nat.service");
 pub const DNSMASQ_UNIT: File = overlay_file!("/etc/systemd/system/pve-firstboot-dnsmasq.service");
 // hardening phase
+/// systemd-sysctl applies all sysctl.d files sorted by name, whatever their directory, so
+/// the name must sort after Debian's /usr/lib/sysctl.d/protect-links.conf, which would
+/// otherwise set fs.protected_fifos/regular back to 1 at boot ("pve-" > "protect-").
 pub const SYSCTL_HARDENING: File = overlay_file!("/etc/sysctl.d/pve-firstboot-hardening.conf");
 pub const FAIL2BAN_JAIL: File = overlay_file!("/etc/fail2ban/jail.d/pve-firstboot.local");
 pub const FAIL2BAN_FILTER: File =

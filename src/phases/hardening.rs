@@ -15,15 +15,8 @@ use crate::host::Cmd;
 use crate::overlay;
 
 pub const SSHD_DROPIN: &str = "/etc/ssh/sshd_config.d/pve-firstboot.conf";
-/// systemd-sysctl applies all sysctl.d files sorted by name, whatever their directory, so
-/// the name must sort after Debian's /usr/lib/sysctl.d/protect-links.conf, which would
-/// otherwise set fs.protected_fifos/regular back to 1 at boot ("pve-" > "protect-").
-pub const SYSCTL: &str = overlay::SYSCTL_HARDENING.path;
 pub const AUTHORIZED_KEYS: &str = "/root/.ssh/authorized_keys";
 pub const CLUSTER_FW: &str = "/etc/pve/firewall/cluster.fw";
-pub const JAIL: &str = overlay::FAIL2BAN_JAIL.path;
-pub const PROXMOX_FILTER: &str = overlay::FAIL2BAN_FILTER.path;
-pub const UNATTENDED: &str = overlay::UNATTENDED.path;
 /// How long to wait for pmxcfs (pve-cluster) to mount /etc/pve.
 const PMXCFS_WAIT_SECS: u64 = 120;
 
@@ -49,9 +42,9 @@ impl Phase for HardeningPhase {
             }
             refused.push(e.to_string());
         }
-        let s = cx.write(SYSCTL, overlay::SYSCTL_HARDENING.body, 0o644)?;
+        let s = cx.install(&overlay::SYSCTL_HARDENING)?;
         if s || cx.resumed {
-            cx.run(Cmd::new("sysctl").args(["-q", "-p", SYSCTL]))?;
+            cx.run(Cmd::new("sysctl").args(["-q", "-p", overlay::SYSCTL_HARDENING.path]))?;
         }
         if cfg.fail2ban {
             fail2ban(cx)?;
@@ -173,8 +166,8 @@ fn sshd(cx: &mut Cx, cfg: &Hardening) -> Result<()> {
 fn fail2ban(cx: &mut Cx) -> Result<()> {
     // python3-systemd: the journal backend (Proxmox has no rsyslog, so no auth.log).
     cx.ensure_package(&["fail2ban", "python3-systemd"], "/usr/bin/fail2ban-server")?;
-    let a = cx.write(JAIL, overlay::FAIL2BAN_JAIL.body, 0o644)?;
-    let b = cx.write(PROXMOX_FILTER, overlay::FAIL2BAN_FILTER.body, 0o644)?;
+    let a = cx.install(&overlay::FAIL2BAN_JAIL)?;
+    let b = cx.install(&overlay::FAIL2BAN_FILTER)?;
     if a || b || cx.resumed {
         cx.run(Cmd::new("systemctl").args(["enable", "fail2ban.service"]))?;
         cx.run(Cmd::new("systemctl").args(["restart", "fail2ban.service"]))?;
@@ -184,11 +177,11 @@ fn fail2ban(cx: &mut Cx) -> Result<()> {
 
 fn unattended(cx: &mut Cx, mode: Unattended) -> Result<()> {
     if mode == Unattended::Off {
-        cx.remove(UNATTENDED)?;
+        cx.remove(overlay::UNATTENDED.path)?;
         return Ok(());
     }
     cx.ensure_package(&["unattended-upgrades"], "/usr/bin/unattended-upgrade")?;
-    cx.write(UNATTENDED, overlay::UNATTENDED.body, 0o644)?;
+    cx.install(&overlay::UNATTENDED)?;
     Ok(())
 }
 

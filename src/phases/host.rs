@@ -13,8 +13,6 @@ const NO_SUB_LIST: &str = "/etc/apt/sources.list.d/pve-no-subscription.list";
 const NO_SUB_SOURCES: &str = "/etc/apt/sources.list.d/proxmox.sources";
 const CHRONY_CONF: &str = "/etc/chrony/chrony.conf";
 const CHRONY_SOURCES: &str = "/etc/chrony/sources.d/pve-firstboot.sources";
-const JOURNALD_DROPIN: &str = overlay::JOURNALD.path;
-const SYSCTL_TUNING: &str = overlay::SYSCTL_TUNING.path;
 
 impl Phase for HostPhase {
     fn id(&self) -> &'static str {
@@ -227,7 +225,7 @@ fn ntp(cx: &mut Cx, cfg: &HostCfg) -> Result<()> {
 /// A persistent journal with a cap: logs survive the reboot the agent asks for (so a
 /// failure before it can be read after it), without filling a small boot disk.
 fn journald(cx: &mut Cx) -> Result<()> {
-    if cx.write(JOURNALD_DROPIN, overlay::JOURNALD.body, 0o644)? || cx.resumed {
+    if cx.install(&overlay::JOURNALD)? || cx.resumed {
         cx.run(Cmd::new("systemctl").args(["restart", "systemd-journald.service"]))?;
     }
     Ok(())
@@ -235,8 +233,8 @@ fn journald(cx: &mut Cx) -> Result<()> {
 
 /// Kernel settings for a virtualization host, each with its reason.
 fn tuning(cx: &mut Cx) -> Result<()> {
-    if cx.write(SYSCTL_TUNING, overlay::SYSCTL_TUNING.body, 0o644)? || cx.resumed {
-        cx.run(Cmd::new("sysctl").args(["-q", "-p", SYSCTL_TUNING]))?;
+    if cx.install(&overlay::SYSCTL_TUNING)? || cx.resumed {
+        cx.run(Cmd::new("sysctl").args(["-q", "-p", overlay::SYSCTL_TUNING.path]))?;
     }
     Ok(())
 }

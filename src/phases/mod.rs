@@ -82,6 +82,11 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Install a file of the overlay (`overlay/`), as it is, mode 0644; true if it changed.
+    pub fn install(&mut self, f: &crate::overlay::File) -> Result<bool> {
+        self.write(f.path, f.body, 0o644)
+    }
+
     /// Make a file hold `content`; records the change if there was one.
     pub fn write(&mut self, path: &str, content: &str, mode: u32) -> Result<bool> {
         let old = self.host.read(path)?;

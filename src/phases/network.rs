@@ -414,7 +414,7 @@ fn nat(cx: &mut Cx, cfg: &NetworkCfg, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
         }
     }
     let rules = cx.write(NFT_FILE, &nft_rules(cfg, b, mgmt), 0o644)?;
-    let unit = cx.write(overlay::NAT_UNIT.path, overlay::NAT_UNIT.body, 0o644)?;
+    let unit = cx.install(&overlay::NAT_UNIT)?;
     if unit || cx.resumed {
         cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
         cx.run(Cmd::new("systemctl").args(["enable", NFT_UNIT]))?;
@@ -455,12 +455,11 @@ pub fn dnsmasq_conf(answer: &Answer, b: &VmBridge) -> Option<String> {
 }
 
 fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
-    let unit_path = overlay::DNSMASQ_UNIT.path;
     let Some(conf) = dnsmasq_conf(cx.answer, b) else {
         // No DHCP asked for: take ours away if an earlier answer had it.
-        if cx.host.exists(unit_path) {
+        if cx.host.exists(overlay::DNSMASQ_UNIT.path) {
             cx.run(Cmd::new("systemctl").args(["disable", "--now", DNSMASQ_UNIT]))?;
-            cx.remove(unit_path)?;
+            cx.remove(overlay::DNSMASQ_UNIT.path)?;
             cx.remove(DNSMASQ_CONF)?;
         }
         return Ok(());
@@ -478,11 +477,7 @@ fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
             .push("disabled Debian's dnsmasq.service (it answers on every interface)".into());
     }
     let c = cx.write(DNSMASQ_CONF, &conf, 0o644)?;
-    let u = cx.write(
-        overlay::DNSMASQ_UNIT.path,
-        overlay::DNSMASQ_UNIT.body,
-        0o644,
-    )?;
+    let u = cx.install(&overlay::DNSMASQ_UNIT)?;
     if u || cx.resumed {
         cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
         cx.run(Cmd::new("systemctl").args(["enable", DNSMASQ_UNIT]))?;
