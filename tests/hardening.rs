@@ -12,64 +12,138 @@ fn applied(case: &str, test: &str) -> std::path::PathBuf {
     apply_fixture(case, &format!("hardening-{test}")).0
 }
 
-/// `sshd -t` (Debian's openssh-server) on a configuration that includes the drop-in the
-/// phase wrote, as Debian's sshd_config does.
+/// A Proxmox host's sshd_config: Debian's own (openssh-server, on this machine) with the
+/// one change the installer makes (pve-installer: `Proxmox/Install.pm`, "allow ssh root
+/// login": every `PermitRootLogin` line, commented or not, becomes `PermitRootLogin yes`),
+/// its `Include` pointed at the drop-in the phase wrote, and a host key for `sshd -t`.
+fn proxmox_sshd_config(dir: &std::path::Path, dropin: &std::path::Path) -> std::path::PathBuf {
+    let debian = fs::read_to_string("/etc/ssh/sshd_config")
+        .expect("Debian's /etc/ssh/sshd_config (install openssh-server)");
+    assert!(
+        debian.contains("Include /etc/ssh/sshd_config.d/*.conf"),
+        "Debian's sshd_config includes its drop-ins"
+    );
+    let mut conf = String::new();
+    for l in debian.lines() {
+        if l.starts_with("Include /etc/ssh/sshd_config.d/") {
+            conf.push_str(&format!("Include {}\n", dropin.display()));
+        } else if l.starts_with("PermitRootLogin") || l.starts_with("#PermitRootLogin") {
+            conf.push_str("PermitRootLogin yes\n");
+        } else {
+            conf.push_str(l);
+            conf.push('\n');
+        }
+    }
+    let key = dir.join("host_ed25519");
+    let kg = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (install openssh-client)");
+    assert!(kg.success());
+    conf.push_str(&format!("HostKey {}\n", key.display()));
+    let path = dir.join("sshd_config");
+    fs::write(&path, conf).unwrap();
+    path
+}
+
+/// What sshd would do for root connecting from the LAN: `sshd -T -C` evaluates the whole
+/// configuration, Match blocks included, for that connection.
+fn sshd_for_root(conf: &std::path::Path) -> String {
+    // sshd -t/-T insist on the privilege separation directory.
+    fs::create_dir_all("/run/sshd").ok();
+    let t = Command::new("/usr/sbin/sshd")
+        .arg("-t")
+        .arg("-f")
+        .arg(conf)
+        .output()
+        .expect("sshd (install openssh-server)");
+    assert!(
+        t.status.success(),
+        "sshd -t: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    let out = Command::new("/usr/sbin/sshd")
+        .args([
+            "-T",
+            "-C",
+            "user=root,host=laptop.home.arpa,addr=10.0.200.50",
+            "-f",
+        ])
+        .arg(conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value sshd -T prints for one keyword (whole-line match: `maxauthtries 3` must not
+/// pass for `maxauthtries 30`).
+fn setting<'a>(eff: &'a str, key: &str) -> &'a str {
+    eff.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("sshd -T prints no {key}:\n{eff}"))
+}
+
+/// Root keeps a way in with whatever credential it really has, decided by sshd itself on a
+/// Proxmox host's configuration: a key of the answer installed → key only; no such key, or
+/// `ssh-password-login = true` → password too, as the installer left it.
 #[test]
-fn sshd_accepts_the_drop_in() {
-    for (case, test) in [
-        ("hardening-pve8", "sshd-pve8"),
-        ("hardening-lockout", "sshd-lockout"),
+fn root_keeps_its_ssh_login() {
+    for (case, test, root_login, password) in [
+        // An answer key is in root's authorized_keys, passwords off.
+        ("hardening-pve8", "sshd-key", "without-password", "no"),
+        // No answer key installed: the phase refuses to turn passwords off.
+        ("hardening-lockout", "sshd-lockout", "yes", "yes"),
+        // The answer keeps passwords on.
+        ("hardening-no-pmxcfs", "sshd-password", "yes", "yes"),
     ] {
         let root = applied(case, test);
         let dir = scratch(&format!("{test}-sshd"));
-        let key = dir.join("host_ed25519");
-        let kg = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .expect("ssh-keygen (install openssh-client)");
-        assert!(kg.success());
-        let conf = dir.join("sshd_config");
-        fs::write(
-            &conf,
-            format!(
-                "Include {}\nHostKey {}\n",
-                root.join("etc/ssh/sshd_config.d/pve-firstboot.conf")
-                    .display(),
-                key.display()
-            ),
-        )
-        .unwrap();
-        // sshd -t insists on its privilege separation directory.
-        fs::create_dir_all("/run/sshd").ok();
-        let out = Command::new("/usr/sbin/sshd")
-            .arg("-t")
-            .arg("-f")
-            .arg(&conf)
-            .output()
-            .expect("sshd (install openssh-server)");
-        assert!(
-            out.status.success(),
-            "{case}: sshd -t: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        // What sshd will really use: -T prints the effective settings.
-        let t = Command::new("/usr/sbin/sshd")
-            .arg("-T")
-            .arg("-f")
-            .arg(&conf)
-            .output()
-            .unwrap();
-        let eff = String::from_utf8_lossy(&t.stdout).to_string();
-        assert!(eff.contains("permitrootlogin without-password"), "{eff}");
-        assert!(eff.contains("allowtcpforwarding yes"), "{eff}");
-        let pw_off = eff.contains("passwordauthentication no");
+        let conf =
+            proxmox_sshd_config(&dir, &root.join("etc/ssh/sshd_config.d/pve-firstboot.conf"));
+        let eff = sshd_for_root(&conf);
+        assert_eq!(setting(&eff, "permitrootlogin"), root_login, "{case}");
+        assert_eq!(setting(&eff, "passwordauthentication"), password, "{case}");
+        // Debian's own `KbdInteractiveAuthentication no` stays: passwords go through
+        // PasswordAuthentication, and the phase never turns the other one on.
         assert_eq!(
-            pw_off,
-            case == "hardening-pve8",
-            "{case}: password login off only with a key installed"
+            setting(&eff, "kbdinteractiveauthentication"),
+            "no",
+            "{case}"
+        );
+        assert_eq!(setting(&eff, "allowtcpforwarding"), "yes", "{case}");
+        assert_eq!(setting(&eff, "maxauthtries"), "3", "{case}");
+        let kex = setting(&eff, "kexalgorithms");
+        assert!(
+            kex.starts_with("sntrup761x25519-sha512@openssh.com"),
+            "{case}: {kex}"
+        );
+        // The classical fallback for OpenSSH < 8.5 (Windows 10's 8.1) unless the answer is
+        // strict.
+        let strict = case == "hardening-no-pmxcfs";
+        assert_eq!(
+            kex.split(',').any(|k| k == "curve25519-sha256"),
+            !strict,
+            "{case}: {kex}"
         );
     }
+}
+
+/// Without the phase, the same sshd gives root its password login: the baseline the
+/// cases above are measured against (a positive control for the configuration builder).
+#[test]
+fn proxmox_sshd_baseline_allows_root_passwords() {
+    let dir = scratch("sshd-baseline");
+    let empty = dir.join("empty.conf");
+    fs::write(&empty, "").unwrap();
+    let eff = sshd_for_root(&proxmox_sshd_config(&dir, &empty));
+    assert_eq!(setting(&eff, "permitrootlogin"), "yes");
+    assert_eq!(setting(&eff, "passwordauthentication"), "yes");
 }
 
 /// REFERENCE §7, item by item: nothing the phase writes may break the hypervisor.

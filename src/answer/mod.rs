@@ -291,9 +291,29 @@ pub enum Unattended {
 #[derive(Debug, Clone)]
 pub struct Hardening {
     pub ssh_password_login: bool,
+    pub ssh_kex: SshKex,
     pub firewall: bool,
     pub fail2ban: bool,
     pub unattended_upgrades: Unattended,
+}
+
+/// Which ssh key exchanges sshd offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SshKex {
+    /// Post-quantum hybrids first, then curve25519: every OpenSSH since 6.5 (Windows 10's
+    /// built-in 8.1 included) and PuTTY since 0.68 can connect.
+    PostQuantumFirst,
+    /// Post-quantum hybrids only: OpenSSH 8.5 / PuTTY 0.78 or newer.
+    PostQuantumOnly,
+}
+
+impl SshKex {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SshKex::PostQuantumFirst => "post-quantum-first",
+            SshKex::PostQuantumOnly => "post-quantum-only",
+        }
+    }
 }
 
 /// Where the HAOS image comes from.

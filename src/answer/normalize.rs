@@ -122,6 +122,7 @@ pub fn normalized(a: &Answer) -> String {
             "ssh-password-login".into(),
             Value::Boolean(h.ssh_password_login),
         );
+        t.insert("ssh-kex".into(), s(h.ssh_kex.as_str()));
         t.insert("firewall".into(), Value::Boolean(h.firewall));
         t.insert("fail2ban".into(), Value::Boolean(h.fail2ban));
         let u = match h.unattended_upgrades {

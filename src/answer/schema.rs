@@ -919,6 +919,13 @@ fn read_hardening(c: &mut Checker, t: &mut Tbl, sp: &mut Spans) -> Hardening {
     }
     Hardening {
         ssh_password_login: pw.is_some_and(|b| b.v),
+        ssh_kex: match t.one_of(c, "ssh-kex", &["post-quantum-first", "post-quantum-only"]) {
+            Some(Sp {
+                v: "post-quantum-only",
+                ..
+            }) => SshKex::PostQuantumOnly,
+            _ => SshKex::PostQuantumFirst,
+        },
         firewall: t.bool(c, "firewall").is_none_or(|b| b.v),
         fail2ban: t.bool(c, "fail2ban").is_none_or(|b| b.v),
         unattended_upgrades: match t.one_of(c, "unattended-upgrades", &["security", "off"]) {

@@ -9,7 +9,7 @@
 //! answer's keys is really in root's authorized_keys.
 
 use super::{Cx, Phase, owned_header};
-use crate::answer::{Answer, Hardening, Unattended};
+use crate::answer::{Answer, Hardening, SshKex, Unattended};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
 use crate::overlay;
@@ -76,17 +76,83 @@ fn key_id(line: &str) -> Option<(String, String)> {
     Some((words[i].to_string(), words.get(i + 1)?.to_string()))
 }
 
-/// Algorithms that the current ssh-audit (3.9) passes without failure or warning, and that
-/// OpenSSH 9.2 (PVE 8, Debian 12) and 10 (PVE 9) both know: no NIST curves, no SHA-1, no
-/// CBC, no chacha20-poly1305 (Terrapin). Key exchange only post-quantum hybrid: ssh-audit
-/// warns about every classical one. Clients need OpenSSH 8.5 or PuTTY 0.78 or newer; the
-/// web UI and its console are there for anything older.
-const KEX: &str = "sntrup761x25519-sha512@openssh.com";
+/// Algorithms that the current ssh-audit (3.9) passes without failure, and that OpenSSH 9.2
+/// (PVE 8, Debian 12) and 10.0 (PVE 9, Debian 13) both know: no NIST curves, no SHA-1, no
+/// CBC, no chacha20-poly1305 (Terrapin).
 const CIPHERS: &str =
     "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
 const MACS: &str =
     "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,umac-128-etm@openssh.com";
 const HOSTKEYS: &str = "ssh-ed25519,ssh-ed25519-cert-v01@openssh.com,sk-ssh-ed25519@openssh.com,rsa-sha2-512,rsa-sha2-256";
+/// Post-quantum hybrid key exchange that OpenSSH 9.2 (bookworm) knows.
+const KEX_PQ_9_2: &str = "sntrup761x25519-sha512@openssh.com";
+/// OpenSSH 9.9 added ML-KEM and the unsuffixed sntrup name; trixie has 10.0, which prefers
+/// ML-KEM itself. Naming them on bookworm would make `sshd -t` fail.
+const KEX_PQ_9_9: &str =
+    "mlkem768x25519-sha256,sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com";
+/// The classical fallback: curve25519 is in every OpenSSH since 6.5 (Windows 10's built-in
+/// ssh is 8.1) and PuTTY since 0.68. ssh-audit warns about it (not quantum-safe), it does
+/// not fail it.
+const KEX_CLASSICAL: &str = "curve25519-sha256,curve25519-sha256@libssh.org";
+
+/// The `KexAlgorithms` line for this host's OpenSSH, in order of preference.
+fn kex(cx: &Cx, mode: SshKex) -> String {
+    // An unreadable os-release falls back to the list both releases accept.
+    let pq = match super::host::codename(cx).ok().as_deref() {
+        Some("bookworm") | None => KEX_PQ_9_2,
+        Some(_) => KEX_PQ_9_9,
+    };
+    match mode {
+        SshKex::PostQuantumOnly => pq.to_string(),
+        SshKex::PostQuantumFirst => format!("{pq},{KEX_CLASSICAL}"),
+    }
+}
+
+/// The sshd drop-in. sshd keeps the first value it reads for a keyword, and Debian's
+/// sshd_config includes `sshd_config.d/*.conf` at its top, so every line here wins over the
+/// main file — which is why root's login must be stated in both directions: the installer
+/// sets `PermitRootLogin yes` in sshd_config (pve-installer: `Proxmox/Install.pm`, "allow ssh
+/// root login"), and a `prohibit-password` here would take root's password away even when
+/// root has no key — a lock-out, since root is the only user of a fresh Proxmox host.
+fn sshd_dropin(password_off: bool, kex: &str) -> String {
+    let mut body = owned_header("hardening phase");
+    if password_off {
+        body.push_str(
+            "# One of the answer's keys is in root's authorized_keys, so passwords can go.\n\
+             # Root keeps its key login (never `no`: Proxmox clustering and migration use\n\
+             # root over ssh between nodes).\n\
+             PermitRootLogin prohibit-password\n\
+             PasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\n",
+        );
+    } else {
+        body.push_str(
+            "# Root keeps its password login, as the installer set it: either the answer\n\
+             # asks for it, or none of its keys is installed for root.\n\
+             PermitRootLogin yes\n\
+             PasswordAuthentication yes\n",
+        );
+    }
+    body.push_str(&format!(
+        "MaxAuthTries 3\n\
+         X11Forwarding no\n\
+         AllowAgentForwarding no\n\
+         Compression no\n\
+         # Key fingerprints in the log, for fail2ban and for the admin.\n\
+         LogLevel VERBOSE\n\
+         ClientAliveInterval 300\n\
+         ClientAliveCountMax 2\n\
+         # Kept on: live migration tunnels through ssh.\n\
+         AllowTcpForwarding yes\n\
+         # Only algorithms without known weaknesses (checked with ssh-audit); post-quantum\n\
+         # key exchange first ([hardening] ssh-kex).\n\
+         KexAlgorithms {kex}\n\
+         Ciphers {CIPHERS}\n\
+         MACs {MACS}\n\
+         HostKeyAlgorithms {HOSTKEYS}\n"
+    ));
+    body
+}
 
 fn sshd(cx: &mut Cx, cfg: &Hardening) -> Result<()> {
     // Keys really installed for root (on Proxmox a symlink into /etc/pve/priv, followed).
@@ -105,36 +171,7 @@ fn sshd(cx: &mut Cx, cfg: &Hardening) -> Result<()> {
         .filter_map(|k| key_id(k))
         .any(|k| installed.contains(&k));
     let password_off = !cfg.ssh_password_login && ours;
-    let mut body = owned_header("hardening phase");
-    body.push_str(
-        "# Root may log in with a key only: `no` would break Proxmox clustering and its own\n\
-         # root ssh between nodes.\n\
-         PermitRootLogin prohibit-password\n",
-    );
-    if password_off {
-        body.push_str(
-            "# One of the answer's keys is in root's authorized_keys, so passwords can go.\n\
-             PasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\n",
-        );
-    }
-    body.push_str(&format!(
-        "MaxAuthTries 3\n\
-         X11Forwarding no\n\
-         AllowAgentForwarding no\n\
-         Compression no\n\
-         # Key fingerprints in the log, for fail2ban and for the admin.\n\
-         LogLevel VERBOSE\n\
-         ClientAliveInterval 300\n\
-         ClientAliveCountMax 2\n\
-         # Kept on: live migration tunnels through ssh.\n\
-         AllowTcpForwarding yes\n\
-         # Only algorithms without known weaknesses (checked with ssh-audit).\n\
-         KexAlgorithms {KEX}\n\
-         Ciphers {CIPHERS}\n\
-         MACs {MACS}\n\
-         HostKeyAlgorithms {HOSTKEYS}\n"
-    ));
+    let body = sshd_dropin(password_off, &kex(cx, cfg.ssh_kex));
     let old = cx.read(SSHD_DROPIN)?;
     let changed = cx.write(SSHD_DROPIN, &body, 0o644)?;
     if changed || cx.resumed {
@@ -292,5 +329,24 @@ mod tests {
         let b = key_id("from=\"10.0.0.0/8\" ssh-ed25519 AAAAC3Nza root@other").unwrap();
         assert_eq!(a, b);
         assert!(key_id("garbage").is_none());
+    }
+
+    #[test]
+    fn password_lines_follow_the_decision() {
+        let off = sshd_dropin(true, KEX_PQ_9_2);
+        assert!(off.contains("\nPermitRootLogin prohibit-password\n"));
+        assert!(off.contains("\nPasswordAuthentication no\n"));
+        let on = sshd_dropin(false, KEX_PQ_9_2);
+        assert!(on.contains("\nPermitRootLogin yes\n"));
+        assert!(on.contains("\nPasswordAuthentication yes\n"));
+        assert!(!on.contains("prohibit-password\n"));
+    }
+
+    #[test]
+    fn ml_kem_only_where_openssh_knows_it() {
+        // OpenSSH 9.2 (bookworm) refuses a KexAlgorithms name it does not know.
+        assert!(!KEX_PQ_9_2.contains("mlkem"));
+        assert!(KEX_PQ_9_9.starts_with("mlkem768x25519-sha256,"));
+        assert!(!KEX_CLASSICAL.contains("nistp") && !KEX_CLASSICAL.contains("sha1"));
     }
 }
