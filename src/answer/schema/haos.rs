@@ -1,0 +1,196 @@
+//! `[haos]`: the Home Assistant OS VM.
+
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::answer::reader::{Checker, Tbl};
+
+pub(super) fn read_haos(
+    c: &mut Checker,
+    t: &mut Tbl,
+    sp: &mut Spans,
+    network: Option<&NetworkCfg>,
+    installer: Option<&Installer>,
+) -> Option<Haos> {
+    let vmid = t
+        .int(c, "vmid", 100..=999_999_999, "vmid")
+        .map_or(100, |v| v.v as u32);
+    let version = t.req_string(
+        c,
+        "version",
+        "a pinned HAOS release such as \"16.3\", or \"stable\"",
+    );
+    let allow_unpinned = t.bool(c, "allow-unpinned").is_some_and(|b| b.v);
+    let sha = t.string(c, "sha256");
+    if let Some(v) = &version {
+        sp.haos_version = Some(v.span.clone());
+        let ok = v.v == "stable"
+            || (!v.v.is_empty()
+                && v.v
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                && v.v.split('.').count() <= 3);
+        if !ok {
+            c.error(
+                &v.span,
+                &t.key_path("version"),
+                format!(
+                    "\"{}\" is not a HAOS release number such as \"16.3\" (or \"stable\")",
+                    v.v
+                ),
+            );
+        } else if v.v == "stable" {
+            if !allow_unpinned || sha.is_some() {
+                c.error(
+                    &v.span,
+                    &t.key_path("version"),
+                    "\"stable\" changes under you; pin a release with sha256, or set allow-unpinned = true and omit sha256",
+                );
+            } else {
+                c.warning(
+                    &v.span,
+                    &t.key_path("version"),
+                    "\"stable\" is not pinned: the image is not checked against a known checksum (the computed one is recorded in the state)",
+                );
+            }
+        }
+    }
+    if let Some(s) = &sha {
+        if s.v.len() != 64 || !s.v.bytes().all(|b| b.is_ascii_hexdigit()) {
+            c.error(
+                &s.span,
+                &t.key_path("sha256"),
+                "must be 64 hex digits (the SHA-256 of the .qcow2.xz file)",
+            );
+        }
+    } else if !allow_unpinned && !t.has("sha256") {
+        t.missing(
+            c,
+            "sha256",
+            "the SHA-256 of haos_ova-<version>.qcow2.xz; HAOS publishes none, so pinning it is the only integrity check",
+        );
+    }
+    let image = match t.string(c, "image") {
+        None => ImageSource::Release,
+        Some(i) if i.v.starts_with("https://") || i.v.starts_with("http://") => {
+            ImageSource::Url(i.v)
+        }
+        Some(i) if i.v.starts_with('/') => ImageSource::Path(i.v),
+        Some(i) => {
+            c.error(
+                &i.span,
+                &t.key_path("image"),
+                format!(
+                    "\"{}\" must be an http(s):// URL or an absolute path on the host",
+                    i.v
+                ),
+            );
+            ImageSource::Release
+        }
+    };
+    let default_storage = match installer.map(|i| i.filesystem.as_str()) {
+        Some("zfs") => "local-zfs",
+        Some("btrfs") => "local-btrfs",
+        _ => "local-lvm",
+    };
+    let storage = match t.string(c, "storage") {
+        Some(s) => {
+            sp.haos_storage = Some(s.span.clone());
+            let ok = !s.v.is_empty()
+                && s.v.len() <= 64
+                && s.v.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                && s.v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                c.error(
+                    &s.span,
+                    &t.key_path("storage"),
+                    format!("\"{}\" is not a Proxmox storage ID", s.v),
+                );
+            }
+            s.v
+        }
+        None => default_storage.to_string(),
+    };
+    let default_bridge = network
+        .and_then(|n| n.vm_bridge.as_ref())
+        .map_or("vmbr0".to_string(), |b| b.name.clone());
+    let bridge = match t.string(c, "bridge") {
+        Some(b) => {
+            sp.haos_bridge = Some(b.span.clone());
+            b.v
+        }
+        None => default_bridge,
+    };
+    let ip = t.string(c, "ip").and_then(|s| {
+        sp.haos_ip = Some(s.span.clone());
+        s.v.parse::<Ipv4Addr>()
+            .map_err(|_| {
+                c.error(
+                    &s.span,
+                    &t.key_path("ip"),
+                    format!("\"{}\" is not an IPv4 address", s.v),
+                )
+            })
+            .ok()
+    });
+    let cores = t
+        .int(c, "cores", 1..=128, "cores")
+        .map_or(2, |v| v.v as u32);
+    let memory = match t.int(c, "memory", 1024..=1_048_576, "memory (MiB)") {
+        Some(m) => {
+            if m.v < 2048 {
+                c.warning(
+                    &m.span,
+                    &t.key_path("memory"),
+                    "Home Assistant recommends at least 2048 MiB; add-ons may not start with less",
+                );
+            }
+            m.v as u32
+        }
+        None => 4096,
+    };
+    let disk_size = match t.string(c, "disk-size") {
+        Some(d) => {
+            match parse_size_gib(&d.v) {
+                Some(g) if g >= 32.0 => d.v,
+                Some(_) => {
+                    c.error(
+                        &d.span,
+                        &t.key_path("disk-size"),
+                        format!(
+                            "\"{}\" is smaller than the 32G HAOS image; disks can only grow",
+                            d.v
+                        ),
+                    );
+                    d.v
+                }
+                None => {
+                    c.error(
+                    &d.span,
+                    &t.key_path("disk-size"),
+                    format!("\"{}\" is not a size such as \"32G\" (a whole number with K, M, G or T)", d.v),
+                );
+                    d.v
+                }
+            }
+        }
+        None => "32G".to_string(),
+    };
+    let start = t.bool(c, "start").is_none_or(|b| b.v);
+    Some(Haos {
+        vmid,
+        version: version?.v,
+        sha256: sha.map(|s| s.v.to_ascii_lowercase()),
+        image,
+        allow_unpinned,
+        storage,
+        bridge,
+        ip,
+        cores,
+        memory,
+        disk_size,
+        start,
+    })
+}

@@ -1,0 +1,177 @@
+//! The answer file's schema: every table, every key, its type, range and default.
+//!
+//! Each `read_*` function reads one table and returns its typed form, or `None` when a
+//! required value is missing or invalid (the error is already recorded). Spans of values
+//! that cross-field rules point at are kept in [`Spans`].
+
+//!
+//! One file per table, named as the table and as its phase in `src/phases/`.
+
+mod haos;
+mod hardening;
+mod host;
+mod installer;
+mod network;
+mod passthrough;
+
+use std::ops::Range;
+
+use toml::de::DeTable;
+
+use super::reader::{Checker, Tbl};
+use super::*;
+use haos::read_haos;
+use hardening::read_hardening;
+use host::read_host;
+use installer::read_installer;
+use network::read_network;
+use passthrough::read_passthrough;
+
+/// Spans of the values that cross-field rules report on.
+#[derive(Default)]
+pub struct Spans {
+    pub global: Range<usize>,
+    pub root_ssh_keys: Option<Range<usize>>,
+    pub root_password: Option<Range<usize>>,
+    pub mgmt_cidr: Option<Range<usize>>,
+    pub vm_bridge: Option<Range<usize>>,
+    pub vm_cidr: Option<Range<usize>>,
+    pub dhcp_range: Option<Range<usize>>,
+    /// Index in the `allow` array and span of each entry that parsed.
+    pub allow: Vec<(usize, Range<usize>)>,
+    pub forwards: Vec<(Range<usize>, Range<usize>)>, // (port, to)
+    pub ssh_password_login: Option<Range<usize>>,
+    pub hardening: Option<Range<usize>>,
+    pub haos_bridge: Option<Range<usize>>,
+    pub haos_ip: Option<Range<usize>>,
+    pub haos_version: Option<Range<usize>>,
+    pub haos_storage: Option<Range<usize>>,
+}
+
+/// What was read, as far as it could be read.
+pub struct Read {
+    pub installer: Option<Installer>,
+    pub agent: Agent,
+    pub host: Option<HostCfg>,
+    pub passthrough: Option<Passthrough>,
+    pub network: Option<NetworkCfg>,
+    pub hardening: Option<Hardening>,
+    pub haos: Option<Haos>,
+    pub sp: Spans,
+}
+
+impl Read {
+    /// The typed answer, if everything it needs could be read.
+    pub fn into_answer(self) -> Option<Answer> {
+        Some(Answer {
+            installer: self.installer?,
+            agent: self.agent,
+            host: self.host,
+            passthrough: self.passthrough,
+            network: self.network,
+            hardening: self.hardening,
+            haos: self.haos,
+        })
+    }
+}
+
+pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
+    let mut root = Tbl::new("", 0..0, doc);
+    let mut sp = Spans::default();
+    let mut disk_count = None;
+
+    let installer = match root.table(c, "installer") {
+        Some(mut t) => {
+            let i = read_installer(c, &mut t, &mut sp, &mut disk_count);
+            t.finish(c);
+            i
+        }
+        None => {
+            if !root.has("installer") {
+                c.error(
+                    &(0..0),
+                    "installer.global",
+                    "missing required table [installer.global]",
+                );
+            }
+            None
+        }
+    };
+    let agent = match root.table(c, "agent") {
+        Some(mut t) => {
+            let a = Agent {
+                max_reboots: t
+                    .int(c, "max-reboots", 1..=10, "max-reboots")
+                    .map_or(3, |v| v.v as u32),
+            };
+            t.finish(c);
+            a
+        }
+        None => Agent { max_reboots: 3 },
+    };
+    let host = root.table(c, "host").map(|mut t| {
+        let h = read_host(c, &mut t);
+        t.finish(c);
+        h
+    });
+    let passthrough = root.table(c, "passthrough").and_then(|mut t| {
+        let p = read_passthrough(c, &mut t);
+        t.finish(c);
+        p
+    });
+    let network = root.table(c, "network").and_then(|mut t| {
+        let n = read_network(c, &mut t, &mut sp);
+        t.finish(c);
+        n
+    });
+    let hardening = root.table(c, "hardening").map(|mut t| {
+        sp.hardening = Some(t.span.clone());
+        let h = read_hardening(c, &mut t, &mut sp);
+        t.finish(c);
+        h
+    });
+    let haos = root.table(c, "haos").and_then(|mut t| {
+        let h = read_haos(c, &mut t, &mut sp, network.as_ref(), installer.as_ref());
+        t.finish(c);
+        h
+    });
+    root.finish(c);
+    Read {
+        installer,
+        agent,
+        host,
+        passthrough,
+        network,
+        hardening,
+        haos,
+        sp,
+    }
+}
+
+/// `32G`, `40960M`, `1T`: what `qm resize` takes, in whole units.
+pub fn parse_size_gib(s: &str) -> Option<f64> {
+    let (num, unit) = s.split_at(s.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(s.len()));
+    let n: f64 = num.parse::<u64>().ok()? as f64;
+    match unit {
+        "K" => Some(n / (1024.0 * 1024.0)),
+        "M" => Some(n / 1024.0),
+        "G" => Some(n),
+        "T" => Some(n * 1024.0),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size_gib("32G"), Some(32.0));
+        assert_eq!(parse_size_gib("1T"), Some(1024.0));
+        assert_eq!(parse_size_gib("40960M"), Some(40.0));
+        assert_eq!(parse_size_gib("32"), None);
+        assert_eq!(parse_size_gib("G"), None);
+        assert_eq!(parse_size_gib("3.5G"), None);
+    }
+}
