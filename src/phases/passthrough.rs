@@ -34,13 +34,14 @@ impl Phase for PassthroughPhase {
         let cfg = cx.answer.passthrough.clone().expect("configured");
         let all = pci::scan(cx.host)?;
         let devices = resolve(&cfg.devices, &all)?;
+        let loader = Loader::detect(cx)?;
+        cx.results.push(loader.describe().to_string());
         for d in &devices {
             cx.results.push(format!("{d}"));
         }
         let args = wanted_args(cx, &cfg)?;
-        let cmdline_changed = kernel_cmdline(cx, &args)?;
+        let cmdline_changed = kernel_cmdline(cx, loader, &args)?;
         let modules_changed = vfio_config(cx, &cfg, &devices)?;
-        let loader = Loader::detect(cx)?;
         if cmdline_changed || cx.resumed {
             cx.run(loader.refresh())?;
         }
@@ -206,8 +207,7 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
     {
         if picked.iter().any(|p| p.id() == d.id()) {
             return Err(Error::msg(format!(
-                "{d} has the same ID as a device to pass through, and vfio-pci ids={} would take it \
-                 from the host too; pass both through or neither",
+                "{d} has the same ID as a device to pass through, and vfio-pci ids={} would take it                  from the host too; pass both through or neither",
                 d.id()
             )));
         }
@@ -248,12 +248,31 @@ fn running_cmdline(cx: &Cx) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The EFI variable that says whether Secure Boot is on: 4 bytes of attributes, then the
+/// value (UEFI spec, global variable GUID).
+const SECURE_BOOT_VAR: &str =
+    "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+/// Which command line the next boot reads, decided the way the installer and
+/// proxmox-boot-tool decide it.
+///
+/// pve-installer `Proxmox/Install.pm`: ext4/xfs installs run `grub-install` and
+/// `update-grub` themselves (no proxmox-boot-tool); ZFS and btrfs installs run
+/// `proxmox-boot-tool init <esp>` per boot disk, with mode `grub` when Secure Boot is on, and
+/// write `/etc/kernel/cmdline` (ZFS also `/etc/default/grub.d/zfs.cfg`) on *every* such
+/// install. proxmox-kernel-helper `src/proxmox-boot/zz-proxmox-boot` (`update_esp_func`)
+/// then decides per ESP: one holding `EFI/proxmox/grubx64.efi`, or any ESP when
+/// `/sys/firmware/efi` is absent (legacy BIOS), boots GRUB and gets `update-grub` — whose
+/// command line comes from `/etc/default/grub` and `grub.d`; only a UEFI boot of an ESP
+/// without GRUB gets systemd-boot entries from `/etc/kernel/cmdline`. The ESPs are not
+/// mounted, so the agent cannot see which mode each was initialised in: where
+/// proxmox-boot-tool manages them it writes both, and `verify` after the reboot judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loader {
-    /// GRUB; `managed`: proxmox-boot-tool copies it onto the ESPs (legacy BIOS with ZFS,
-    /// or Secure Boot).
-    Grub { managed: bool },
-    /// systemd-boot through proxmox-boot-tool, command line in /etc/kernel/cmdline.
-    SystemdBoot,
+    /// GRUB installed by the installer itself (ext4, xfs): `update-grub`.
+    Grub,
+    /// proxmox-boot-tool manages the ESPs (ZFS, btrfs).
+    ProxmoxBootTool { efi: bool, secure_boot: bool },
 }
 
 impl Loader {
@@ -261,17 +280,50 @@ impl Loader {
         let managed = cx
             .read(PBT_UUIDS)?
             .is_some_and(|s| s.lines().any(|l| !l.trim().is_empty()));
-        Ok(if managed && cx.host.exists(KERNEL_CMDLINE) {
-            Loader::SystemdBoot
-        } else {
-            Loader::Grub { managed }
-        })
+        if !managed {
+            return Ok(Loader::Grub);
+        }
+        let efi = cx.host.exists("/sys/firmware/efi");
+        let secure_boot = efi
+            && cx
+                .host
+                .read(SECURE_BOOT_VAR)?
+                .is_some_and(|v| v.get(4) == Some(&1));
+        Ok(Loader::ProxmoxBootTool { efi, secure_boot })
     }
 
-    fn refresh(&self) -> Cmd {
+    /// What `plan` and `apply` say about the boot path, and why.
+    fn describe(self) -> &'static str {
         match self {
-            Loader::Grub { managed: false } => Cmd::new("update-grub"),
-            _ => Cmd::new("proxmox-boot-tool").arg("refresh"),
+            Loader::Grub => {
+                "boot loader: GRUB (no /etc/kernel/proxmox-boot-uuids: installed by the installer \
+                 itself); arguments in /etc/default/grub.d, then update-grub"
+            }
+            Loader::ProxmoxBootTool { efi: false, .. } => {
+                "boot loader: GRUB through proxmox-boot-tool (legacy BIOS: every ESP boots GRUB, \
+                 which reads /etc/default/grub.d); /etc/kernel/cmdline kept in step; then \
+                 proxmox-boot-tool refresh"
+            }
+            Loader::ProxmoxBootTool {
+                secure_boot: true, ..
+            } => {
+                "boot loader: GRUB through proxmox-boot-tool (UEFI with Secure Boot: the installer \
+                 initialised the ESPs for GRUB, which reads /etc/default/grub.d); \
+                 /etc/kernel/cmdline kept in step; then proxmox-boot-tool refresh"
+            }
+            Loader::ProxmoxBootTool { .. } => {
+                "boot loader: systemd-boot through proxmox-boot-tool (UEFI without Secure Boot: \
+                 entries from /etc/kernel/cmdline); /etc/default/grub.d kept in step for an ESP \
+                 initialised for GRUB; then proxmox-boot-tool refresh"
+            }
+        }
+    }
+
+    fn refresh(self) -> Cmd {
+        match self {
+            Loader::Grub => Cmd::new("update-grub"),
+            // It runs update-grub itself, with each GRUB ESP bind-mounted on /boot.
+            Loader::ProxmoxBootTool { .. } => Cmd::new("proxmox-boot-tool").arg("refresh"),
         }
     }
 }
@@ -298,47 +350,63 @@ fn grub_words(text: &str) -> Vec<String> {
     out
 }
 
-/// Put the arguments on the boot loader's command line; returns whether a file changed.
-fn kernel_cmdline(cx: &mut Cx, args: &[String]) -> Result<bool> {
-    match Loader::detect(cx)? {
-        Loader::SystemdBoot => {
-            let line = cx.read(KERNEL_CMDLINE)?.unwrap_or_default();
-            let mut words: Vec<String> = line.split_whitespace().map(String::from).collect();
-            for a in args {
-                if !words.contains(a) {
-                    words.push(a.clone());
-                }
-            }
-            let new = format!("{}\n", words.join(" "));
-            let mode = cx.host.file_mode(KERNEL_CMDLINE)?.unwrap_or(0o644);
-            cx.write(KERNEL_CMDLINE, &new, mode)
-        }
-        Loader::Grub { .. } => {
-            // Everything GRUB already passes, from the main file and the other drop-ins.
-            let mut have = grub_words(&cx.read("/etc/default/grub")?.unwrap_or_default());
-            for name in cx.host.list_dir("/etc/default/grub.d")? {
-                let path = format!("/etc/default/grub.d/{name}");
-                if name.ends_with(".cfg") && path != GRUB_DROPIN {
-                    have.extend(grub_words(&cx.read(&path)?.unwrap_or_default()));
-                }
-            }
-            let add: Vec<&str> = args
-                .iter()
-                .filter(|a| !have.contains(a))
-                .map(String::as_str)
-                .collect();
-            if add.is_empty() {
-                return cx.remove(GRUB_DROPIN);
-            }
-            let body = format!(
-                "{}# IOMMU and passthrough arguments, added to what the other GRUB settings pass.\n\
-                 GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT {}\"\n",
-                owned_header("passthrough phase"),
-                add.join(" ")
-            );
-            cx.write(GRUB_DROPIN, &body, 0o644)
+/// Put the arguments on every command line the next boot may read; returns whether a file
+/// changed.
+fn kernel_cmdline(cx: &mut Cx, loader: Loader, args: &[String]) -> Result<bool> {
+    let grub = grub_dropin(cx, args)?;
+    let kernel = match loader {
+        Loader::Grub => false,
+        Loader::ProxmoxBootTool { .. } => kernel_cmdline_file(cx, args)?,
+    };
+    Ok(grub || kernel)
+}
+
+/// `/etc/kernel/cmdline`: the systemd-boot entries' `options` line.
+fn kernel_cmdline_file(cx: &mut Cx, args: &[String]) -> Result<bool> {
+    let Some(line) = cx.read(KERNEL_CMDLINE)? else {
+        // zz-proxmox-boot would fall back to /proc/cmdline; the installer always writes the
+        // file on ZFS and btrfs, so a missing one is a host changed by hand.
+        return Err(Error::msg(format!(
+            "proxmox-boot-tool manages the ESPs but {KERNEL_CMDLINE} is missing; systemd-boot \
+             entries would take /proc/cmdline. Write the root= line there first"
+        )));
+    };
+    let mut words: Vec<String> = line.split_whitespace().map(String::from).collect();
+    for a in args {
+        if !words.contains(a) {
+            words.push(a.clone());
         }
     }
+    let new = format!("{}\n", words.join(" "));
+    let mode = cx.host.file_mode(KERNEL_CMDLINE)?.unwrap_or(0o644);
+    cx.write(KERNEL_CMDLINE, &new, mode)
+}
+
+/// Our GRUB drop-in with the arguments GRUB does not pass yet.
+fn grub_dropin(cx: &mut Cx, args: &[String]) -> Result<bool> {
+    // Everything GRUB already passes, from the main file and the other drop-ins.
+    let mut have = grub_words(&cx.read("/etc/default/grub")?.unwrap_or_default());
+    for name in cx.host.list_dir("/etc/default/grub.d")? {
+        let path = format!("/etc/default/grub.d/{name}");
+        if name.ends_with(".cfg") && path != GRUB_DROPIN {
+            have.extend(grub_words(&cx.read(&path)?.unwrap_or_default()));
+        }
+    }
+    let add: Vec<&str> = args
+        .iter()
+        .filter(|a| !have.contains(a))
+        .map(String::as_str)
+        .collect();
+    if add.is_empty() {
+        return cx.remove(GRUB_DROPIN);
+    }
+    let body = format!(
+        "{}# IOMMU and passthrough arguments, added to what the other GRUB settings pass.\n\
+         GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT {}\"\n",
+        owned_header("passthrough phase"),
+        add.join(" ")
+    );
+    cx.write(GRUB_DROPIN, &body, 0o644)
 }
 
 /// `/etc/modules` and our modprobe file; returns whether either changed.

@@ -115,9 +115,24 @@ pub fn bless() -> bool {
     std::env::var_os("BLESS").is_some()
 }
 
+/// Whether the next boot reads `/etc/kernel/cmdline` (systemd-boot) rather than GRUB's
+/// settings, the way proxmox-kernel-helper's `zz-proxmox-boot` (`update_esp_func`) decides:
+/// only ESPs managed by proxmox-boot-tool (`/etc/kernel/proxmox-boot-uuids`), booted through
+/// UEFI (`/sys/firmware/efi`), and not initialised for GRUB — which pve-installer
+/// (`Proxmox/Install.pm`, `prepare_proxmox_boot_esp`) does when Secure Boot is on.
+pub fn boots_systemd_boot(root: &Path) -> bool {
+    let managed = fs::read_to_string(root.join("etc/kernel/proxmox-boot-uuids"))
+        .is_ok_and(|s| s.lines().any(|l| !l.trim().is_empty()));
+    let efi = root.join("sys/firmware/efi").exists();
+    let secure_boot = fs::read(
+        root.join("sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
+    )
+    .is_ok_and(|v| v.get(4) == Some(&1));
+    managed && efi && !secure_boot
+}
+
 /// What booting does to a fixture tree, standing in for firmware, boot loader and kernel:
-/// a new boot ID; the command line the boot loader now passes (systemd-boot: the
-/// `/etc/kernel/cmdline` line; GRUB: the running one plus our drop-in's words); and every
+/// a new boot ID; the command line the boot loader now passes; and every
 /// device whose ID is in our `options vfio-pci ids=` line bound to vfio-pci.
 pub fn boot_machine(root: &Path, n: u32) {
     fs::create_dir_all(root.join("proc/sys/kernel/random")).unwrap();
@@ -132,7 +147,8 @@ pub fn boot_machine(root: &Path, n: u32) {
         .split_whitespace()
         .map(String::from)
         .collect();
-    if let Ok(k) = fs::read_to_string(root.join("etc/kernel/cmdline")) {
+    if boots_systemd_boot(root) {
+        let k = fs::read_to_string(root.join("etc/kernel/cmdline")).unwrap();
         words.retain(|w| w.starts_with("initrd="));
         words.extend(k.split_whitespace().map(String::from));
     } else if let Ok(g) = fs::read_to_string(root.join("etc/default/grub.d/pve-firstboot.cfg")) {

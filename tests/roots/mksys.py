@@ -43,7 +43,7 @@ def cpuinfo(vendor, model):
 def write(root, rel, text, mode=0o644):
     p = os.path.join(root, rel)
     os.makedirs(os.path.dirname(p), exist_ok=True)
-    with open(p, "w") as f:
+    with open(p, "wb" if isinstance(text, bytes) else "w") as f:
         f.write(text)
     os.chmod(p, mode)
 
@@ -86,13 +86,22 @@ def machine(name, cpu, devices, extra):
         write(root, rel, text)
 
 
+# A UEFI boot: /sys/firmware/efi exists, and its SecureBoot variable (4 bytes of attributes:
+# non-volatile, boot and runtime access; then the value) says whether Secure Boot is on.
+SECURE_BOOT_VAR = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+
+def uefi(secure_boot):
+    return {SECURE_BOOT_VAR: bytes([0x06, 0, 0, 0, 1 if secure_boot else 0])}
+
+
 INTEL = ("GenuineIntel", "Intel(R) Core(TM) i7-9700 CPU @ 3.00GHz")
 AMD = ("AuthenticAMD", "AMD Ryzen 9 5900X 12-Core Processor")
 
 # Intel desktop: NVIDIA GPU (+ its HDMI audio) behind a root port, the iGPU is the boot VGA
-# device, onboard audio uses the same driver as the GPU's audio. ZFS on UEFI: systemd-boot
-# through proxmox-boot-tool.
-machine("hw-intel-nvidia-zfs", INTEL, [
+# device, onboard audio uses the same driver as the GPU's audio. ZFS on UEFI without Secure
+# Boot: systemd-boot through proxmox-boot-tool, entries from /etc/kernel/cmdline.
+NVIDIA_ZFS_DEVICES = [
     ("0000:00:00.0", None, 0x8086, 0x3e30, 0x060000, None, 0, False),
     ("0000:00:01.0", None, 0x8086, 0x1901, 0x060400, "pcieport", 1, False),
     ("0000:00:02.0", None, 0x8086, 0x3e92, 0x030000, "i915", 2, True),
@@ -100,10 +109,40 @@ machine("hw-intel-nvidia-zfs", INTEL, [
     ("0000:00:1f.6", None, 0x8086, 0x15bc, 0x020000, "e1000e", 10, False),
     ("0000:01:00.0", "0000:00:01.0", 0x10de, 0x2484, 0x030000, "nouveau", 1, False),
     ("0000:01:00.1", "0000:00:01.0", 0x10de, 0x228b, 0x040300, "snd_hda_intel", 1, False),
-], {
+]
+# What pve-installer (`Proxmox/Install.pm`) writes to /etc/default/grub.d/zfs.cfg on every
+# ZFS install: the root dataset appended to GRUB_CMDLINE_LINUX.
+ZFS_CFG = 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX root=ZFS=rpool/ROOT/pve-1 boot=zfs"'
+
+machine("hw-intel-nvidia-zfs", INTEL, NVIDIA_ZFS_DEVICES, {
     "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+    "etc/default/grub": GRUB,
+    "etc/default/grub.d/zfs.cfg": ZFS_CFG,
     "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+    **uefi(False),
+})
+
+# The same machine with ZFS installed in legacy BIOS mode: proxmox-boot-tool installed GRUB
+# (i386-pc) on each ESP, and GRUB reads /etc/default/grub and grub.d (zfs.cfg) — the
+# /etc/kernel/cmdline the installer wrote as well is not read (zz-proxmox-boot).
+machine("hw-intel-nvidia-zfs-bios", INTEL, NVIDIA_ZFS_DEVICES, {
+    "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
+    "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+    "etc/default/grub": GRUB,
+    "etc/default/grub.d/zfs.cfg": ZFS_CFG,
+    "proc/cmdline": "BOOT_IMAGE=/ROOT/pve-1@/boot/vmlinuz-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 ro root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n",
+})
+
+# ZFS with Secure Boot (PVE 8.1+): the installer initialised the ESPs for GRUB (shim), so
+# GRUB's settings count here too although the machine boots through UEFI.
+machine("hw-intel-nvidia-zfs-secureboot", INTEL, NVIDIA_ZFS_DEVICES, {
+    "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
+    "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+    "etc/default/grub": GRUB,
+    "etc/default/grub.d/zfs.cfg": ZFS_CFG,
+    "proc/cmdline": "BOOT_IMAGE=/ROOT/pve-1@/boot/vmlinuz-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 ro root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n",
+    **uefi(True),
 })
 
 # The same machine once the agent has run and rebooted: everything in place.
@@ -118,7 +157,10 @@ machine("hw-intel-nvidia-zfs-done", INTEL, [
 ], {
     "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt\n",
+    "etc/default/grub": GRUB,
+    "etc/default/grub.d/zfs.cfg": ZFS_CFG,
     "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt\n",
+    **uefi(False),
 })
 
 # AMD server board: AMD GPU (+ audio) behind a root port, the BMC's ASPEED chip is the boot
