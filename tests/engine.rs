@@ -451,7 +451,8 @@ fn power_cut_after_every_step_of_the_real_phases() {
     let net = &net[net.find("[network.vm-bridge]").unwrap()..net.find("[haos]").unwrap()];
     let haos =
         fs::read_to_string(manifest().join("tests/fixtures/haos-local-image/answer.toml")).unwrap();
-    let haos = &haos[haos.find("[haos]").unwrap()..];
+    // The storage is left to the host: this ZFS machine has local-zfs, not local-lvm.
+    let haos = haos[haos.find("[haos]").unwrap()..].replace("storage = \"local-lvm\"\n", "");
     let text = format!(
         "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}"
     );

@@ -333,7 +333,8 @@ pub struct Haos {
     pub sha256: Option<String>,
     pub image: ImageSource,
     pub allow_unpinned: bool,
-    pub storage: String,
+    /// `None`: the host's own storage for VM disks, read from storage.cfg at apply time.
+    pub storage: Option<String>,
     pub bridge: String,
     pub ip: Option<Ipv4Addr>,
     pub cores: u32,

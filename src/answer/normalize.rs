@@ -145,7 +145,9 @@ pub fn normalized(a: &Answer) -> String {
         };
         t.insert("image".into(), s(img));
         t.insert("allow-unpinned".into(), Value::Boolean(h.allow_unpinned));
-        t.insert("storage".into(), s(&h.storage));
+        if let Some(st) = &h.storage {
+            t.insert("storage".into(), s(st));
+        }
         t.insert("bridge".into(), s(&h.bridge));
         if let Some(ip) = h.ip {
             t.insert("ip".into(), s(ip.to_string()));

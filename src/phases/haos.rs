@@ -7,6 +7,7 @@ use crate::answer::{Answer, Haos, ImageSource};
 use crate::error::{Error, Result};
 use crate::fetch::{self, Source};
 use crate::host::Cmd;
+use crate::storage::{self, Storage};
 
 /// The tag that marks a VM as made by the agent.
 pub const TAG: &str = "pve-firstboot";
@@ -176,6 +177,22 @@ fn resolve_version(cx: &mut Cx, cfg: &Haos) -> Result<String> {
 
 fn create(cx: &mut Cx, cfg: &Haos) -> Result<()> {
     let vmid = cfg.vmid.to_string();
+    // Before anything is downloaded: a storage that cannot take the disk fails now.
+    let storage = storage::choose(
+        &storage::read(cx.host)?,
+        cfg.storage.as_deref(),
+        "haos.storage",
+    )?;
+    cx.results.push(format!(
+        "storage: {} ({}){}",
+        storage.id,
+        storage.kind,
+        if cfg.storage.is_some() {
+            ", from the answer"
+        } else {
+            ", the host's own for VM disks"
+        }
+    ));
     let version = resolve_version(cx, cfg)?;
     cx.remember("version", &version)?;
     let src = match &cfg.image {
@@ -226,13 +243,13 @@ fn create(cx: &mut Cx, cfg: &Haos) -> Result<()> {
     ]))?;
     cx.changes
         .push(format!("created VM {vmid} (Home Assistant OS {version})"));
-    let vol = import(cx, cfg, &tmp)?;
+    let vol = import(cx, cfg, &storage, &tmp)?;
     cx.remember("volume", &vol)?;
     cx.run(Cmd::new("qm").args([
         "set".to_string(),
         vmid.clone(),
         "--efidisk0".into(),
-        format!("{}:0,efitype=4m,pre-enrolled-keys=0", cfg.storage),
+        format!("{}:0,efitype=4m,pre-enrolled-keys=0", storage.id),
         "--scsi0".into(),
         format!("{vol},ssd=1,discard=on"),
         "--boot".into(),
@@ -249,26 +266,26 @@ fn create(cx: &mut Cx, cfg: &Haos) -> Result<()> {
 
 /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
 /// `qm` says it made.
-fn import(cx: &mut Cx, cfg: &Haos, tmp: &str) -> Result<String> {
+fn import(cx: &mut Cx, cfg: &Haos, storage: &Storage, tmp: &str) -> Result<String> {
     let vmid = cfg.vmid.to_string();
-    let mut out =
-        cx.host
-            .run(&Cmd::new("qm").args(["disk", "import", &vmid, tmp, &cfg.storage]))?;
+    let id = storage.id.as_str();
+    let mut out = cx
+        .host
+        .run(&Cmd::new("qm").args(["disk", "import", &vmid, tmp, id]))?;
     if !out.success() && out.stderr.contains("unknown command") {
         out = cx
             .host
-            .run(&Cmd::new("qm").args(["importdisk", &vmid, tmp, &cfg.storage]))?;
+            .run(&Cmd::new("qm").args(["importdisk", &vmid, tmp, id]))?;
     }
     if !out.success() {
         return Err(Error::msg(format!(
-            "`qm disk import {vmid} {tmp} {}` failed: {}",
-            cfg.storage,
+            "`qm disk import {vmid} {tmp} {id}` failed: {}",
             out.stderr.trim()
         )));
     }
     if out.recorded {
-        // Under --root qm only is recorded: the name the first disk of a new VM gets.
-        return Ok(format!("{}:vm-{vmid}-disk-0", cfg.storage));
+        // Under --root qm only is recorded: the name the first disk of a new VM gets there.
+        return Ok(storage.disk_volume(cfg.vmid, 0));
     }
     parse_imported(&format!("{}\n{}", out.stdout, out.stderr)).ok_or_else(|| {
         Error::msg(format!(

@@ -114,11 +114,39 @@ NVIDIA_ZFS_DEVICES = [
 # ZFS install: the root dataset appended to GRUB_CMDLINE_LINUX.
 ZFS_CFG = 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX root=ZFS=rpool/ROOT/pve-1 boot=zfs"'
 
+# /etc/pve/storage.cfg per layout, as pve-installer's `Proxmox/Install/StorageConfig.pm`
+# lays it out (get_zfs_config, get_btrfs_config, get_lvm_thin_config, get_local_config),
+# retyped: sections `TYPE: ID`, tab-indented properties.
+STORAGE_ZFS = """dir: local
+\tpath /var/lib/vz
+\tcontent iso,vztmpl,backup,import
+
+zfspool: local-zfs
+\tpool rpool/data
+\tsparse
+\tcontent images,rootdir
+"""
+STORAGE_BTRFS = """dir: local
+\tpath /var/lib/vz
+\tcontent iso,vztmpl,backup
+\tdisable
+
+btrfs: local-btrfs
+\tpath /var/lib/pve/local-btrfs
+\tcontent iso,vztmpl,backup,images,rootdir,import
+"""
+# ext4/xfs when the installer makes no thin pool (lvm.maxvz = 0, or 4 GiB or less left).
+STORAGE_LOCAL = """dir: local
+\tpath /var/lib/vz
+\tcontent iso,vztmpl,backup,rootdir,images,import
+"""
+
 machine("hw-intel-nvidia-zfs", INTEL, NVIDIA_ZFS_DEVICES, {
     "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     "etc/default/grub": GRUB,
     "etc/default/grub.d/zfs.cfg": ZFS_CFG,
+    "etc/pve/storage.cfg": STORAGE_ZFS,
     "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     **uefi(False),
 })
@@ -131,6 +159,7 @@ machine("hw-intel-nvidia-zfs-bios", INTEL, NVIDIA_ZFS_DEVICES, {
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     "etc/default/grub": GRUB,
     "etc/default/grub.d/zfs.cfg": ZFS_CFG,
+    "etc/pve/storage.cfg": STORAGE_ZFS,
     "proc/cmdline": "BOOT_IMAGE=/ROOT/pve-1@/boot/vmlinuz-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 ro root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n",
 })
 
@@ -141,6 +170,7 @@ machine("hw-intel-nvidia-zfs-secureboot", INTEL, NVIDIA_ZFS_DEVICES, {
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     "etc/default/grub": GRUB,
     "etc/default/grub.d/zfs.cfg": ZFS_CFG,
+    "etc/pve/storage.cfg": STORAGE_ZFS,
     "proc/cmdline": "BOOT_IMAGE=/ROOT/pve-1@/boot/vmlinuz-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 ro root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n",
     **uefi(True),
 })
@@ -159,6 +189,7 @@ machine("hw-intel-nvidia-zfs-done", INTEL, [
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt\n",
     "etc/default/grub": GRUB,
     "etc/default/grub.d/zfs.cfg": ZFS_CFG,
+    "etc/pve/storage.cfg": STORAGE_ZFS,
     "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt\n",
     **uefi(False),
 })
@@ -188,4 +219,22 @@ machine("hw-intel-shared-group", INTEL, [
 ], {
     "etc/default/grub": GRUB,
     "proc/cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet intel_iommu=on iommu=pt\n",
+})
+
+
+def layout(name, files):
+    """An installer layout's own files, laid over pve8 or pve9 (no /sys of its own)."""
+    root = os.path.join(HERE, name)
+    shutil.rmtree(root, ignore_errors=True)
+    for rel, text in files.items():
+        write(root, rel, text)
+
+
+# ext4 on LVM with lvm.maxvz = 0: no thin pool, `local` takes VM disks.
+layout("layout-ext4-no-thin-pool", {"etc/pve/storage.cfg": STORAGE_LOCAL})
+# btrfs: `local` disabled, `local-btrfs` takes everything; /etc/kernel/cmdline with the
+# root UUID (Install.pm writes it on every btrfs install).
+layout("layout-btrfs", {
+    "etc/pve/storage.cfg": STORAGE_BTRFS,
+    "etc/kernel/cmdline": "root=UUID=5d7b6c1e-1f0e-4c52-9a57-3c1b2f1f0a11\n",
 })

@@ -88,11 +88,6 @@ pub(super) fn read_haos(
             ImageSource::Release
         }
     };
-    let default_storage = match installer.map(|i| i.filesystem.as_str()) {
-        Some("zfs") => "local-zfs",
-        Some("btrfs") => "local-btrfs",
-        _ => "local-lvm",
-    };
     let storage = match t.string(c, "storage") {
         Some(s) => {
             sp.haos_storage = Some(s.span.clone());
@@ -108,10 +103,13 @@ pub(super) fn read_haos(
                     &t.key_path("storage"),
                     format!("\"{}\" is not a Proxmox storage ID", s.v),
                 );
+            } else if let Some(why) = installer.and_then(|i| installer_lacks(&i.filesystem, &s.v)) {
+                c.warning(&s.span, &t.key_path("storage"), why);
             }
-            s.v
+            Some(s.v)
         }
-        None => default_storage.to_string(),
+        // Chosen on the host from /etc/pve/storage.cfg (src/storage.rs).
+        None => None,
     };
     let default_bridge = network
         .and_then(|n| n.vm_bridge.as_ref())
@@ -193,4 +191,39 @@ pub(super) fn read_haos(
         disk_size,
         start,
     })
+}
+
+/// Why a fresh install of this filesystem has no storage `id` for VM disks, for the
+/// storages the installer itself names (pve-installer: `Proxmox/Install/StorageConfig.pm`):
+/// ext4/xfs get `local-lvm` (unless the thin pool would be 4 GiB or less, or `maxvz = 0`)
+/// and `local` without `images`; ZFS `local-zfs`, btrfs `local-btrfs`, and `local` without
+/// `images` (disabled on btrfs). Other names may be storages the admin adds; not judged.
+fn installer_lacks(filesystem: &str, id: &str) -> Option<String> {
+    let zfs = filesystem.starts_with("zfs");
+    let btrfs = filesystem.starts_with("btrfs");
+    let lvm = !zfs && !btrfs;
+    let why = match id {
+        "local-lvm" if !lvm => format!(
+            "a {filesystem} install has no local-lvm (it has local-{})",
+            if zfs { "zfs" } else { "btrfs" }
+        ),
+        "local-zfs" if !zfs => {
+            format!("only a ZFS install has local-zfs; this one is {filesystem}")
+        }
+        "local-btrfs" if !btrfs => {
+            format!("only a btrfs install has local-btrfs; this one is {filesystem}")
+        }
+        "local" if !lvm => format!(
+            "the `local` storage of a {filesystem} install holds no VM disks (the phase would \
+             refuse it before the download)"
+        ),
+        "local" => "`local` holds VM disks only where the installer made no thin pool \
+                    (lvm.maxvz = 0, or a small disk); otherwise the phase refuses it before \
+                    the download"
+            .to_string(),
+        _ => return None,
+    };
+    Some(format!(
+        "{why}; leave storage out to take the storage the host really has"
+    ))
 }

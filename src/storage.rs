@@ -1,0 +1,252 @@
+//! Proxmox's storages as the host has them (`/etc/pve/storage.cfg`): which can hold VM
+//! disks, which one a VM gets by default, and what `qm` names a new disk on each.
+//!
+//! The agent never assumes a storage exists: the installer creates `local-lvm` only when
+//! the thin pool would be larger than 4 GiB and `maxvz` is not 0, `local-zfs` on ZFS,
+//! `local-btrfs` on btrfs (with `local` disabled), and otherwise `local` with `images`
+//! (pve-installer: `Proxmox/Install/StorageConfig.pm`, chosen in `Proxmox/Install.pm`).
+
+use crate::error::{Error, Result};
+use crate::host::Host;
+
+pub const STORAGE_CFG: &str = "/etc/pve/storage.cfg";
+
+/// The installer's own storage for guests, per layout, in the order a VM default prefers
+/// them (pve-installer: `Proxmox/Install/StorageConfig.pm`).
+const INSTALLER_DEFAULTS: [&str; 4] = ["local-lvm", "local-zfs", "local-btrfs", "local"];
+
+/// One section of storage.cfg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub id: String,
+    pub kind: String,
+    pub content: Vec<String>,
+    pub disabled: bool,
+}
+
+impl Storage {
+    /// Whether `qm` may put a VM disk there (content `images`, not disabled).
+    pub fn holds_images(&self) -> bool {
+        !self.disabled && self.content.iter().any(|c| c == "images")
+    }
+
+    /// Storages that keep each disk as a file under `images/<vmid>/` name it
+    /// `<vmid>/vm-<vmid>-disk-<n>.<fmt>`; block storages `vm-<vmid>-disk-<n>`
+    /// (pve-storage: `PVE/Storage/Plugin.pm` `get_next_vm_diskname` and `alloc_image`,
+    /// overridden by `LvmThinPlugin.pm`, `LVMPlugin.pm`, `ZFSPoolPlugin.pm`, `RBDPlugin.pm`).
+    /// The format of an imported disk is the storage's default, raw.
+    pub fn disk_volume(&self, vmid: u32, n: u32) -> String {
+        match self.kind.as_str() {
+            "dir" | "btrfs" | "nfs" | "cifs" | "cephfs" | "glusterfs" => {
+                format!("{}:{vmid}/vm-{vmid}-disk-{n}.raw", self.id)
+            }
+            _ => format!("{}:vm-{vmid}-disk-{n}", self.id),
+        }
+    }
+}
+
+/// The content a storage type has when its section names none (pve-storage: each plugin's
+/// `plugindata`, second element of `content`, applied in `Plugin.pm` `parse_config`).
+fn default_content(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "pbs" | "cephfs" => &["backup"],
+        "esxi" => &["import"],
+        "iscsi" | "iscsidirect" | "lvm" | "rbd" | "zfs" | "nfs" | "cifs" => &["images"],
+        _ => &["images", "rootdir"],
+    }
+}
+
+/// Parse storage.cfg: `TYPE: ID` starts a section, indented `key value` lines follow
+/// (pve-common: `PVE/SectionConfig.pm` `parse_config`; flags such as `disable` have no
+/// value). Unknown keys are kept out of the way; only what the agent needs is read.
+pub fn parse(text: &str) -> Vec<Storage> {
+    let mut out: Vec<Storage> = Vec::new();
+    let mut content: Option<Vec<String>> = None;
+    let finish = |out: &mut Vec<Storage>, content: &mut Option<Vec<String>>| {
+        if let Some(s) = out.last_mut() {
+            s.content = content.take().unwrap_or_else(|| {
+                default_content(&s.kind)
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect()
+            });
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if !line.starts_with([' ', '\t']) {
+            if let Some((kind, id)) = trimmed.split_once(':') {
+                finish(&mut out, &mut content);
+                out.push(Storage {
+                    id: id.trim().to_string(),
+                    kind: kind.trim().to_string(),
+                    content: Vec::new(),
+                    disabled: false,
+                });
+            }
+            continue;
+        }
+        let Some(s) = out.last_mut() else { continue };
+        let (key, value) = trimmed
+            .split_once(char::is_whitespace)
+            .map_or((trimmed, ""), |(k, v)| (k, v.trim()));
+        match key {
+            "content" => {
+                content = Some(
+                    value
+                        .split(',')
+                        .map(|c| c.trim().to_string())
+                        .filter(|c| !c.is_empty())
+                        .collect(),
+                )
+            }
+            // `disable` alone is the flag set; `disable 0` also occurs in hand-made files.
+            "disable" => s.disabled = value != "0",
+            _ => {}
+        }
+    }
+    finish(&mut out, &mut content);
+    // pve-storage `Plugin.pm` `parse_config`: a missing or foreign `local` is replaced by
+    // the directory /var/lib/vz with every content type.
+    if !out.iter().any(|s| s.id == "local" && s.kind == "dir") {
+        out.retain(|s| s.id != "local");
+        out.insert(
+            0,
+            Storage {
+                id: "local".into(),
+                kind: "dir".into(),
+                content: ["images", "rootdir", "iso", "vztmpl", "backup", "snippets"]
+                    .map(String::from)
+                    .to_vec(),
+                disabled: false,
+            },
+        );
+    }
+    out
+}
+
+/// The host's storages, read through the host boundary.
+pub fn read(host: &Host) -> Result<Vec<Storage>> {
+    let text = host.read_text(STORAGE_CFG)?.ok_or_else(|| {
+        Error::msg(format!(
+            "reading {STORAGE_CFG}: not found (is pmxcfs, pve-cluster, running?)"
+        ))
+    })?;
+    Ok(parse(&text))
+}
+
+/// The storage a VM disk goes to: the answer's, if the host has it and it can hold
+/// images; otherwise the installer's own storage for guests; otherwise the first that can.
+/// `what` names the answer key in errors (e.g. `haos.storage`).
+pub fn choose(storages: &[Storage], wanted: Option<&str>, what: &str) -> Result<Storage> {
+    let able: Vec<&Storage> = storages.iter().filter(|s| s.holds_images()).collect();
+    let names = || {
+        if able.is_empty() {
+            "none".to_string()
+        } else {
+            able.iter()
+                .map(|s| format!("{} ({})", s.id, s.kind))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    if let Some(w) = wanted {
+        return match storages.iter().find(|s| s.id == w) {
+            Some(s) if s.holds_images() => Ok(s.clone()),
+            Some(s) if s.disabled => Err(Error::msg(format!(
+                "{what} = \"{w}\": the storage is disabled in {STORAGE_CFG}; storages that can \
+                 hold VM disks: {}",
+                names()
+            ))),
+            Some(s) => Err(Error::msg(format!(
+                "{what} = \"{w}\": the storage does not hold VM disks (content {}); storages \
+                 that can: {}",
+                s.content.join(","),
+                names()
+            ))),
+            None => Err(Error::msg(format!(
+                "{what} = \"{w}\": no such storage in {STORAGE_CFG}; storages that can hold VM \
+                 disks: {}",
+                names()
+            ))),
+        };
+    }
+    INSTALLER_DEFAULTS
+        .iter()
+        .find_map(|d| able.iter().find(|s| s.id == *d))
+        .or_else(|| able.first())
+        .map(|s| (*s).clone())
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "no storage in {STORAGE_CFG} can hold VM disks (content `images`); add one or \
+                 enable images on one"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // As pve-installer's StorageConfig.pm lays them out (retyped, not copied).
+    const LVMTHIN: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,import\n\n\
+                           lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n";
+    const NO_THIN_POOL: &str =
+        "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,rootdir,images,import\n";
+    const BTRFS: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\tdisable\n\n\
+                         btrfs: local-btrfs\n\tpath /var/lib/pve/local-btrfs\n\tcontent iso,vztmpl,backup,images,rootdir,import\n";
+    const ZFS: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,import\n\n\
+                       zfspool: local-zfs\n\tpool rpool/data\n\tsparse\n\tcontent images,rootdir\n";
+
+    #[test]
+    fn default_per_layout() {
+        for (cfg, id, vol) in [
+            (LVMTHIN, "local-lvm", "local-lvm:vm-100-disk-0"),
+            (NO_THIN_POOL, "local", "local:100/vm-100-disk-0.raw"),
+            (BTRFS, "local-btrfs", "local-btrfs:100/vm-100-disk-0.raw"),
+            (ZFS, "local-zfs", "local-zfs:vm-100-disk-0"),
+        ] {
+            let s = choose(&parse(cfg), None, "haos.storage").unwrap();
+            assert_eq!(s.id, id);
+            assert_eq!(s.disk_volume(100, 0), vol);
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_storages_that_can() {
+        for (cfg, wanted, why, able) in [
+            (
+                LVMTHIN,
+                "local",
+                "does not hold VM disks",
+                "local-lvm (lvmthin)",
+            ),
+            (NO_THIN_POOL, "local-lvm", "no such storage", "local (dir)"),
+            (BTRFS, "local", "disabled", "local-btrfs (btrfs)"),
+        ] {
+            let e = choose(&parse(cfg), Some(wanted), "haos.storage")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why) && e.contains(able), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_content_takes_the_type_default_and_local_is_always_there() {
+        let s = parse("nfs: nas\n\tpath /mnt/pve/nas\n\tserver 10.0.0.5\n\texport /tank\n");
+        assert_eq!(s[0].id, "local");
+        assert!(s[0].holds_images());
+        let nas = s.iter().find(|x| x.id == "nas").unwrap();
+        assert_eq!(nas.content, ["images"]);
+        let pbs = parse("pbs: backup\n\tserver 10.0.0.6\n\tdatastore main\n");
+        assert!(
+            !pbs.iter()
+                .find(|x| x.id == "backup")
+                .unwrap()
+                .holds_images()
+        );
+    }
+}
