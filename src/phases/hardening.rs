@@ -261,38 +261,28 @@ fn firewall(cx: &mut Cx) -> Result<()> {
                 Error::msg("reading /etc/hostname: empty; cannot name the node's firewall file")
             })?,
     };
-    let mgmt = match cx
-        .answer
-        .installer
-        .network
-        .as_ref()
-        .and_then(|n| n.cidr.v4())
-    {
-        Some(c) => c.subnet(),
-        None => {
-            return Err(Error::msg(
-                "the firewall rules allow the management subnet, and the answer's management network is DHCP; \
-             set installer.network to from-answer or firewall = false",
-            ));
-        }
-    };
     let cluster = "# Written by pve-firstboot (hardening phase).\n\
                    [OPTIONS]\n\
                    enable: 1\n\
                    policy_in: DROP\n\
                    policy_out: ACCEPT\n";
-    let mut rules = format!(
-        "# Written by pve-firstboot (hardening phase): the management subnet may reach the\n\
-         # web UI, ssh, the SPICE proxy, VNC consoles and ping; nothing else comes in.\n\
+    // pve-firewall (`src/PVE/Firewall.pm`, the PVEFW-HOST-IN chain) already accepts 8006,
+    // 22, 3128, 5900:5999 and 60000:60050 (migration) from its `management` ipset, which it
+    // fills with the local network of the node's address (`local_network`) — so no rule of
+    // ours repeats them, and none needs the management subnet (a DHCP install has no fixed
+    // one). Its DROP policy (`PVEFW-Drop`) accepts only fragmentation-needed and
+    // time-exceeded ICMP: pings need a rule (the `Ping` macro, ICMP echo-request).
+    let mut rules = String::from(
+        "# Written by pve-firstboot (hardening phase). pve-firewall itself accepts the web UI\n\
+         # (8006), ssh (22), the SPICE proxy (3128), VNC consoles (5900-5999) and migration\n\
+         # (60000-60050) from its `management` ipset, the host's local network; nothing else\n\
+         # comes in but what follows.\n\
          [OPTIONS]\n\
          enable: 1\n\
          \n\
          [RULES]\n\
-         IN ACCEPT -source {mgmt} -p tcp -dport 8006 -log nolog\n\
-         IN ACCEPT -source {mgmt} -p tcp -dport 22 -log nolog\n\
-         IN ACCEPT -source {mgmt} -p tcp -dport 3128 -log nolog\n\
-         IN ACCEPT -source {mgmt} -p tcp -dport 5900:5999 -log nolog\n\
-         IN ACCEPT -source {mgmt} -p icmp -log nolog\n"
+         # The LAN may ping the host (vmbr0: the installer's management bridge).\n\
+         IN Ping(ACCEPT) -i vmbr0 -log nolog\n",
     );
     if let Some(b) = cx
         .answer
@@ -300,12 +290,16 @@ fn firewall(cx: &mut Cx) -> Result<()> {
         .as_ref()
         .and_then(|n| n.vm_bridge.as_ref())
     {
+        rules.push_str(&format!(
+            "# Guests on {name} may ping the bridge address.\n\
+             IN Ping(ACCEPT) -i {name} -log nolog\n",
+            name = b.name
+        ));
         if b.dhcp_range.is_some() {
             rules.push_str(&format!(
                 "# DHCP and DNS for the guests on {name} (dnsmasq of the network phase).\n\
                  IN ACCEPT -i {name} -p udp -dport 67 -log nolog\n\
-                 IN ACCEPT -i {name} -p udp -dport 53 -log nolog\n\
-                 IN ACCEPT -i {name} -p tcp -dport 53 -log nolog\n",
+                 IN DNS(ACCEPT) -i {name} -log nolog\n",
                 name = b.name
             ));
         }
