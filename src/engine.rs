@@ -391,6 +391,19 @@ impl<'a> Engine<'a> {
         log::info!("phase {VERIFY}: starting");
         let mut results = Vec::new();
         let mut failures = Vec::new();
+        {
+            // The management network first: mended if the boot left it broken, and
+            // judged before any phase's own checks (which may need it).
+            let mut cx = Cx::new(self.host, self.answer, st, VERIFY, false, self.persist());
+            let res = crate::phases::network::ensure_management(&mut cx);
+            results.extend(cx.results.iter().map(|r| format!("host: {r}")));
+            if let Err(e) = res {
+                if e.is_crash() {
+                    return Err(e);
+                }
+                failures.push(format!("host: {e}"));
+            }
+        }
         for phase in &self.phases {
             if st
                 .phase(phase.id())

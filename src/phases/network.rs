@@ -44,11 +44,14 @@ impl Default for NetworkPhase {
     }
 }
 
-/// The management side as the host has it: vmbr0's address (with its prefix) and gateway.
+/// The management side as the host has it: vmbr0's address (with its prefix), gateway
+/// and bridge ports.
 pub struct Mgmt {
     pub addr: Option<Ipv4Addr>,
     pub cidr: Option<Ipv4Cidr>,
     pub gateway: Option<String>,
+    /// `bridge-ports` of vmbr0's stanza (the installer's NIC).
+    pub ports: Vec<String>,
 }
 
 impl Phase for NetworkPhase {
@@ -110,6 +113,7 @@ fn management(cx: &Cx) -> Result<Mgmt> {
     let mut addr = None;
     let mut cidr = None;
     let mut gateway = None;
+    let mut ports = Vec::new();
     let mut in_vmbr0 = false;
     for l in text.lines() {
         let t = l.trim();
@@ -123,6 +127,12 @@ fn management(cx: &Cx) -> Result<Mgmt> {
                 cidr = Cidr::parse(a.trim()).ok().and_then(|c| c.v4());
             } else if let Some(g) = t.strip_prefix("gateway ") {
                 gateway = Some(g.trim().to_string());
+            } else if let Some(p) = t.strip_prefix("bridge-ports ") {
+                ports = p
+                    .split_whitespace()
+                    .filter(|p| *p != "none")
+                    .map(String::from)
+                    .collect();
             }
         }
     }
@@ -139,6 +149,7 @@ fn management(cx: &Cx) -> Result<Mgmt> {
         addr,
         cidr,
         gateway,
+        ports,
     })
 }
 
@@ -488,6 +499,108 @@ fn dhcp(cx: &mut Cx, b: &VmBridge) -> Result<()> {
     Ok(())
 }
 
+/// What is wrong with the management bridge right now: its port not enslaved, its address
+/// or its default route missing. Empty when it is whole; `None` when not a live host.
+fn management_faults(cx: &Cx, m: &Mgmt) -> Result<Option<Vec<String>>> {
+    let addr = cx
+        .host
+        .query(&Cmd::new("ip").args(["-4", "-o", "addr", "show", "dev", "vmbr0"]))?;
+    if addr.recorded {
+        return Ok(None);
+    }
+    let route = match &m.gateway {
+        Some(_) => {
+            cx.host
+                .query(&Cmd::new("ip").args(["-4", "route", "show", "default"]))?
+                .stdout
+        }
+        None => String::new(),
+    };
+    Ok(Some(faults_of(m, &addr.stdout, &route, |p| {
+        cx.host.exists(&format!("/sys/class/net/vmbr0/brif/{p}"))
+    })))
+}
+
+/// The faults, from what `ip -4 -o addr show dev vmbr0` and `ip -4 route show default`
+/// print and whether each port is in the bridge (`/sys/class/net/vmbr0/brif/<port>`).
+fn faults_of(m: &Mgmt, addr: &str, routes: &str, in_bridge: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut faults = Vec::new();
+    for p in &m.ports {
+        if !in_bridge(p) {
+            faults.push(format!("bridge port {p} is not in vmbr0"));
+        }
+    }
+    match &m.cidr {
+        Some(c) if !addr.contains(&format!(" inet {c} ")) => {
+            faults.push(format!("vmbr0 lacks its address {c}"))
+        }
+        None if !addr.contains(" inet ") => faults.push("vmbr0 has no IPv4 address".into()),
+        _ => {}
+    }
+    if let Some(gw) = &m.gateway {
+        if !routes
+            .lines()
+            .any(|l| l.contains(&format!("via {gw} ")) && l.contains("dev vmbr0"))
+        {
+            faults.push(format!("no default route via {gw} on vmbr0"));
+        }
+    }
+    faults
+}
+
+/// After the reboot, before anything else is judged: the management network is the one
+/// thing the agent may never leave broken. A vmbr0 without its port, address or default
+/// route (a NIC renamed after `networking.service` ran, for one) is brought up again with
+/// `ifreload -a`; a failure here says what is still missing.
+pub fn ensure_management(cx: &mut Cx) -> Result<()> {
+    if !cx.host.exists(INTERFACES) {
+        return Ok(());
+    }
+    let m = management(cx)?;
+    let Some(faults) = management_faults(cx, &m)? else {
+        cx.results
+            .push("management network: not checked (not a live host)".into());
+        return Ok(());
+    };
+    if faults.is_empty() {
+        cx.results
+            .push("management network: vmbr0 has its port, address and gateway".into());
+        return Ok(());
+    }
+    log::warn!(
+        "management network broken after the boot ({}); ifreload -a",
+        faults.join("; ")
+    );
+    let reload = cx.host.run(&Cmd::new("ifreload").arg("-a"))?;
+    // Links take a moment to come up and the route to follow them.
+    let mut left = faults.clone();
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        left = management_faults(cx, &m)?.unwrap_or_default();
+        if left.is_empty() {
+            break;
+        }
+    }
+    if left.is_empty() {
+        cx.results.push(format!(
+            "management network: was broken after the boot ({}); brought up again with ifreload -a",
+            faults.join("; ")
+        ));
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "the management network is broken after the boot: {}; `ifreload -a` did not mend it{} \
+             — use the console, check /etc/network/interfaces and run `ifreload -a`",
+            left.join("; "),
+            if reload.success() {
+                String::new()
+            } else {
+                format!(" ({})", reload.stderr.trim())
+            }
+        )))
+    }
+}
+
 /// Ping the gateway out of vmbr0; if ICMP is filtered, an ARP entry that resolved will do.
 fn ping_gateway(cx: &Cx, gw: &str) -> Result<Option<bool>> {
     let ping = cx
@@ -503,4 +616,51 @@ fn ping_gateway(cx: &Cx, gw: &str) -> Result<Option<bool>> {
         .host
         .query(&Cmd::new("ip").args(["-4", "neigh", "show", gw, "dev", "vmbr0"]))?;
     Ok(Some(neigh.stdout.contains("lladdr")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mgmt() -> Mgmt {
+        Mgmt {
+            addr: Some(Ipv4Addr::new(10, 0, 2, 15)),
+            cidr: Cidr::parse("10.0.2.15/24").ok().and_then(|c| c.v4()),
+            gateway: Some("10.0.2.2".into()),
+            ports: vec!["enp0s2".into()],
+        }
+    }
+
+    // As iproute2 prints them (`ip -4 -o addr show dev vmbr0`, `ip -4 route show default`).
+    const ADDR: &str = "5: vmbr0    inet 10.0.2.15/24 scope global vmbr0\\       valid_lft forever preferred_lft forever\n";
+    const ROUTE: &str = "default via 10.0.2.2 dev vmbr0 proto kernel onlink \n";
+
+    #[test]
+    fn a_whole_management_bridge_has_no_faults() {
+        assert!(faults_of(&mgmt(), ADDR, ROUTE, |_| true).is_empty());
+    }
+
+    #[test]
+    fn each_missing_part_is_named() {
+        // The trixie boot that ran networking.service before udev renamed the NIC: the
+        // bridge came up without its port; the address and route may still be there.
+        let f = faults_of(&mgmt(), ADDR, ROUTE, |_| false);
+        assert_eq!(f, ["bridge port enp0s2 is not in vmbr0"]);
+        let f = faults_of(&mgmt(), "", "", |_| true);
+        assert_eq!(
+            f,
+            [
+                "vmbr0 lacks its address 10.0.2.15/24",
+                "no default route via 10.0.2.2 on vmbr0"
+            ]
+        );
+        // A default route on another device does not count; nor does a longer address.
+        let f = faults_of(
+            &mgmt(),
+            "5: vmbr0    inet 10.0.2.150/24 scope global vmbr0\n",
+            "default via 10.0.2.2 dev enp0s2\n",
+            |_| true,
+        );
+        assert_eq!(f.len(), 2, "{f:?}");
+    }
 }
