@@ -9,6 +9,7 @@
 //! - `expected/`: every file the run creates or changes, with its full expected content,
 //! - `commands.log`: the commands the run records, in order,
 //! - `apply.out`: what `apply` prints,
+//! - `modes`: the mode of every file the run creates or changes (`0644 etc/...`),
 //! - `removed` (optional): files the run removes, one per line,
 //! - `exit` (optional): the expected exit status; without it 0 (done) or 3 (reboot asked).
 //!
@@ -81,6 +82,25 @@ fn check_case(case: &Path) -> Vec<String> {
         .collect();
     let removed: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
     let expected_dir = case.join("expected");
+    // Modes are part of what a phase writes (a rules file 0666 is a defect, a secret wider
+    // than 0600 a leak); git keeps only the x bit, so they live in a file of their own.
+    let modes: String = changed
+        .iter()
+        .filter_map(|(rel, e)| match e {
+            Entry::File(_, mode) => Some(format!("{mode:04o} {rel}\n")),
+            Entry::Link(_) => None,
+        })
+        .collect();
+    if bless() {
+        fs::write(case.join("modes"), &modes).unwrap();
+    } else {
+        let want = fs::read_to_string(case.join("modes")).unwrap_or_default();
+        if want != modes {
+            bad.push(format!(
+                "{name}: file modes differ\n--- expected\n{want}--- actual\n{modes}"
+            ));
+        }
+    }
     if bless() {
         let _ = fs::remove_dir_all(&expected_dir);
         for (rel, e) in &changed {

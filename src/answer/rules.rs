@@ -120,13 +120,15 @@ pub fn check(c: &mut Checker, r: &Read) {
                 );
             }
             seen.push((f.protocol, f.port));
-            // The Proxmox GUI and ssh live on the management address: a DNAT there would take
-            // the admin's own access away.
-            if [22, 8006, 3128].contains(&f.port) && f.protocol == super::Proto::Tcp {
+            if let Some(what) = proxmox_port(f.protocol, f.port) {
                 c.error(
                     port_at,
                     &format!("{key}.port"),
-                    format!("{}/tcp is Proxmox's own (ssh, web UI or SPICE proxy) on the management address", f.port),
+                    format!(
+                        "{}/{} is Proxmox's own ({what}) on the management address; a forward there \
+                         would take it away",
+                        f.port, f.protocol
+                    ),
                 );
             }
         }
@@ -203,4 +205,23 @@ pub fn check(c: &mut Checker, r: &Read) {
             }
         }
     }
+}
+
+/// What Proxmox itself serves on the management address, which a port forward (a DNAT on
+/// that address) would take away: the ports pve-firewall opens for its `management` ipset
+/// and for corosync (pve-firewall: `src/PVE/Firewall.pm`, the PVEFW-HOST-IN chain).
+fn proxmox_port(proto: super::Proto, port: u16) -> Option<&'static str> {
+    use super::Proto::{Tcp, Udp};
+    const PORTS: [(super::Proto, u16, u16, &str); 6] = [
+        (Tcp, 22, 22, "ssh"),
+        (Tcp, 8006, 8006, "the web UI"),
+        (Tcp, 3128, 3128, "the SPICE proxy"),
+        (Tcp, 5900, 5999, "VNC consoles"),
+        (Tcp, 60000, 60050, "live migration"),
+        (Udp, 5404, 5405, "corosync"),
+    ];
+    PORTS
+        .iter()
+        .find(|(p, lo, hi, _)| *p == proto && (*lo..=*hi).contains(&port))
+        .map(|(.., what)| *what)
 }
