@@ -2,29 +2,12 @@
 //! value refused, the first accepted, the last accepted, the first refused — and each
 //! refusal names the key. One base answer, one value changed per case.
 
+mod common;
+
+use common::installer_tables;
 use pve_firstboot::answer;
 
 const BASE: &str = r#"
-[installer.global]
-keyboard = "de"
-country = "de"
-fqdn = "atlas.home.arpa"
-mailto = "ops@home.arpa"
-timezone = "Europe/Berlin"
-root-password-hashed = "$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7"
-root-ssh-keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop"]
-
-[installer.network]
-source = "from-answer"
-cidr = "192.168.1.10/24"
-gateway = "192.168.1.1"
-dns = "192.168.1.1"
-filter.ID_NET_NAME_MAC = "*"
-
-[installer.disk-setup]
-filesystem = "ext4"
-disk-list = ["sda"]
-
 [agent]
 max-reboots = @REBOOTS@
 
@@ -32,7 +15,7 @@ max-reboots = @REBOOTS@
 name = "vmbr1"
 cidr = "10.0.100.1/24"
 dhcp-range = ["10.0.100.100", "10.0.100.199"]
-allow = ["192.168.1.50:@ALLOW@/tcp"]
+allow = ["10.0.200.50:@ALLOW@/tcp"]
 
 [[network.port-forward]]
 protocol = "@PROTO@"
@@ -62,7 +45,9 @@ const DEFAULTS: [(&str, &str); 9] = [
 
 /// The answer with one placeholder set, the rest at their defaults.
 fn answer_with(key: &str, value: &str) -> String {
-    let mut text = BASE.to_string();
+    let mut text = installer_tables(
+        "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\"",
+    ) + BASE;
     for (k, d) in DEFAULTS.iter().filter(|(k, _)| !k.is_empty()) {
         text = text.replace(k, if *k == key { value } else { d });
     }

@@ -91,6 +91,17 @@ impl<'a> Cx<'a> {
     pub fn write(&mut self, path: &str, content: &str, mode: u32) -> Result<bool> {
         let old = self.host.read(path)?;
         let changed = self.host.write(path, content.as_bytes(), mode)?;
+        // Names and sizes only: a file's content may be a secret (the journal keeps this).
+        log::debug!(
+            "{}: {path} ({} bytes, mode {mode:04o}) {}",
+            self.id,
+            content.len(),
+            if changed {
+                "written"
+            } else {
+                "already as wanted"
+            }
+        );
         if changed {
             self.changes.push(match &old {
                 Some(_) => format!("updated {path}"),

@@ -235,3 +235,39 @@ pub fn apply_fixture(case: &str, name: &str) -> (PathBuf, std::process::Output) 
         .unwrap();
     (root, out)
 }
+
+/// The `[installer.*]` tables of a valid answer (a static management network on
+/// 10.0.200.0/24, one ext4 disk, an answer key), with `password_line` for root's password.
+pub fn installer_tables(password_line: &str) -> String {
+    format!(
+        r#"[installer.global]
+keyboard = "de"
+country = "de"
+fqdn = "atlas.home.arpa"
+mailto = "ops@home.arpa"
+timezone = "Europe/Berlin"
+{password_line}
+root-ssh-keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop"]
+
+[installer.network]
+source = "from-answer"
+cidr = "10.0.200.10/24"
+gateway = "10.0.200.1"
+dns = "10.0.200.1"
+filter.ID_NET_NAME_MAC = "*"
+
+[installer.disk-setup]
+filesystem = "ext4"
+disk-list = ["sda"]
+"#
+    )
+}
+
+/// The agent with arguments and a log level, as a test runs it.
+pub fn agent(args: &[&str], rust_log: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .output()
+        .unwrap()
+}
