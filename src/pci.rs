@@ -27,6 +27,20 @@ impl PciDevice {
     pub fn is_display(&self) -> bool {
         self.class >> 16 == 0x03
     }
+    /// The display of a server's management controller (BMC): a 2D framebuffer for the
+    /// remote console, never a GPU worth passing to a guest. ASPEED (vendor 1a03, every
+    /// AST BMC) and Matrox's G200 server variants (102b: 0522 G200e, 0524 G200 SE B,
+    /// 0530 G200eV, 0532 G200eW, 0533 G200eH, 0534 G200eR, 0536 G200eW3, 0538 G200eH3),
+    /// as the pci.ids database names them.
+    pub fn is_bmc_display(&self) -> bool {
+        self.is_display()
+            && (self.vendor == 0x1a03
+                || (self.vendor == 0x102b
+                    && [
+                        0x0522, 0x0524, 0x0530, 0x0532, 0x0533, 0x0534, 0x0536, 0x0538,
+                    ]
+                    .contains(&self.device)))
+    }
     pub fn is_bridge(&self) -> bool {
         self.class >> 16 == 0x06
     }

@@ -142,6 +142,33 @@ impl Phase for PassthroughPhase {
 /// The devices the answer asks for: whole slots, single functions, IDs, or every GPU but
 /// the boot VGA device (with its whole slot). The boot VGA device — the host's console —
 /// and devices sharing an ID with one that stays on the host are refused.
+/// Why `"gpu"` found nothing, in the words that help: a discrete GPU that is the boot VGA
+/// device is named, and a BMC display is never offered as the way out.
+fn gpu_missing(all: &[PciDevice]) -> String {
+    let bmc: Vec<&PciDevice> = all.iter().filter(|d| d.is_bmc_display()).collect();
+    let note = if bmc.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} is a BMC's remote-console display, not a GPU to pass through)",
+            bmc.iter()
+                .map(|d| d.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    match all.iter().find(|d| d.boot_vga && !d.is_bmc_display()) {
+        Some(vga) => format!(
+            "\"gpu\": the only GPU, {} [{}], is the boot VGA device (the host's console), which \
+             pve-firstboot never takes{note}; make the onboard or BMC display the boot device in \
+             the firmware setup, or add a second GPU",
+            vga.addr,
+            vga.id()
+        ),
+        None => format!("\"gpu\": no GPU other than the boot VGA device{note}"),
+    }
+}
+
 pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> {
     let mut picked: Vec<PciDevice> = Vec::new();
     let present = || {
@@ -170,9 +197,11 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
                 .filter(|d| (d.vendor, d.device) == (*vendor, *device))
                 .collect(),
             DeviceSel::Gpu => {
+                // A real GPU: a display controller that is neither the host's console nor
+                // a BMC's remote-console chip (and then every function of its card).
                 let slots: BTreeSet<String> = all
                     .iter()
-                    .filter(|d| d.is_display() && !d.boot_vga)
+                    .filter(|d| d.is_display() && !d.boot_vga && !d.is_bmc_display())
                     .map(PciDevice::slot)
                     .collect();
                 all.iter().filter(|d| slots.contains(&d.slot())).collect()
@@ -180,7 +209,7 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
         };
         if hits.is_empty() {
             let what = if *sel == DeviceSel::Gpu {
-                "no display controller other than the boot VGA device".to_string()
+                gpu_missing(all)
             } else {
                 format!("no PCI device matches \"{sel}\"")
             };
@@ -196,7 +225,8 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
     if let Some(vga) = picked.iter().find(|d| d.boot_vga) {
         return Err(Error::msg(format!(
             "{vga} is the boot VGA device (the host's console); pve-firstboot never takes it \
-             from the host. List the other GPU's slot, or use \"gpu\""
+             from the host. Pass another GPU (\"gpu\" picks any that is neither the console nor \
+             a BMC display), or make another display the boot device in the firmware setup"
         )));
     }
     // `options vfio-pci ids=` claims every device with these IDs, so an identical card

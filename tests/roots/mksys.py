@@ -196,16 +196,29 @@ machine("hw-intel-nvidia-zfs-done", INTEL, [
 
 # AMD server board: AMD GPU (+ audio) behind a root port, the BMC's ASPEED chip is the boot
 # VGA device. ext4 on LVM: plain GRUB. The admin already has iommu=pt in /etc/default/grub.
-machine("hw-amd-radeon-grub", AMD, [
-    ("0000:00:00.0", None, 0x1022, 0x1480, 0x060000, None, 0, False),
-    ("0000:00:03.1", None, 0x1022, 0x1483, 0x060400, "pcieport", 3, False),
-    ("0000:0b:00.0", "0000:00:03.1", 0x1002, 0x73bf, 0x030000, "amdgpu", 12, False),
-    ("0000:0b:00.1", "0000:00:03.1", 0x1002, 0xab28, 0x040300, "snd_hda_intel", 12, False),
-    ("0000:0c:00.0", None, 0x1a03, 0x2000, 0x030000, "ast", 13, True),
-], {
+def amd_board(radeon_boots):
+    """The AMD board's devices; `radeon_boots`: the firmware boots from the PCIe GPU."""
+    return [
+        ("0000:00:00.0", None, 0x1022, 0x1480, 0x060000, None, 0, False),
+        ("0000:00:03.1", None, 0x1022, 0x1483, 0x060400, "pcieport", 3, False),
+        ("0000:0b:00.0", "0000:00:03.1", 0x1002, 0x73bf, 0x030000, "amdgpu", 12, radeon_boots),
+        ("0000:0b:00.1", "0000:00:03.1", 0x1002, 0xab28, 0x040300, "snd_hda_intel", 12, False),
+        ("0000:0c:00.0", None, 0x1a03, 0x2000, 0x030000, "ast", 13, not radeon_boots),
+    ]
+
+
+machine("hw-amd-radeon-grub", AMD, amd_board(False), {
     "etc/default/grub": GRUB.replace('"quiet"', '"quiet iommu=pt"'),
     "etc/default/grub.d/installer.cfg": 'GRUB_TERMINAL_OUTPUT="console serial"\nGRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX console=tty0 console=ttyS0,115200"\n',
     "proc/cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet iommu=pt console=tty0 console=ttyS0,115200\n",
+})
+
+# The same AMD server board with the firmware set to boot from the PCIe GPU: the Radeon is
+# now the boot VGA device and the BMC's ASPEED chip the only other display. "gpu" must not
+# take the BMC (pci.ids: 1a03:2000 is the ASPEED graphics family).
+machine("hw-amd-radeon-boot-vga-bmc", AMD, amd_board(True), {
+    "etc/default/grub": GRUB,
+    "proc/cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet\n",
 })
 
 # A GPU whose IOMMU group also holds the onboard NIC (no ACS): in place and rebooted, but
