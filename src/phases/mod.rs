@@ -12,6 +12,7 @@ pub mod hardening;
 pub mod host;
 pub mod network;
 pub mod passthrough;
+pub mod vm;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,337 @@
+//! One way to make a VM, for every guest the agent creates (`[haos]` is a preset of it):
+//! the storage checked before anything is fetched, the disk image fetched and verified
+//! once, `qm create` with our tag, `qm disk import`, then made whole and started — and an
+//! attempt cut off half-way cleaned up, but only what the state recorded as ours.
+//!
+//! The state (per phase, each key under the VM's `prefix`) records, in this order:
+//! `image` (the temporary file) before the download, `creating` before `qm create`,
+//! `volume` right after the import, then `vm` when the VM is complete (and `creating`,
+//! `image` go). A VM whose `vm` is recorded is never made again: an admin who removed it
+//! meant it.
+
+use super::Cx;
+use crate::error::{Error, Result};
+use crate::fetch::{self, Source};
+use crate::host::Cmd;
+use crate::storage::{self, Storage};
+
+/// The tag that marks a VM as made by the agent.
+pub const TAG: &str = "pve-firstboot";
+/// Where a downloaded image waits for `qm disk import`: the `local` directory, which
+/// exists on every install (pve-storage `Plugin.pm` `parse_config` insists on it).
+pub const TMP_DIR: &str = "/var/lib/vz/images/pve-firstboot";
+
+/// What a guest is, as `qm create` takes it.
+pub struct Vm<'a> {
+    pub vmid: u32,
+    /// The VM's name in Proxmox.
+    pub name: &'a str,
+    /// Prefix of this VM's keys in the phase's state ("" for a phase with one VM).
+    pub prefix: String,
+    /// The answer table that describes the VM, for messages (`haos`, `vm[0]`).
+    pub table: String,
+    pub storage: Option<&'a str>,
+    pub cores: u32,
+    /// MiB.
+    pub memory: u32,
+    pub mac: String,
+    pub bridge: &'a str,
+    pub ostype: &'a str,
+    /// As `qm resize` takes it (`32G`).
+    pub disk_size: &'a str,
+    pub start: bool,
+}
+
+/// The disk image a VM is made from, known once the phase decided to create the VM.
+pub struct Image {
+    /// What the VM holds, for its description and messages (`Home Assistant OS 16.3`).
+    pub what: String,
+    pub source: Source,
+    pub sha256: Option<String>,
+    /// The temporary file name under [`TMP_DIR`].
+    pub file: String,
+}
+
+fn conf_path(vmid: u32) -> String {
+    format!("/etc/pve/qemu-server/{vmid}.conf")
+}
+
+/// A key of a Proxmox VM config (`key: value` lines before the first snapshot section).
+pub fn conf_value<'c>(conf: &'c str, key: &str) -> Option<&'c str> {
+    conf.lines()
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+pub fn is_ours(conf: &str) -> bool {
+    conf_value(conf, "tags").is_some_and(|t| t.split([';', ',', ' ']).any(|x| x == TAG))
+}
+
+impl Vm<'_> {
+    fn key(&self, k: &str) -> String {
+        format!("{}{k}", self.prefix)
+    }
+
+    /// Make the VM unless it exists: adopted when it carries our tag and its disk, refused
+    /// when it is someone else's. `image` is asked for only when the VM is really made.
+    pub fn ensure(&self, cx: &mut Cx, image: &dyn Fn(&mut Cx) -> Result<Image>) -> Result<()> {
+        let vmid = self.vmid.to_string();
+        if cx.recall(&self.key("vm")) == Some(vmid.as_str()) {
+            cx.results
+                .push(format!("VM {vmid} was made by pve-firstboot earlier"));
+            return self.ensure_started(cx);
+        }
+        // After a cleanup the VM is gone (on a live host; under --root, qm is only
+        // recorded and its config stays in the tree).
+        if !self.cleanup_half_made(cx)? {
+            if let Some(conf) = cx.read(&conf_path(self.vmid))? {
+                return self.adopt_or_refuse(cx, &conf);
+            }
+        }
+        self.create(cx, image)
+    }
+
+    /// After the reboot: the VM exists and has its disk.
+    pub fn verify(&self, cx: &mut Cx) -> Result<()> {
+        if !cx.host.is_live() {
+            // qm was only recorded: its config files are whatever the tree had.
+            cx.results
+                .push(format!("VM {}: not checked (not a live host)", self.vmid));
+            return Ok(());
+        }
+        let Some(conf) = cx.read(&conf_path(self.vmid))? else {
+            return Err(Error::msg(format!("VM {} does not exist", self.vmid)));
+        };
+        let scsi0 = conf_value(&conf, "scsi0")
+            .ok_or_else(|| Error::msg(format!("VM {} has no scsi0 disk", self.vmid)))?;
+        cx.results.push(format!("VM {}: scsi0 {scsi0}", self.vmid));
+        Ok(())
+    }
+
+    /// A VM with our VMID exists although the state does not say we made it.
+    fn adopt_or_refuse(&self, cx: &mut Cx, conf: &str) -> Result<()> {
+        if !is_ours(conf) {
+            return Err(Error::msg(format!(
+                "VM {} exists and is not ours (no \"{TAG}\" tag); it is left untouched. \
+                 Choose another {}.vmid or remove that VM",
+                self.vmid, self.table
+            )));
+        }
+        if conf_value(conf, "scsi0").is_none() {
+            return Err(Error::msg(format!(
+                "VM {} carries our tag but has no disk, and the state does not know it; \
+                 remove it (`qm destroy {}`) and run again",
+                self.vmid, self.vmid
+            )));
+        }
+        cx.results
+            .push(format!("VM {} exists with our tag and its disk", self.vmid));
+        // Whether it runs is the admin's business now, as for any VM we made.
+        cx.remember(&self.key("started"), "1")?;
+        cx.remember(&self.key("vm"), &self.vmid.to_string())
+    }
+
+    /// An attempt that died half-way left a VM and volumes the state recorded: remove
+    /// exactly those, and the temporary image. Returns whether there was such a VM.
+    fn cleanup_half_made(&self, cx: &mut Cx) -> Result<bool> {
+        let Some(vmid) = cx.recall(&self.key("creating")).map(String::from) else {
+            self.forget_image(cx)?;
+            return Ok(false);
+        };
+        log::warn!(
+            "VM {}: an earlier attempt stopped half-way; removing what it made",
+            self.vmid
+        );
+        if let Some(conf) = cx.read(&conf_path(self.vmid))? {
+            if is_ours(&conf) {
+                cx.run(Cmd::new("qm").args(["destroy", &vmid, "--purge", "1"]))?;
+                cx.changes.push(format!("removed the half-made VM {vmid}"));
+            }
+        }
+        if let Some(vol) = cx.recall(&self.key("volume")).map(String::from) {
+            // Gone with the VM when it was attached; otherwise free it. Its absence is fine.
+            let _ = cx.host.run(&Cmd::new("pvesm").args(["free", &vol]))?;
+            cx.forget(&self.key("volume"))?;
+        }
+        self.forget_image(cx)?;
+        cx.forget(&self.key("creating"))?;
+        Ok(true)
+    }
+
+    fn forget_image(&self, cx: &mut Cx) -> Result<()> {
+        if let Some(tmp) = cx.recall(&self.key("image")).map(String::from) {
+            cx.remove(&tmp)?;
+            cx.forget(&self.key("image"))?;
+        }
+        Ok(())
+    }
+
+    fn create(&self, cx: &mut Cx, image: &dyn Fn(&mut Cx) -> Result<Image>) -> Result<()> {
+        let vmid = self.vmid.to_string();
+        // Before anything is downloaded: a storage that cannot take the disk fails now.
+        let storage = storage::choose(
+            &storage::read(cx.host)?,
+            self.storage,
+            &format!("{}.storage", self.table),
+        )?;
+        cx.results.push(format!(
+            "storage: {} ({}){}",
+            storage.id,
+            storage.kind,
+            if self.storage.is_some() {
+                ", from the answer"
+            } else {
+                ", the host's own for VM disks"
+            }
+        ));
+        let img = image(cx)?;
+        let tmp = format!("{TMP_DIR}/{}", img.file);
+        cx.remember(&self.key("image"), &tmp)?;
+        let got = fetch::fetch_image(cx.host, &img.source, img.sha256.as_deref(), &tmp)?;
+        if !got.sha256.is_empty() {
+            cx.remember(&self.key("sha256"), &got.sha256)?;
+            cx.results
+                .push(format!("image {}: sha256 {}", img.what, got.sha256));
+        }
+        // From here on the VM is ours: noted before it exists, so an interruption is
+        // cleaned up.
+        cx.remember(&self.key("creating"), &vmid)?;
+        cx.run(Cmd::new("qm").args([
+            "create".to_string(),
+            vmid.clone(),
+            "--name".into(),
+            self.name.into(),
+            "--description".into(),
+            format!("{}, made by pve-firstboot", img.what),
+            "--tags".into(),
+            TAG.into(),
+            "--machine".into(),
+            "q35".into(),
+            "--bios".into(),
+            "ovmf".into(),
+            "--scsihw".into(),
+            "virtio-scsi-pci".into(),
+            "--agent".into(),
+            "enabled=1".into(),
+            "--ostype".into(),
+            self.ostype.into(),
+            "--cores".into(),
+            self.cores.to_string(),
+            "--memory".into(),
+            self.memory.to_string(),
+            "--net0".into(),
+            format!("virtio={},bridge={}", self.mac, self.bridge),
+            "--serial0".into(),
+            "socket".into(),
+            "--onboot".into(),
+            if self.start { "1" } else { "0" }.into(),
+        ]))?;
+        cx.changes.push(format!("created VM {vmid} ({})", img.what));
+        let vol = self.import(cx, &storage, &tmp)?;
+        cx.remember(&self.key("volume"), &vol)?;
+        cx.run(Cmd::new("qm").args([
+            "set".to_string(),
+            vmid.clone(),
+            "--efidisk0".into(),
+            format!("{}:0,efitype=4m,pre-enrolled-keys=0", storage.id),
+            "--scsi0".into(),
+            format!("{vol},ssd=1,discard=on"),
+            "--boot".into(),
+            "order=scsi0".into(),
+        ]))?;
+        cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
+        cx.remove(&tmp)?;
+        // Complete: from now on the VM is the admin's, and never made again.
+        cx.remember(&self.key("vm"), &vmid)?;
+        cx.forget(&self.key("creating"))?;
+        cx.forget(&self.key("image"))?;
+        self.ensure_started(cx)
+    }
+
+    /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
+    /// `qm` says it made.
+    fn import(&self, cx: &mut Cx, storage: &Storage, tmp: &str) -> Result<String> {
+        let vmid = self.vmid.to_string();
+        let id = storage.id.as_str();
+        let mut out = cx
+            .host
+            .run(&Cmd::new("qm").args(["disk", "import", &vmid, tmp, id]))?;
+        if !out.success() && out.stderr.contains("unknown command") {
+            out = cx
+                .host
+                .run(&Cmd::new("qm").args(["importdisk", &vmid, tmp, id]))?;
+        }
+        if !out.success() {
+            return Err(Error::msg(format!(
+                "`qm disk import {vmid} {tmp} {id}` failed: {}",
+                out.stderr.trim()
+            )));
+        }
+        if out.recorded {
+            // Under --root qm only is recorded: the name the first disk of a new VM gets
+            // there.
+            return Ok(storage.disk_volume(self.vmid, 0));
+        }
+        parse_imported(&format!("{}\n{}", out.stdout, out.stderr)).ok_or_else(|| {
+            Error::msg(format!(
+                "`qm disk import` did not say which volume it made (output: {})",
+                out.stdout.trim()
+            ))
+        })
+    }
+
+    fn ensure_started(&self, cx: &mut Cx) -> Result<()> {
+        if !self.start || cx.recall(&self.key("started")).is_some() {
+            return Ok(());
+        }
+        cx.run(Cmd::new("qm").args(["start", &self.vmid.to_string()]))?;
+        cx.changes.push(format!("started VM {}", self.vmid));
+        cx.remember(&self.key("started"), "1")
+    }
+}
+
+/// `unused0: successfully imported disk 'local-lvm:vm-100-disk-0'` (qemu-server
+/// `PVE/CLI/qm.pm` importdisk prints `<drive>: successfully imported disk '<volid>'`; older
+/// releases worded it `Successfully imported disk as 'unused0:<volid>'`).
+pub fn parse_imported(output: &str) -> Option<String> {
+    let lower = output.to_ascii_lowercase();
+    let at = lower.find("successfully imported disk")?;
+    let rest = &output[at..];
+    let start = rest.find('\'')? + 1;
+    let end = start + rest[start..].find('\'')?;
+    let vol = &rest[start..end];
+    // Some versions put the config key in front: 'unused0:local-lvm:vm-100-disk-0'.
+    let vol = match vol.split_once(':') {
+        Some((k, v)) if k.starts_with("unused") && v.contains(':') => v,
+        _ => vol,
+    };
+    Some(vol.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_volume_names() {
+        assert_eq!(
+            parse_imported("unused0: successfully imported disk 'local-lvm:vm-100-disk-0'\n")
+                .as_deref(),
+            Some("local-lvm:vm-100-disk-0")
+        );
+        assert_eq!(
+            parse_imported("Successfully imported disk as 'unused0:local-zfs:vm-100-disk-0'")
+                .as_deref(),
+            Some("local-zfs:vm-100-disk-0")
+        );
+        assert_eq!(parse_imported("transferred 1.0 GiB\n"), None);
+    }
+
+    #[test]
+    fn tags() {
+        assert!(is_ours("name: haos\ntags: home;pve-firstboot\nscsi0: x\n"));
+        assert!(!is_ours("name: haos\ntags: pve-firstboot-not\n"));
+        assert!(!is_ours("name: other\n[snap]\ntags: pve-firstboot\n"));
+    }
+}
