@@ -343,6 +343,8 @@ pub struct Haos {
     /// As Proxmox takes it, e.g. `32G`.
     pub disk_size: String,
     pub start: bool,
+    /// Host USB devices passed to the VM (`vendor:product` or a port path).
+    pub usb: Vec<String>,
 }
 
 impl Haos {

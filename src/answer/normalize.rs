@@ -157,6 +157,9 @@ pub fn normalized(a: &Answer) -> String {
         t.insert("memory".into(), Value::Integer(h.memory.into()));
         t.insert("disk-size".into(), s(&h.disk_size));
         t.insert("start".into(), Value::Boolean(h.start));
+        if !h.usb.is_empty() {
+            t.insert("usb".into(), Value::Array(h.usb.iter().map(s).collect()));
+        }
         root.insert("haos".into(), Value::Table(t));
     }
     toml::to_string(&root).unwrap_or_else(|e| format!("# cannot render: {e}\n"))

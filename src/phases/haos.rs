@@ -33,6 +33,7 @@ fn vm<'a>(cx: &Cx, cfg: &'a Haos) -> Vm<'a> {
         ostype: "l26",
         disk_size: &cfg.disk_size,
         start: cfg.start,
+        usb: &cfg.usb,
     }
 }
 

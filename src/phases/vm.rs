@@ -40,6 +40,8 @@ pub struct Vm<'a> {
     /// As `qm resize` takes it (`32G`).
     pub disk_size: &'a str,
     pub start: bool,
+    /// Host USB devices (`usbN: host=...`).
+    pub usb: &'a [String],
 }
 
 /// The disk image a VM is made from, known once the phase decided to create the VM.
@@ -92,8 +94,21 @@ impl Vm<'_> {
         self.create(cx, image)
     }
 
-    /// After the reboot: the VM exists and has its disk.
+    /// After the reboot: the VM exists and has its disk; whether each USB device is
+    /// plugged in is reported (a stick added later is picked up when the VM starts).
     pub fn verify(&self, cx: &mut Cx) -> Result<()> {
+        for u in self.usb {
+            let present = usb_present(cx, u)?;
+            cx.results.push(format!(
+                "VM {}: USB {u} {}",
+                self.vmid,
+                if present {
+                    "is plugged in"
+                } else {
+                    "is not plugged in (the VM gets it once it is)"
+                }
+            ));
+        }
         if !cx.host.is_live() {
             // qm was only recorded: its config files are whatever the tree had.
             cx.results
@@ -197,7 +212,7 @@ impl Vm<'_> {
         // From here on the VM is ours: noted before it exists, so an interruption is
         // cleaned up.
         cx.remember(&self.key("creating"), &vmid)?;
-        cx.run(Cmd::new("qm").args([
+        let mut create = Cmd::new("qm").args([
             "create".to_string(),
             vmid.clone(),
             "--name".into(),
@@ -226,7 +241,11 @@ impl Vm<'_> {
             "socket".into(),
             "--onboot".into(),
             if self.start { "1" } else { "0" }.into(),
-        ]))?;
+        ]);
+        for (i, u) in self.usb.iter().enumerate() {
+            create = create.args([format!("--usb{i}"), format!("host={u}")]);
+        }
+        cx.run(create)?;
         cx.changes.push(format!("created VM {vmid} ({})", img.what));
         let vol = self.import(cx, &storage, &tmp)?;
         cx.remember(&self.key("volume"), &vol)?;
@@ -289,6 +308,25 @@ impl Vm<'_> {
         cx.changes.push(format!("started VM {}", self.vmid));
         cx.remember(&self.key("started"), "1")
     }
+}
+
+/// Whether a host USB device is there: a port path as `/sys/bus/usb/devices/<path>`, an ID
+/// as any device whose `idVendor`/`idProduct` match.
+fn usb_present(cx: &Cx, u: &str) -> Result<bool> {
+    const DEVICES: &str = "/sys/bus/usb/devices";
+    let Some((v, p)) = u.split_once(':') else {
+        return Ok(cx.host.exists(&format!("{DEVICES}/{u}")));
+    };
+    let norm = |s: &str| s.trim().trim_start_matches("0x").to_ascii_lowercase();
+    for d in cx.host.list_dir(DEVICES)? {
+        let id = |f: &str| cx.read(&format!("{DEVICES}/{d}/{f}"));
+        if let (Some(dv), Some(dp)) = (id("idVendor")?, id("idProduct")?) {
+            if norm(&dv) == norm(v) && norm(&dp) == norm(p) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// `unused0: successfully imported disk 'local-lvm:vm-100-disk-0'` (qemu-server

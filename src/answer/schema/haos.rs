@@ -177,6 +177,7 @@ pub(super) fn read_haos(
         None => "32G".to_string(),
     };
     let start = t.bool(c, "start").is_none_or(|b| b.v);
+    let usb = read_usb(c, t);
     Some(Haos {
         vmid,
         version: version?.v,
@@ -190,7 +191,62 @@ pub(super) fn read_haos(
         memory,
         disk_size,
         start,
+        usb,
     })
+}
+
+/// Host USB devices for the VM (`usbN: host=...`): a `vendor:product` ID in hex or a
+/// `bus-port(.port)*` path, as qemu-server's `PVE/QemuServer/USB.pm` defines HOSTUSBDEVICE
+/// (`$USB_ID_RE`, `$USB_PATH_RE`); its `spice` value is no host device and is refused here.
+/// At most 14 (`$MAX_USB_DEVICES`, for q35 and ostype l26), none twice.
+pub(super) fn read_usb(c: &mut Checker, t: &mut Tbl) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let list = t.strings(c, "usb").unwrap_or_default();
+    for (i, u) in list.iter().enumerate() {
+        let key = format!("{}[{i}]", t.key_path("usb"));
+        if !usb_host_ok(&u.v) {
+            c.error(
+                &u.span,
+                &key,
+                format!(
+                    "\"{}\" is not a USB device: use vendor:product (\"1a86:55d4\", see `lsusb`) \
+                     or a port path (\"1-2.3\", see `lsusb -t`)",
+                    u.v
+                ),
+            );
+        } else if out.iter().any(|o| o.eq_ignore_ascii_case(&u.v)) {
+            c.error(&u.span, &key, format!("\"{}\" is listed twice", u.v));
+        } else {
+            out.push(u.v.clone());
+        }
+    }
+    if list.len() > 14 {
+        c.error(
+            &t.key_span("usb"),
+            &t.key_path("usb"),
+            format!(
+                "{} devices; a VM takes at most 14 (usb0 to usb13)",
+                list.len()
+            ),
+        );
+    }
+    out
+}
+
+/// `(0x)?XXXX:(0x)?XXXX` or `\d+-\d+(\.\d+)*`, whole: qemu-server's two expressions.
+fn usb_host_ok(s: &str) -> bool {
+    let hex4 = |p: &str| {
+        let p = p.strip_prefix("0x").unwrap_or(p);
+        p.len() == 4 && p.bytes().all(|b| b.is_ascii_hexdigit())
+    };
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some((v, d)) = s.split_once(':') {
+        return hex4(v) && hex4(d);
+    }
+    match s.split_once('-') {
+        Some((bus, ports)) => digits(bus) && ports.split('.').all(digits),
+        None => false,
+    }
 }
 
 /// Why a fresh install of this filesystem has no storage `id` for VM disks, for the
