@@ -127,6 +127,28 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "apply needs --root DIR (on the host itself, the unit runs `pve-firstboot run`)".into(),
         );
     }
+    // Required flags, checked here so that a forgotten one is a usage error (exit 2),
+    // never a failure later on.
+    let need = |what: bool, msg: &str| if what { Ok(()) } else { Err(msg.to_string()) };
+    match a.command.as_str() {
+        "hand-over" => need(a.hook.is_some(), "hand-over needs --hook PATH")?,
+        "hook" => {
+            need(a.file.is_some(), "hook needs --answer FILE")?;
+            need(a.output.is_some(), "hook needs -o OUT")?;
+        }
+        "image" if a.inspect.is_some() => need(
+            a.iso.is_none() && a.file.is_none() && a.output.is_none() && !a.force,
+            "image --inspect ISO takes no other flag",
+        )?,
+        "image" => {
+            need(
+                a.iso.is_some(),
+                "image needs --iso IN.iso (or --inspect ISO)",
+            )?;
+            need(a.file.is_some(), "image needs --answer FILE")?;
+        }
+        _ => {}
+    }
     Ok(a)
 }
 
@@ -344,8 +366,21 @@ fn with_host(args: &Args, f: impl FnOnce(&Host) -> crate::error::Result<()>) -> 
     }
 }
 
+/// Exit 130 (as a shell reports Ctrl-C) when a caught signal stopped the work.
+fn interrupted_or(code: i32) -> i32 {
+    if crate::tempdir::interrupted() {
+        eprintln!("pve-firstboot: interrupted; work files removed");
+        130
+    } else {
+        code
+    }
+}
+
 fn image_cmd(args: &Args) -> i32 {
     use crate::image::iso;
+    // Ctrl-C stops the work at its next step, and the work directory (the answer with the
+    // root password in it) is removed on the way out.
+    crate::tempdir::catch_interrupts();
     if let Some(i) = &args.inspect {
         return match iso::inspect(i) {
             Ok(s) => {
@@ -390,12 +425,13 @@ fn image_cmd(args: &Args) -> i32 {
         }
         Err(e) => {
             eprintln!("pve-firstboot: image: {e}");
-            1
+            interrupted_or(1)
         }
     }
 }
 
 fn hook_cmd(args: &Args) -> i32 {
+    crate::tempdir::catch_interrupts();
     let file = args.file.as_deref().expect("checked by parse");
     if load(Some(file)).is_none() {
         return 1;
@@ -418,7 +454,7 @@ fn hook_cmd(args: &Args) -> i32 {
         }
         Err(e) => {
             eprintln!("pve-firstboot: hook: {e}");
-            1
+            interrupted_or(1)
         }
     }
 }
@@ -535,5 +571,18 @@ mod tests {
         assert!(p("status --print").is_err());
         assert!(p("plan --root").is_err());
         assert!(p("").is_err());
+        for missing in [
+            "hand-over",
+            "hook",
+            "hook --answer a.toml",
+            "hook -o out",
+            "image",
+            "image --iso x.iso",
+            "image --answer a.toml",
+            "image --inspect x.iso --iso y.iso",
+        ] {
+            assert!(p(missing).is_err(), "{missing}");
+        }
+        assert!(p("image --inspect x.iso").is_ok());
     }
 }

@@ -527,12 +527,16 @@ impl Host {
         }
         let dir = self.resolve(STATE_DIR, true)?;
         fs::create_dir_all(&dir).ctx(|| format!("creating {STATE_DIR}"))?;
+        let lock = self.resolve(&format!("{STATE_DIR}/lock"), true)?;
+        // Resolved like every path, so a symlink planted as `lock` under --root leads no
+        // further than the root; O_NOFOLLOW in case one appears after that.
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(dir.join("lock"))
+            .custom_flags(crate::tempdir::o_nofollow())
+            .open(lock)
             .ctx(|| format!("opening {STATE_DIR}/lock"))?;
         match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(l) => Ok(Some(l)),
@@ -560,35 +564,69 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
+///
+/// The temp file is new (`O_EXCL|O_NOFOLLOW`, a name not used before by this process):
+/// a file or symlink someone planted in the directory (under `--root`, or a directory
+/// another user can write, as for `hook -o`) is never opened, so nothing outside is
+/// written. rename() replaces a symlink at `p` itself rather than following it. On any
+/// failure the temp file is removed.
 pub fn atomic_write(p: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = p.parent().unwrap_or(Path::new("/"));
+    // A bare file name has the empty path as parent: that is the current directory.
+    let dir = match p.parent() {
+        Some(d) if d.as_os_str().is_empty() => Path::new("."),
+        Some(d) => d,
+        None => Path::new("/"),
+    };
     fs::create_dir_all(dir)?;
     let name = p.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.pve-firstboot.tmp"));
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+    let (tmp, mut f) = new_temp(dir, &name)?;
+    let res = (|| {
         f.write_all(data)?;
-        // The umask may have narrowed `mode` at creation.
+        // Only now the final mode: nobody else could read the data while it was written.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, p)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, p)?;
+    res?;
     sync_dir(dir)
+}
+
+/// `DIR/.NAME.<pid>.<n>.pve-firstboot.tmp`, created exclusively with mode 0600, trying the
+/// next `n` when one exists.
+fn new_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut tries = 0;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{name}.{}.{n}.pve-firstboot.tmp",
+            std::process::id()
+        ));
+        match crate::tempdir::create_new(&tmp, 0o600) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 100 => {
+                tries += 1;
+            }
+            r => return r.map(|f| (tmp, f)),
+        }
+    }
 }
 
 fn append_line(p: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = p.parent() {
         fs::create_dir_all(dir)?;
     }
+    // O_NOFOLLOW: the log is resolved like every path, but a symlink planted as its last
+    // component must not be followed out of the root.
     let mut f = fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
+        .custom_flags(crate::tempdir::o_nofollow())
         .open(p)?;
     f.write_all(format!("{line}\n").as_bytes())?;
     f.sync_all()

@@ -17,3 +17,4 @@ pub mod pci;
 pub mod phases;
 pub mod state;
 pub mod status;
+pub mod tempdir;

@@ -1,0 +1,325 @@
+//! Hostile input and a shared machine (issue 14): one test per finding, each of which
+//! failed before the fix. Planted temp paths and symlinks must change no file outside the
+//! output or the root; hostile answers must be refused with a clear error, never a panic.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use pve_firstboot::host::{Host, atomic_write};
+
+fn pvefb_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A file outside every directory the code may write, and its content.
+fn victim(dir: &Path) -> std::path::PathBuf {
+    let v = dir.join("victim");
+    fs::write(&v, "precious\n").unwrap();
+    fs::set_permissions(&v, fs::Permissions::from_mode(0o600)).unwrap();
+    v
+}
+
+fn unchanged(v: &Path) {
+    assert_eq!(
+        fs::read_to_string(v).unwrap(),
+        "precious\n",
+        "{v:?} was written"
+    );
+    assert_eq!(
+        fs::metadata(v).unwrap().permissions().mode() & 0o7777,
+        0o600,
+        "{v:?} changed mode"
+    );
+}
+
+/// High: xz() used `$TMPDIR/pve-firstboot-xz.<pid>/agent`, reused the directory whoever
+/// made it and wrote through a symlink there. The name is planted for this very process.
+#[test]
+fn xz_writes_through_no_planted_temp_path() {
+    let d = scratch("hostile-xz");
+    let v = victim(&d);
+    let planted = std::env::temp_dir().join(format!("pve-firstboot-xz.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&planted);
+    fs::create_dir_all(&planted).unwrap();
+    symlink(&v, planted.join("agent")).unwrap();
+    symlink(&v, planted.join("agent.xz")).unwrap();
+    let out = pve_firstboot::image::xz(b"the agent").unwrap();
+    let _ = fs::remove_dir_all(&planted);
+    unchanged(&v);
+    assert!(out.starts_with(b"\xfd7zXZ"), "not xz output");
+}
+
+/// Medium: atomic_write's temp file had a fixed name and was opened through a symlink, so
+/// under --root (or a directory another user can write, as for `hook -o`) a link planted
+/// there wrote a file outside.
+#[test]
+fn atomic_write_opens_no_planted_temp_file() {
+    let d = scratch("hostile-atomic");
+    let v = victim(&d);
+    let root = d.join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    symlink(&v, root.join("etc/.hostname.pve-firstboot.tmp")).unwrap();
+    let h = Host::rooted(&root);
+    h.write("/etc/hostname", b"pve\n", 0o644).unwrap();
+    unchanged(&v);
+    assert_eq!(fs::read(root.join("etc/hostname")).unwrap(), b"pve\n");
+    // hook -o into a shared directory: the same planted name, and the target itself a
+    // symlink to the victim: rename() replaces the link, the victim keeps its bytes.
+    let shared = d.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    symlink(&v, shared.join(".hook.pve-firstboot.tmp")).unwrap();
+    symlink(&v, shared.join("hook")).unwrap();
+    atomic_write(&shared.join("hook"), b"#!/bin/sh\n", 0o755).unwrap();
+    unchanged(&v);
+}
+
+/// Medium: the lock file was opened without resolving it inside the root.
+#[test]
+fn the_lock_stays_inside_the_root() {
+    let d = scratch("hostile-lock");
+    let outside = d.join("outside-lock");
+    let root = d.join("root");
+    fs::create_dir_all(root.join("var/lib/pve-firstboot")).unwrap();
+    // `..` stops at the root, so the link leads to ROOT/outside-lock.
+    symlink(
+        "../../../../outside-lock",
+        root.join("var/lib/pve-firstboot/lock"),
+    )
+    .unwrap();
+    let h = Host::rooted(&root);
+    let _lock = h.lock().unwrap();
+    assert!(!outside.exists(), "the lock was created outside the root");
+    assert!(root.join("outside-lock").exists());
+}
+
+/// Low: a failed write (here: the target is a directory, so the rename fails) left its
+/// temp file behind.
+#[test]
+fn a_failed_write_leaves_no_temp_file() {
+    let d = scratch("hostile-failed-write");
+    fs::create_dir_all(d.join("target/inside")).unwrap();
+    assert!(atomic_write(&d.join("target"), b"data", 0o644).is_err());
+    let left: Vec<String> = fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["target".to_string()]);
+}
+
+/// Low: every missing required flag panicked (exit 134); now a usage error, exit 2.
+#[test]
+fn cli_misuse_is_a_usage_error() {
+    let d = scratch("hostile-cli");
+    for args in [
+        &["hand-over"][..],
+        &["hook"],
+        &["hook", "--answer", "x.toml"],
+        &["hook", "-o", "out"],
+        &["image"],
+        &["image", "--iso", "x.iso"],
+        &["image", "--answer", "x.toml"],
+        &["image", "--inspect"],
+        &["validate", "a", "b"],
+        &["frobnicate"],
+    ] {
+        let o = pvefb_in(&d, args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains("usage:"), "{args:?}: {t}");
+        assert!(!t.contains("panicked"), "{args:?}: {t}");
+    }
+}
+
+/// Low: `hook -o NAME` with a bare file name wrote the file, then failed to sync the
+/// directory "" and exited 1. (`hook` itself needs the release binary to fit in 1 MiB:
+/// tests/image/run runs it so; here the write it ends with. This test changes the current
+/// directory of the test process, so every other test here uses absolute paths.)
+#[test]
+fn write_to_a_bare_file_name() {
+    let d = scratch("hostile-bare");
+    std::env::set_current_dir(&d).unwrap();
+    atomic_write(Path::new("hook.out"), b"#!/bin/sh\n", 0o755).unwrap();
+    assert_eq!(fs::read(d.join("hook.out")).unwrap(), b"#!/bin/sh\n");
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "a temp file was left");
+}
+
+/// Low: `image --inspect` of a missing or non-ISO file exited 0 saying "none"; a missing
+/// `--iso` was reported as "no /.cd-info".
+#[test]
+fn inspect_and_image_of_a_non_iso_fail() {
+    let d = scratch("hostile-inspect");
+    fs::write(d.join("not.iso"), "hello\n").unwrap();
+    for f in ["not.iso", "missing.iso"] {
+        let o = pvefb_in(&d, &["image", "--inspect", f]);
+        assert_eq!(o.status.code(), Some(1), "{f}: {}", text(&o));
+    }
+    let answer = manifest().join("examples/homeserver.toml");
+    let o = pvefb_in(
+        &d,
+        &[
+            "image",
+            "--iso",
+            "missing.iso",
+            "--answer",
+            &answer.to_string_lossy(),
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("missing.iso: No such file"), "{t}");
+    // -o into a directory that does not exist: refused, nothing created.
+    let o = pvefb_in(
+        &d,
+        &[
+            "image",
+            "--iso",
+            "not.iso",
+            "--answer",
+            &answer.to_string_lossy(),
+            "-o",
+            "missing/sub/out.iso",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!d.join("missing").exists());
+}
+
+/// The passthrough fixture's answer with `extra` lines added to its `[passthrough]` table.
+fn passthrough_answer(extra: &str) -> String {
+    let base =
+        fs::read_to_string(manifest().join("tests/fixtures/passthrough-intel-zfs/answer.toml"))
+            .unwrap();
+    assert!(
+        base.trim_end().ends_with("disable-vga = true"),
+        "the table moved"
+    );
+    format!("{base}{extra}\n")
+}
+
+/// The validator's errors for an answer, or "" when it is valid.
+fn errors(answer: &str) -> String {
+    match pve_firstboot::answer::parse("a.toml", answer.as_bytes()) {
+        Ok(_) => String::new(),
+        Err(r) => r.to_string(),
+    }
+}
+
+/// Medium: `kernel-args` took GRUB metacharacters and control bytes into the GRUB drop-in,
+/// where 10_linux pastes them unquoted into the `linux` line.
+#[test]
+fn kernel_args_refuse_grub_metacharacters_and_control_bytes() {
+    assert_eq!(
+        errors(&passthrough_answer(
+            "kernel-args = [\"pcie_aspm=off\", \"video=efifb:off\"]"
+        )),
+        ""
+    );
+    for bad in [
+        "quiet;halt",
+        "#rest",
+        "a{b",
+        "a}b",
+        "a|b",
+        "a&b",
+        "a<b",
+        "a>b",
+        "$x",
+        "a\\\\b",
+        "a`b",
+        "a'b",
+        "a\\\"b",
+        "a\\u0000b",
+        "a\\u001bb",
+        "a\\tb",
+        "a b",
+        "a\\nb",
+        "",
+    ] {
+        let e = errors(&passthrough_answer(&format!("kernel-args = [\"{bad}\"]")));
+        assert!(
+            e.contains("passthrough.kernel-args[0]") && e.contains("not a single kernel argument"),
+            "{bad:?} was accepted: {e}"
+        );
+    }
+}
+
+/// Medium: `blacklist-drivers = ["ast", "nvme", "ahci", "igb"]` validated and was written.
+#[test]
+fn blacklist_refuses_well_known_host_drivers() {
+    assert_eq!(
+        errors(&passthrough_answer("blacklist-drivers = [\"nouveau\"]")),
+        ""
+    );
+    let e = errors(&passthrough_answer(
+        "blacklist-drivers = [\"ast\", \"nvme\", \"ahci\", \"igb\", \"r8169\", \"mgag200\"]",
+    ));
+    for i in 0..6 {
+        assert!(
+            e.contains(&format!("passthrough.blacklist-drivers[{i}]")),
+            "entry {i} accepted: {e}"
+        );
+    }
+    assert!(
+        e.contains("\"ast\" drives a server's on-board (BMC) VGA device"),
+        "{e}"
+    );
+    assert!(e.contains("\"igb\" drives network controllers"), "{e}");
+}
+
+/// Medium: a driver the static list does not know, bound to the boot VGA device (here
+/// i915 on the Intel iGPU while the NVIDIA card is passed through): the phase reads /sys,
+/// refuses it and names the device, before anything is written.
+#[test]
+fn blacklist_of_the_boot_vga_driver_is_refused_by_the_phase() {
+    let d = scratch("hostile-blacklist-phase");
+    let root = d.join("root");
+    for b in ["pve8", "hw-intel-nvidia-zfs"] {
+        copy_tree(&manifest().join("tests/roots").join(b), &root);
+    }
+    let answer = d.join("answer.toml");
+    fs::write(
+        &answer,
+        passthrough_answer("blacklist-drivers = [\"i915\"]"),
+    )
+    .unwrap();
+    let o = pvefb_in(
+        &d,
+        &[
+            "apply",
+            &answer.to_string_lossy(),
+            "--root",
+            &root.to_string_lossy(),
+        ],
+    );
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("\"i915\" drives 0000:00:02.0 [") && t.contains("the boot VGA device"),
+        "{t}"
+    );
+    let modprobe = root.join("etc/modprobe.d/pve-firstboot-vfio.conf");
+    assert!(
+        !fs::read_to_string(&modprobe)
+            .unwrap_or_default()
+            .contains("blacklist i915"),
+        "the blacklist was written"
+    );
+}
