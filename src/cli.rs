@@ -161,7 +161,7 @@ fn load(file: Option<&Path>) -> Option<Loaded> {
         ),
         Some(p) => {
             let name = p.display().to_string();
-            match std::fs::read(p) {
+            match crate::host::read_capped(p, crate::host::MAX_ANSWER_BYTES) {
                 Ok(b) => (name, b),
                 Err(e) => {
                     eprintln!("{name}: error: cannot read the answer file: {e}");
@@ -398,7 +398,7 @@ fn image_cmd(args: &Args) -> i32 {
     if load(Some(file)).is_none() {
         return 1;
     }
-    let text = match std::fs::read_to_string(file) {
+    let text = match read_text(file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!(
@@ -430,6 +430,13 @@ fn image_cmd(args: &Args) -> i32 {
     }
 }
 
+/// An answer file as text, bounded like every read of one.
+fn read_text(file: &Path) -> crate::error::Result<String> {
+    let b = crate::host::read_capped(file, crate::host::MAX_ANSWER_BYTES)?;
+    String::from_utf8(b)
+        .map_err(|_| crate::error::Error::msg(format!("{}: not UTF-8", file.display())))
+}
+
 fn hook_cmd(args: &Args) -> i32 {
     crate::tempdir::catch_interrupts();
     let file = args.file.as_deref().expect("checked by parse");
@@ -437,8 +444,7 @@ fn hook_cmd(args: &Args) -> i32 {
         return 1;
     }
     let out = args.output.as_deref().expect("checked by parse");
-    let res = std::fs::read_to_string(file)
-        .map_err(crate::error::Error::from)
+    let res = read_text(file)
         .and_then(|text| crate::image::build_hook(&text))
         .and_then(|hook| {
             crate::image::write_new(out, &hook, 0o755, args.force).map(|()| hook.len())
@@ -490,7 +496,7 @@ fn run(args: &Args) -> i32 {
     // The installed answer has no root password (see answer::for_host); an answer given
     // with --answer is read as the admin wrote it.
     let loaded = if args.file.is_none() {
-        match host.read(DEFAULT_ANSWER) {
+        match host.read_capped(DEFAULT_ANSWER, crate::host::MAX_ANSWER_BYTES) {
             Ok(Some(bytes)) => match answer::parse_installed(DEFAULT_ANSWER, &bytes) {
                 Ok(l) => Some(l),
                 Err(r) => {

@@ -260,6 +260,21 @@ impl Host {
         }
     }
 
+    /// [`Host::read`] for a file that must be small (an answer, a hook): see
+    /// [`read_capped`].
+    pub fn read_capped(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let p = self.resolve(path, true)?;
+        if let Some(o) = self.overlay_get(&p) {
+            return Ok(o.map(|(d, _)| d));
+        }
+        match fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_capped(&p, max)
+                .map(Some)
+                .map_err(|e| e.context(format!("reading {path}"))),
+        }
+    }
+
     /// A text file (lossy for stray non-UTF-8 bytes), `None` if it does not exist.
     pub fn read_text(&self, path: &str) -> Result<Option<String>> {
         Ok(self
@@ -546,6 +561,51 @@ impl Host {
             Err((_, e)) => Err(Error::msg(format!("locking {STATE_DIR}/lock: {e}"))),
         }
     }
+}
+
+/// Answers and hooks are small (a hook is at most 1 MiB): more is not one of ours.
+pub const MAX_ANSWER_BYTES: u64 = 2 << 20;
+
+/// Read a file that must be small, bounded before it is read: a regular file only (a
+/// character device such as /dev/zero never ends, a FIFO may never start), its size
+/// from the metadata, then a read of at most `max` bytes (in case it grows meanwhile).
+pub fn read_capped(p: &Path, max: u64) -> Result<Vec<u8>> {
+    let m = fs::metadata(p)?;
+    let ft = m.file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else {
+            "not a plain file"
+        };
+        return Err(Error::msg(format!("{what}, not a regular file")));
+    }
+    let too_big = |n: u64| {
+        Error::msg(format!(
+            "{n} bytes or more; at most {max} are read (this is not an answer file)"
+        ))
+    };
+    if m.len() > max {
+        return Err(too_big(m.len()));
+    }
+    // O_NONBLOCK: should a FIFO have replaced the file since, the open does not hang.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(p)?;
+    let mut data = Vec::with_capacity(m.len() as usize);
+    f.take(max + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > max {
+        return Err(too_big(data.len() as u64));
+    }
+    Ok(data)
 }
 
 fn comps(p: &str) -> Vec<String> {

@@ -323,3 +323,330 @@ fn blacklist_of_the_boot_vga_driver_is_refused_by_the_phase() {
         "the blacklist was written"
     );
 }
+
+/// examples/homeserver.toml with `image = IMAGE` (a TOML string body) in `[haos]`, and
+/// without the pinned sha256 when `pinned` is false.
+fn haos_answer(image: &str, pinned: bool) -> String {
+    let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let line = "# image = \"https://...\"";
+    assert!(base.contains(line), "the example moved");
+    let mut a = base.replace(line, &format!("image = \"{image}\""));
+    if !pinned {
+        let sha = a
+            .lines()
+            .find(|l| l.starts_with("sha256 = "))
+            .unwrap()
+            .to_string();
+        a = a.replace(&sha, "allow-unpinned = true");
+    }
+    a
+}
+
+/// Low: `haos.image` was checked only for its prefix, so spaces, newlines, `$()`, quotes
+/// and curl's `{a,b}` globs passed; plain http:// passed without a pinned checksum.
+#[test]
+fn image_urls_are_validated_as_urls() {
+    assert_eq!(
+        errors(&haos_answer("https://example.org/haos.qcow2.xz", true)),
+        ""
+    );
+    assert_eq!(
+        errors(&haos_answer("http://10.0.0.2/haos.qcow2.xz", true)),
+        ""
+    );
+    for bad in [
+        "https://example.org/a b.xz",
+        "https://example.org/a\\nb.xz",
+        "https://example.org/a\\tb.xz",
+        "https://example.org/$(reboot).xz",
+        "https://example.org/a\\\"b.xz",
+        "https://example.org/a'b.xz",
+        "https://example.org/{a,b,c}.xz",
+        "https://example.org/a\\u0000.xz",
+        "https://",
+    ] {
+        let e = errors(&haos_answer(bad, true));
+        assert!(e.contains("haos.image"), "{bad:?} was accepted: {e}");
+    }
+    let e = errors(&haos_answer("http://10.0.0.2/haos.qcow2.xz", false));
+    assert!(e.contains("plain http:// URL needs a pinned sha256"), "{e}");
+}
+
+mod download {
+    //! The download against a local server that misbehaves on purpose.
+    use super::*;
+    use pve_firstboot::fetch::{Limits, Retry, Source, fetch_image_limited};
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    #[derive(Clone, Copy)]
+    enum Serve {
+        /// 200 with no length, zeros without end.
+        Endless,
+        /// States 64 MiB, sends nothing.
+        Huge,
+        /// One byte every 300 ms.
+        Drip,
+        /// 64 KiB every 100 ms without end (fast enough not to stall).
+        Steady,
+    }
+
+    fn serve(how: Serve) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                std::thread::spawn(move || answer(c, how));
+            }
+        });
+        port
+    }
+
+    fn answer(mut c: TcpStream, how: Serve) {
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+            line.clear();
+        }
+        let hdr: &[u8] = match how {
+            Serve::Huge => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\nConnection: close\r\n\r\n"
+            }
+            _ => b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        };
+        if c.write_all(hdr).is_err() {
+            return;
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            let ok = match how {
+                Serve::Endless => c.write_all(&[0u8; 65536]).is_ok(),
+                Serve::Huge => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    true
+                }
+                Serve::Drip => {
+                    std::thread::sleep(Duration::from_millis(300));
+                    c.write_all(b"x").is_ok()
+                }
+                Serve::Steady => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    c.write_all(&[0u8; 65536]).is_ok()
+                }
+            };
+            if !ok {
+                return;
+            }
+        }
+    }
+
+    fn quick() -> Retry {
+        Retry {
+            checksum_attempts: 1,
+            transport_retries: 1,
+            backoff: Duration::from_millis(10),
+        }
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_download: 2 << 20,
+            max_image: 2 << 20,
+            stall: Duration::from_secs(2),
+            total: Duration::from_secs(30),
+        }
+    }
+
+    /// Fetch `src` into a scratch dir; the error, how long it took, and that no file
+    /// was left.
+    fn fails(name: &str, src: Source, limits: Limits) -> (String, Duration) {
+        let d = scratch(&format!("hostile-dl-{name}"));
+        let dest = d.join("img/haos.qcow2");
+        let start = Instant::now();
+        let e = fetch_image_limited(
+            &Host::live(),
+            &src,
+            None,
+            &dest.to_string_lossy(),
+            quick(),
+            limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!dest.exists(), "{name}: a file was left: {e}");
+        (e, start.elapsed())
+    }
+
+    fn url(port: u16) -> Source {
+        Source::Url(format!("http://127.0.0.1:{port}/haos.qcow2.xz"))
+    }
+
+    /// The server misbehaves as `how`: the fetch fails within 20 s saying `want`.
+    fn served_fails_with(how: Serve, want: &str) {
+        let (e, t) = fails(want, url(serve(how)), small());
+        assert!(e.contains(want), "{e}");
+        assert!(t < Duration::from_secs(20), "{t:?}");
+    }
+
+    /// Medium: an endless body kept going.
+    #[test]
+    fn an_endless_body_stops_at_the_size_cap() {
+        served_fails_with(Serve::Endless, "more than 2 MiB");
+    }
+
+    /// Medium: a stated size over the cap is refused by curl before the body.
+    #[test]
+    fn a_stated_size_over_the_cap_is_refused() {
+        served_fails_with(Serve::Huge, "larger than 2 MiB");
+    }
+
+    /// Medium: a drip of one byte now and then never ended.
+    #[test]
+    fn a_stalled_download_ends() {
+        served_fails_with(Serve::Drip, "stalled");
+    }
+
+    /// Medium: no overall timeout.
+    #[test]
+    fn a_slow_endless_download_hits_the_overall_timeout() {
+        let limits = Limits {
+            max_download: 1 << 40,
+            max_image: 1 << 40,
+            total: Duration::from_secs(3),
+            ..small()
+        };
+        let (e, t) = fails("steady", url(serve(Serve::Steady)), limits);
+        assert!(
+            e.contains("timed out") || e.contains("not done after"),
+            "{e}"
+        );
+        assert!(t < Duration::from_secs(15), "{t:?}");
+    }
+
+    /// Medium: an endless xz stream wrote 2.4 GB in 10 s: the decompressed size is capped.
+    #[test]
+    fn an_xz_bomb_stops_at_the_image_cap() {
+        let d = scratch("hostile-dl-bomb-src");
+        let raw = d.join("zeros");
+        fs::write(&raw, vec![0u8; 32 << 20]).unwrap();
+        assert!(
+            Command::new("xz")
+                .arg("-k")
+                .arg(&raw)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let src = Source::File(d.join("zeros.xz").to_string_lossy().into_owned());
+        let (e, _) = fails("bomb", src, small());
+        assert!(e.contains("decompressed image passed 2 MiB"), "{e}");
+    }
+
+    /// Low: `haos.image = "/dev/zero"` was read without end (plan read it into memory).
+    #[test]
+    fn a_device_as_image_is_refused() {
+        let (e, t) = fails("dev-zero", Source::File("/dev/zero".into()), small());
+        assert!(e.contains("/dev/zero: not a regular file"), "{e}");
+        assert!(t < Duration::from_secs(2), "{t:?}");
+        let e = fetch_image_limited(
+            &Host::plan(None),
+            &Source::File("/dev/zero".into()),
+            None,
+            "/nonexistent/haos.qcow2",
+            quick(),
+            small(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    /// Low: a URL that curl would glob or split is refused before curl runs.
+    #[test]
+    fn a_hostile_url_never_reaches_curl() {
+        for u in [
+            "http://127.0.0.1:1/{a,b}",
+            "http://127.0.0.1:1/a b",
+            "ftp://x/y",
+        ] {
+            let (e, _) = fails("url", Source::Url(u.into()), small());
+            assert!(e.contains("image URL"), "{u}: {e}");
+        }
+    }
+}
+
+/// Low: `validate /dev/zero` read until memory ran out; now refused at once, here under a
+/// 200 MB address-space limit.
+#[test]
+fn validate_dev_zero_ends_quickly() {
+    let d = scratch("hostile-dev-zero");
+    let start = std::time::Instant::now();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 204800; exec \"$0\" validate /dev/zero")
+        .arg(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("/dev/zero: error: cannot read the answer file: a character device"),
+        "{t}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // A file far larger than any answer: refused by its size, not read.
+    let big = d.join("big.toml");
+    fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
+    let o = pvefb_in(&d, &["validate", &big.to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("1073741824 bytes or more"), "{t}");
+}
+
+/// Low: `plan` with `haos.image = "/dev/zero"` grew to 2.1 GB (it read the image whole to
+/// hash it). Under --root a device cannot be made without privileges, so: a FIFO (which
+/// hung for ever) and a sparse file larger than any image (read into memory), each under a
+/// 400 MB address-space limit and a 30 s timeout.
+#[test]
+fn plan_with_a_hostile_local_image_ends_quickly() {
+    let d = scratch("hostile-plan-image");
+    let root = d.join("root");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    fs::create_dir_all(root.join("srv/images")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(root.join("srv/images/fifo.xz"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    fs::File::create(root.join("srv/images/big.xz"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let base =
+        fs::read_to_string(manifest().join("tests/fixtures/haos-local-image/answer.toml")).unwrap();
+    for (file, want) in [
+        ("fifo.xz", "not a regular file"),
+        ("big.xz", "more than 4096 MiB"),
+    ] {
+        let answer = d.join("a.toml");
+        fs::write(&answer, base.replace("haos_ova-16.3.qcow2.xz", file)).unwrap();
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 409600; exec timeout 30 \"$0\" plan \"$1\" --root \"$2\"")
+            .arg(env!("CARGO_BIN_EXE_pve-firstboot"))
+            .arg(&answer)
+            .arg(&root)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert!(
+            t.contains(&format!("/srv/images/{file}: {want}")),
+            "{file}: {t}"
+        );
+    }
+}
