@@ -429,7 +429,18 @@ fn stream_once(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ctx(|| format!("creating the directory of {dest}"))?;
     }
-    let out = File::create(&path).ctx(|| format!("creating {dest}"))?;
+    // O_NOFOLLOW: a symlink in place of the image file is refused, never written through.
+    let out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(crate::tempdir::o_nofollow())
+            .open(&path)
+            .ctx(|| format!("creating {dest}"))?
+    };
     let mut xz = host.spawn(
         &Cmd::new("xz").args(["-dc", "-T0"]),
         Stdio::piped(),

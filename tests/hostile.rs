@@ -202,6 +202,17 @@ fn inspect_and_image_of_a_non_iso_fail() {
     assert!(!d.join("missing").exists());
 }
 
+/// A scratch directory with `root/`: a Proxmox VE 8 install on an Intel board with an
+/// NVIDIA card (tests/roots).
+fn intel_nvidia_root(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = scratch(name);
+    let root = d.join("root");
+    for b in ["pve8", "hw-intel-nvidia-zfs"] {
+        copy_tree(&manifest().join("tests/roots").join(b), &root);
+    }
+    (d, root)
+}
+
 /// The passthrough fixture's answer with `extra` lines added to its `[passthrough]` table.
 fn passthrough_answer(extra: &str) -> String {
     let base =
@@ -289,11 +300,7 @@ fn blacklist_refuses_well_known_host_drivers() {
 /// refuses it and names the device, before anything is written.
 #[test]
 fn blacklist_of_the_boot_vga_driver_is_refused_by_the_phase() {
-    let d = scratch("hostile-blacklist-phase");
-    let root = d.join("root");
-    for b in ["pve8", "hw-intel-nvidia-zfs"] {
-        copy_tree(&manifest().join("tests/roots").join(b), &root);
-    }
+    let (d, root) = intel_nvidia_root("hostile-blacklist-phase");
     let answer = d.join("answer.toml");
     fs::write(
         &answer,
@@ -649,4 +656,128 @@ fn plan_with_a_hostile_local_image_ends_quickly() {
             "{file}: {t}"
         );
     }
+}
+
+/// The files a plan of `answer` on `root` would write, or `None` if the answer is invalid.
+fn planned_files(
+    root: &Path,
+    answer: &str,
+) -> Option<std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>> {
+    use pve_firstboot::engine::{Engine, RunMode};
+    let l = pve_firstboot::answer::parse("a.toml", answer.as_bytes()).ok()?;
+    let host = Host::plan(Some(root));
+    Engine::new(&host, &l.answer, RunMode::Converge)
+        .run()
+        .unwrap();
+    Some(
+        host.overlay()
+            .into_iter()
+            .filter_map(|(p, v)| v.map(|(d, _)| (p, d)))
+            .collect(),
+    )
+}
+
+/// Values a hostile or careless admin might put in any string, as TOML string bodies.
+const HOSTILE: &[&str] = &[
+    "a\\nb",
+    "a\\rb",
+    "a\\u0000b",
+    "a\\u001bb",
+    "a\\u007fb",
+    "a\\u2028b",
+    "x;reboot",
+    "#x",
+    "$(reboot)",
+    "`reboot`",
+    "a'b",
+    "a\\\"b",
+    "a b",
+    "{a,b}",
+    "a\\\\b",
+];
+
+/// Property: no answer that `validate` accepts makes a file with a control character,
+/// or with a different number of lines than the example's (a value that splits a line, or
+/// joins two, is read differently by the program behind the file). Every string value of
+/// the example, and the first entry of every array, takes each hostile value in turn.
+#[test]
+fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
+    let (_, root) = intel_nvidia_root("hostile-property");
+    let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let baseline = planned_files(&root, &base).expect("the example is valid");
+    let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+    let mut tried = 0;
+    let mut accepted = 0;
+    let mut problems = Vec::new();
+    for (i, line) in base.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or("");
+        let Some((key, value)) = code.split_once(" = ") else {
+            continue;
+        };
+        if key.trim_start().starts_with('#') {
+            continue;
+        }
+        // The first string of the value, or the inside of an empty array.
+        let (from, to) = if let Some(a) = value.find('"') {
+            let b = value[a + 1..].find('"').map(|b| a + 1 + b).unwrap();
+            (a + 1, b)
+        } else if value.trim_end() == "[]" {
+            let a = value.find('[').unwrap();
+            (a + 1, a + 1)
+        } else {
+            continue;
+        };
+        for h in HOSTILE {
+            let quoted = if from == to && value.trim_end() == "[]" {
+                format!("\"{h}\"")
+            } else {
+                h.to_string()
+            };
+            let new_value = format!("{}{quoted}{}", &value[..from], &value[to..]);
+            let new_line = line.replacen(value, &new_value, 1);
+            let text: String = base
+                .lines()
+                .enumerate()
+                .map(|(j, l)| if j == i { new_line.as_str() } else { l })
+                .collect::<Vec<_>>()
+                .join("\n");
+            tried += 1;
+            let Some(files) = planned_files(&root, &text) else {
+                continue;
+            };
+            accepted += 1;
+            for (p, data) in &files {
+                if let Some(b) = data
+                    .iter()
+                    .find(|&&b| b < 0x20 && b != b'\n' && b != b'\t' || b == 0x7f)
+                {
+                    problems.push(format!(
+                        "{}: {h:?} put byte 0x{b:02x} into {}",
+                        key.trim(),
+                        p.display()
+                    ));
+                }
+                if let Some(old) = baseline.get(p) {
+                    if lines(old) != lines(data) {
+                        problems.push(format!(
+                            "{}: {h:?} changed the line count of {}",
+                            key.trim(),
+                            p.display()
+                        ));
+                    }
+                }
+                let s = String::from_utf8_lossy(data);
+                if s.contains('\u{2028}') {
+                    problems.push(format!(
+                        "{}: {h:?} put U+2028 into {}",
+                        key.trim(),
+                        p.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(tried > 200, "only {tried} cases");
+    eprintln!("{tried} hostile answers tried, {accepted} accepted");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
