@@ -114,7 +114,7 @@ fn set_motd(host: &Host, block: Option<&str>) -> Result<()> {
         kept.push_str(b);
     }
     if kept != old {
-        host.write(MOTD, kept.as_bytes(), 0o644)?;
+        host.write(MOTD, &crate::host::encode_text(&kept), 0o644)?;
     }
     Ok(())
 }

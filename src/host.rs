@@ -275,11 +275,10 @@ impl Host {
         }
     }
 
-    /// A text file (lossy for stray non-UTF-8 bytes), `None` if it does not exist.
+    /// A text file, `None` if it does not exist. Stray non-UTF-8 bytes survive: see
+    /// [`decode_text`]; write the text back through [`encode_text`].
     pub fn read_text(&self, path: &str) -> Result<Option<String>> {
-        Ok(self
-            .read(path)?
-            .map(|d| String::from_utf8_lossy(&d).into_owned()))
+        Ok(self.read(path)?.map(|d| decode_text(&d)))
     }
 
     pub fn exists(&self, path: &str) -> bool {
@@ -563,6 +562,54 @@ impl Host {
     }
 }
 
+/// Where [`decode_text`] puts a byte it cannot read as UTF-8: U+10FF00 + the byte, in a
+/// private-use plane nothing we write uses.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// Bytes as text without loss: valid UTF-8 as it is; every other byte (a Latin-1 comment
+/// in /etc/hosts, say) as a stand-in character that [`encode_text`] turns back into that
+/// byte. (A lossy decoding would write U+FFFD over them when a phase rewrites the file.)
+/// A stand-in character that is really in the file is itself taken byte by byte, so the
+/// round trip is exact for every input.
+pub fn decode_text(b: &[u8]) -> String {
+    let raw = |out: &mut String, bytes: &[u8]| {
+        out.extend(
+            bytes
+                .iter()
+                .filter_map(|&x| char::from_u32(RAW_BYTE_BASE + u32::from(x))),
+        )
+    };
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for (i, ch) in chunk.valid().char_indices() {
+            if (ch as u32) >= RAW_BYTE_BASE + 0x80 {
+                raw(&mut out, &chunk.valid().as_bytes()[i..i + ch.len_utf8()]);
+            } else {
+                out.push(ch);
+            }
+        }
+        raw(&mut out, chunk.invalid());
+    }
+    out
+}
+
+/// The bytes of text from [`decode_text`], stand-ins turned back into their bytes.
+pub fn encode_text(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    let is_raw = |c: char| (c as u32) >= RAW_BYTE_BASE + 0x80;
+    if !s.chars().any(is_raw) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        if is_raw(c) {
+            out.push((c as u32 - RAW_BYTE_BASE) as u8);
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Answers and hooks are small (a hook is at most 1 MiB): more is not one of ours.
 pub const MAX_ANSWER_BYTES: u64 = 2 << 20;
 
@@ -821,6 +868,17 @@ mod tests {
         assert!(h.write("/b", b"1", 0o644).unwrap_err().is_crash());
         assert!(h.run(&Cmd::new("true")).unwrap_err().is_crash());
         assert!(!r.join("b").exists());
+    }
+
+    #[test]
+    fn text_round_trips_every_byte() {
+        let mut all: Vec<u8> = (0..=255).collect();
+        all.extend_from_slice("café \u{10FFFF} \u{10FF80} ok\n".as_bytes());
+        all.extend_from_slice(b"\xf4\x8f\xbf"); // a cut-off 4-byte sequence
+        let t = decode_text(&all);
+        assert_eq!(&*encode_text(&t), &all[..]);
+        assert!(t.contains("café"));
+        assert_eq!(&*encode_text("plain"), b"plain");
     }
 
     #[test]

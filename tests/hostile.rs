@@ -21,6 +21,19 @@ fn pvefb_in(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `apply ANSWER --root ROOT`, run in `dir`.
+fn apply(dir: &Path, answer: &Path, root: &Path) -> Output {
+    pvefb_in(
+        dir,
+        &[
+            "apply",
+            &answer.to_string_lossy(),
+            "--root",
+            &root.to_string_lossy(),
+        ],
+    )
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -307,15 +320,7 @@ fn blacklist_of_the_boot_vga_driver_is_refused_by_the_phase() {
         passthrough_answer("blacklist-drivers = [\"i915\"]"),
     )
     .unwrap();
-    let o = pvefb_in(
-        &d,
-        &[
-            "apply",
-            &answer.to_string_lossy(),
-            "--root",
-            &root.to_string_lossy(),
-        ],
-    );
+    let o = apply(&d, &answer, &root);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(
@@ -780,4 +785,38 @@ fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
     assert!(tried > 200, "only {tried} cases");
     eprintln!("{tried} hostile answers tried, {accepted} accepted");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Low: files were read lossily, so a byte that is not UTF-8 (a Latin-1 comment) became
+/// U+FFFD when a phase rewrote the file. Now every byte outside the lines we change stays.
+#[test]
+fn rewritten_files_keep_bytes_that_are_not_utf8() {
+    const MARK: &[u8] = b"# caf\xe9 \xff\xfe\n";
+    let (d, root) = intel_nvidia_root("hostile-latin1");
+    let files = [
+        "etc/chrony/chrony.conf",
+        "etc/apt/sources.list.d/pve-enterprise.list",
+    ];
+    let mut before = Vec::new();
+    for f in files {
+        let mut b = fs::read(root.join(f)).unwrap();
+        b.extend_from_slice(MARK);
+        fs::write(root.join(f), &b).unwrap();
+        before.push(b);
+    }
+    let answer = manifest().join("examples/homeserver.toml");
+    let o = apply(&d, &answer, &root);
+    for (f, old) in files.iter().zip(before) {
+        let now = fs::read(root.join(f)).unwrap();
+        assert_ne!(now, old, "{f} was not rewritten: {}", text(&o));
+        assert!(
+            now.windows(MARK.len()).any(|w| w == MARK),
+            "{f}: {}",
+            String::from_utf8_lossy(&now)
+        );
+        assert!(
+            now.windows(3).all(|w| w != "\u{FFFD}".as_bytes()),
+            "{f} has U+FFFD"
+        );
+    }
 }
