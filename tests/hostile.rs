@@ -820,3 +820,37 @@ fn rewritten_files_keep_bytes_that_are_not_utf8() {
         );
     }
 }
+
+/// Low: with the management network from DHCP, a VM-bridge subnet that overlaps vmbr0's
+/// real subnet was not refused (guests cut off). The answer says 10.0.200.10/24; the host
+/// got 10.0.100.57/24 by DHCP, which only its routes show.
+#[test]
+fn a_vm_bridge_on_the_dhcp_management_subnet_is_refused() {
+    let d = scratch("hostile-dhcp-overlap");
+    let root = d.join("root");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let ifaces = root.join("etc/network/interfaces");
+    let dhcp = fs::read_to_string(&ifaces).unwrap().replace(
+        "iface vmbr0 inet static\n\taddress 10.0.200.10/24\n\tgateway 10.0.200.1\n",
+        "iface vmbr0 inet dhcp\n",
+    );
+    assert!(dhcp.contains("inet dhcp"), "the tree moved");
+    fs::write(&ifaces, dhcp).unwrap();
+    fs::create_dir_all(root.join("proc/net")).unwrap();
+    fs::write(
+        root.join("proc/net/route"),
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+         vmbr0\t00000000\t0164000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+         vmbr0\t0064000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+    )
+    .unwrap();
+    let answer = manifest().join("tests/fixtures/network-pve8/answer.toml");
+    let o = apply(&d, &answer, &root);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("overlaps the management network 10.0.100.0/24 (a route of vmbr0"),
+        "{t}"
+    );
+    assert!(!root.join("etc/network/interfaces.d/pve-firstboot").exists());
+}
