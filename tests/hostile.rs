@@ -185,34 +185,25 @@ fn inspect_and_image_of_a_non_iso_fail() {
         assert_eq!(o.status.code(), Some(1), "{f}: {}", text(&o));
     }
     let answer = manifest().join("examples/homeserver.toml");
-    let o = pvefb_in(
-        &d,
-        &[
-            "image",
-            "--iso",
-            "missing.iso",
-            "--answer",
-            &answer.to_string_lossy(),
-        ],
-    );
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{t}");
+    let answer = answer.to_string_lossy();
+    // `image --iso ISO --answer EXAMPLE EXTRA...`: exit 1 and its message.
+    let image = |iso: &str, extra: &[&str]| {
+        let mut args = vec!["image", "--iso", iso, "--answer", &answer];
+        args.extend_from_slice(extra);
+        let o = pvefb_in(&d, &args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {t}");
+        t
+    };
+    let t = image("missing.iso", &[]);
     assert!(t.contains("missing.iso: No such file"), "{t}");
     // -o into a directory that does not exist: refused, nothing created.
-    let o = pvefb_in(
-        &d,
-        &[
-            "image",
-            "--iso",
-            "not.iso",
-            "--answer",
-            &answer.to_string_lossy(),
-            "-o",
-            "missing/sub/out.iso",
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    image("not.iso", &["-o", "missing/sub/out.iso"]);
     assert!(!d.join("missing").exists());
+    // -o DIR --force: refused before the ISO is copied.
+    fs::create_dir_all(d.join("outdir")).unwrap();
+    let t = image("not.iso", &["-o", "outdir", "--force"]);
+    assert!(t.contains("outdir is a directory"), "{t}");
 }
 
 /// A scratch directory with `root/`: a Proxmox VE 8 install on an Intel board with an
