@@ -634,7 +634,7 @@ fn download<W: Write>(
                     tap.feed(&buf[..n]);
                     *done += n as u64;
                     // curl's --max-filesize needs a stated size; this bounds an endless body.
-                    over = over_download_limit(url, *done, limits)
+                    over = over_download_limit(&format!("downloading {url}"), *done, limits)
                         .and_then(|()| image_within_limit(watch.path, watch.dest, limits))
                         .err();
                     if over.is_some() {
@@ -652,7 +652,7 @@ fn download<W: Write>(
         let status = curl.wait()?;
         let err = stderr_of(&mut curl);
         if let Some(e) = over {
-            return Err(e.context("downloading"));
+            return Err(e);
         }
         if status.code() == Some(63) {
             return Err(Error::msg(
