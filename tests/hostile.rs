@@ -845,3 +845,57 @@ fn a_vm_bridge_on_the_dhcp_management_subnet_is_refused() {
     );
     assert!(!root.join("etc/network/interfaces.d/pve-firstboot").exists());
 }
+
+/// High: `image --inspect` extracted the ISO's answer (with the root password) into
+/// `$TMPDIR/pve-firstboot-inspect.<pid>`, reusing whatever was there: a symlink planted
+/// under that name (for this very process) led each file into another user's directory
+/// for as long as it took to read it, and the clean-up then removed the link. Now the
+/// planted path is not used at all: the link is still there, the directory stays empty.
+#[test]
+fn inspect_extracts_into_no_planted_directory() {
+    if Command::new("xorriso").arg("-version").output().is_err() {
+        eprintln!("xorriso is missing: skipped");
+        return;
+    }
+    let d = scratch("hostile-inspect-planted");
+    let tree = d.join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join(".cd-info"), "RELEASE='8.4'\n").unwrap();
+    fs::write(
+        tree.join("answer.toml"),
+        "[global]\nroot-password = \"hunter2\"\n",
+    )
+    .unwrap();
+    let iso = d.join("x.iso");
+    let ok = Command::new("xorriso")
+        .args(["-outdev"])
+        .arg(&iso)
+        .args(["-map"])
+        .arg(&tree)
+        .arg("/")
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok));
+    let attacker = d.join("attacker");
+    fs::create_dir_all(&attacker).unwrap();
+    let planted =
+        std::env::temp_dir().join(format!("pve-firstboot-inspect.{}", std::process::id()));
+    let _ = fs::remove_file(&planted);
+    symlink(&attacker, &planted).unwrap();
+    let out = pve_firstboot::image::iso::inspect(&iso);
+    let untouched = fs::symlink_metadata(&planted).is_ok_and(|m| m.file_type().is_symlink());
+    let _ = fs::remove_file(&planted);
+    assert!(untouched, "the planted link was used and removed");
+    let out = out.unwrap();
+    assert!(out.contains("release:     8.4"), "{out}");
+    assert!(
+        out.contains("root password plain text (not shown)"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    assert_eq!(
+        fs::read_dir(&attacker).unwrap().count(),
+        0,
+        "files were extracted into the planted directory"
+    );
+}

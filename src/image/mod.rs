@@ -16,6 +16,8 @@ pub fn build_hook(answer_text: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::msg(format!("preparing the answer: {e}")))?;
     let agent = std::fs::read("/proc/self/exe").ctx(|| "reading the agent's own binary")?;
     let agent_xz = xz(&agent)?;
+    // A SIGTERM sent to us alone leaves xz running to its end: stop here, before any write.
+    crate::tempdir::check_interrupted()?;
     hook::build(env!("CARGO_PKG_VERSION"), &for_host, &agent_xz)
 }
 
