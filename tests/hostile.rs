@@ -599,6 +599,23 @@ fn validate_dev_zero_ends_quickly() {
         "{t}"
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // A FIFO nobody writes to: refused without waiting for a writer.
+    let fifo = d.join("fifo.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = Command::new("timeout")
+        .args(["10", env!("CARGO_BIN_EXE_pve-firstboot"), "validate"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("a FIFO, not a regular file"), "{t}");
     // A file far larger than any answer: refused by its size, not read.
     let big = d.join("big.toml");
     fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
