@@ -127,6 +127,28 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "apply needs --root DIR (on the host itself, the unit runs `pve-firstboot run`)".into(),
         );
     }
+    // Required flags, checked here so that a forgotten one is a usage error (exit 2),
+    // never a failure later on.
+    let need = |what: bool, msg: &str| if what { Ok(()) } else { Err(msg.to_string()) };
+    match a.command.as_str() {
+        "hand-over" => need(a.hook.is_some(), "hand-over needs --hook PATH")?,
+        "hook" => {
+            need(a.file.is_some(), "hook needs --answer FILE")?;
+            need(a.output.is_some(), "hook needs -o OUT")?;
+        }
+        "image" if a.inspect.is_some() => need(
+            a.iso.is_none() && a.file.is_none() && a.output.is_none() && !a.force,
+            "image --inspect ISO takes no other flag",
+        )?,
+        "image" => {
+            need(
+                a.iso.is_some(),
+                "image needs --iso IN.iso (or --inspect ISO)",
+            )?;
+            need(a.file.is_some(), "image needs --answer FILE")?;
+        }
+        _ => {}
+    }
     Ok(a)
 }
 
@@ -139,7 +161,7 @@ fn load(file: Option<&Path>) -> Option<Loaded> {
         ),
         Some(p) => {
             let name = p.display().to_string();
-            match std::fs::read(p) {
+            match crate::host::read_capped(p, crate::host::MAX_ANSWER_BYTES) {
                 Ok(b) => (name, b),
                 Err(e) => {
                     eprintln!("{name}: error: cannot read the answer file: {e}");
@@ -344,8 +366,21 @@ fn with_host(args: &Args, f: impl FnOnce(&Host) -> crate::error::Result<()>) -> 
     }
 }
 
+/// Exit 130 (as a shell reports Ctrl-C) when a caught signal stopped the work.
+fn interrupted_or(code: i32) -> i32 {
+    if crate::tempdir::interrupted() {
+        eprintln!("pve-firstboot: interrupted; work files removed");
+        130
+    } else {
+        code
+    }
+}
+
 fn image_cmd(args: &Args) -> i32 {
     use crate::image::iso;
+    // Ctrl-C stops the work at its next step, and the work directory (the answer with the
+    // root password in it) is removed on the way out.
+    crate::tempdir::catch_interrupts();
     if let Some(i) = &args.inspect {
         return match iso::inspect(i) {
             Ok(s) => {
@@ -363,7 +398,7 @@ fn image_cmd(args: &Args) -> i32 {
     if load(Some(file)).is_none() {
         return 1;
     }
-    let text = match std::fs::read_to_string(file) {
+    let text = match read_text(file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!(
@@ -390,19 +425,26 @@ fn image_cmd(args: &Args) -> i32 {
         }
         Err(e) => {
             eprintln!("pve-firstboot: image: {e}");
-            1
+            interrupted_or(1)
         }
     }
 }
 
+/// An answer file as text, bounded like every read of one.
+fn read_text(file: &Path) -> crate::error::Result<String> {
+    let b = crate::host::read_capped(file, crate::host::MAX_ANSWER_BYTES)?;
+    String::from_utf8(b)
+        .map_err(|_| crate::error::Error::msg(format!("{}: not UTF-8", file.display())))
+}
+
 fn hook_cmd(args: &Args) -> i32 {
+    crate::tempdir::catch_interrupts();
     let file = args.file.as_deref().expect("checked by parse");
     if load(Some(file)).is_none() {
         return 1;
     }
     let out = args.output.as_deref().expect("checked by parse");
-    let res = std::fs::read_to_string(file)
-        .map_err(crate::error::Error::from)
+    let res = read_text(file)
         .and_then(|text| crate::image::build_hook(&text))
         .and_then(|hook| {
             crate::image::write_new(out, &hook, 0o755, args.force).map(|()| hook.len())
@@ -418,7 +460,7 @@ fn hook_cmd(args: &Args) -> i32 {
         }
         Err(e) => {
             eprintln!("pve-firstboot: hook: {e}");
-            1
+            interrupted_or(1)
         }
     }
 }
@@ -454,7 +496,7 @@ fn run(args: &Args) -> i32 {
     // The installed answer has no root password (see answer::for_host); an answer given
     // with --answer is read as the admin wrote it.
     let loaded = if args.file.is_none() {
-        match host.read(DEFAULT_ANSWER) {
+        match host.read_capped(DEFAULT_ANSWER, crate::host::MAX_ANSWER_BYTES) {
             Ok(Some(bytes)) => match answer::parse_installed(DEFAULT_ANSWER, &bytes) {
                 Ok(l) => Some(l),
                 Err(r) => {
@@ -535,5 +577,18 @@ mod tests {
         assert!(p("status --print").is_err());
         assert!(p("plan --root").is_err());
         assert!(p("").is_err());
+        for missing in [
+            "hand-over",
+            "hook",
+            "hook --answer a.toml",
+            "hook -o out",
+            "image",
+            "image --iso x.iso",
+            "image --answer a.toml",
+            "image --inspect x.iso --iso y.iso",
+        ] {
+            assert!(p(missing).is_err(), "{missing}");
+        }
+        assert!(p("image --inspect x.iso").is_ok());
     }
 }

@@ -60,6 +60,66 @@ impl Default for Retry {
         }
     }
 }
+/// Bounds on one image, so that a hostile or broken server (or a path such as /dev/zero)
+/// cannot fill the disk or hold the first boot forever. Each ends the fetch with its own
+/// message and removes the partial file.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most compressed bytes taken in (a HAOS image is ~0.5 GB).
+    pub max_download: u64,
+    /// Most bytes the decompressed image may grow to (a HAOS qcow2 is ~1.5 GB).
+    pub max_image: u64,
+    /// A transfer slower than [`STALL_BYTES_PER_S`] for this long is stalled (curl's
+    /// `--speed-time`); it is resumed like a broken one.
+    pub stall: Duration,
+    /// The whole fetch, resumes included.
+    pub total: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_download: 4 << 30,
+            max_image: 16 << 30,
+            stall: Duration::from_secs(60),
+            total: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// Below this rate (bytes/s) for [`Limits::stall`] a transfer counts as stalled.
+pub const STALL_BYTES_PER_S: u32 = 1024;
+
+/// An image URL as curl gets it: `https://` (or `http://`, which the answer allows only
+/// with a pinned sha256), a host, and nothing a shell, curl's globbing or a header could
+/// read differently: no whitespace, control bytes, quotes, backslashes, `{ } < > | ^ $`
+/// (curl runs without a shell, but the line is also recorded and shown), nor non-ASCII
+/// (write an IDN host in its xn-- form).
+pub fn check_url(u: &str) -> std::result::Result<(), String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or("does not start with https:// (or http:// with a pinned sha256)")?;
+    if let Some(b) = u
+        .bytes()
+        .find(|b| !b.is_ascii_graphic() || b"\"'`\\{}<>|^$".contains(b))
+    {
+        return Err(if b.is_ascii_whitespace() {
+            "has whitespace in it".to_string()
+        } else if b.is_ascii_control() {
+            format!("has the control character 0x{b:02x} in it")
+        } else if b.is_ascii() {
+            format!("has '{}' in it, which a URL does not need", b as char)
+        } else {
+            "has non-ASCII characters in it (percent-encode them)".to_string()
+        });
+    }
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host".into());
+    }
+    Ok(())
+}
+
 const CHUNK: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -85,13 +145,28 @@ pub fn fetch_image_with(
     dest: &str,
     retry: Retry,
 ) -> Result<Fetched> {
+    fetch_image_limited(host, src, expected, dest, retry, Limits::default())
+}
+
+pub fn fetch_image_limited(
+    host: &Host,
+    src: &Source,
+    expected: Option<&str>,
+    dest: &str,
+    retry: Retry,
+    limits: Limits,
+) -> Result<Fetched> {
+    if let Source::Url(u) = src {
+        check_url(u).map_err(|e| Error::msg(format!("image URL {u:?}: {e}")))?;
+    }
     if !host.is_live() {
-        return record(host, src, expected, dest);
+        return record(host, src, expected, dest, &limits);
     }
     let mut last = String::new();
     let attempts = retry.checksum_attempts;
+    let deadline = Instant::now() + limits.total;
     for attempt in 1..=attempts {
-        let res = stream_once(host, src, dest, retry);
+        let res = stream_once(host, src, dest, retry, &limits, deadline);
         match res {
             // The checksum is judged first: corrupted data usually also breaks xz, but the
             // root cause is the data, and a second pass may fix it.
@@ -128,11 +203,18 @@ pub fn fetch_image_with(
 
 /// Under --root and in plan mode nothing is downloaded: the pipeline is recorded. A local
 /// file can still be checked, since that is only a read.
-fn record(host: &Host, src: &Source, expected: Option<&str>, dest: &str) -> Result<Fetched> {
+fn record(
+    host: &Host,
+    src: &Source,
+    expected: Option<&str>,
+    dest: &str,
+    limits: &Limits,
+) -> Result<Fetched> {
     let (line, fetched) = match src {
         Source::Url(u) => (
             format!(
-                "curl -fsSL {} | xz -dc -T0 > {}",
+                "curl -fsSL {} {} | xz -dc -T0 > {}",
+                curl_limits(limits, limits.total).join(" "),
                 shell_quote(u),
                 shell_quote(dest)
             ),
@@ -142,10 +224,14 @@ fn record(host: &Host, src: &Source, expected: Option<&str>, dest: &str) -> Resu
             },
         ),
         Source::File(p) => {
-            let data = host
-                .read(p)?
-                .ok_or_else(|| Error::msg(format!("reading {p}: not found")))?;
-            let sha = hex(&Sha256::digest(&data));
+            // Hashed as it streams, never read whole: the file may be large (or hostile).
+            let (mut f, _) = open_image_file(host, p, limits)?;
+            let mut hasher = Sha256::new();
+            let len = each_chunk(&mut f, p, limits, &mut vec![0u8; CHUNK], |c, _| {
+                hasher.update(c);
+                Ok(())
+            })?;
+            let sha = hex(&hasher.finalize());
             if let Some(e) = expected {
                 if !e.eq_ignore_ascii_case(&sha) {
                     return Err(Error::msg(format!(
@@ -157,7 +243,7 @@ fn record(host: &Host, src: &Source, expected: Option<&str>, dest: &str) -> Resu
                 format!("xz -dc -T0 < {} > {}", shell_quote(p), shell_quote(dest)),
                 Fetched {
                     sha256: sha,
-                    compressed_bytes: data.len() as u64,
+                    compressed_bytes: len,
                 },
             )
         }
@@ -166,10 +252,89 @@ fn record(host: &Host, src: &Source, expected: Option<&str>, dest: &str) -> Resu
     Ok(fetched)
 }
 
+/// An image file on the host: a regular file (a device such as /dev/zero never ends, a
+/// FIFO may not) no larger than the download limit, by its metadata.
+fn open_image_file(host: &Host, p: &str, limits: &Limits) -> Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let real = host.resolve(p, true)?;
+    // Looked at before it is opened: opening a FIFO would wait for a writer.
+    let m = std::fs::metadata(&real).ctx(|| format!("opening {p}"))?;
+    if !m.is_file() {
+        return Err(Error::msg(format!(
+            "{p}: not a regular file (an image must be a .qcow2.xz file)"
+        )));
+    }
+    over_download_limit(p, m.len(), limits)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(&real)
+        .ctx(|| format!("opening {p}"))?;
+    Ok((f, m.len()))
+}
+
+/// Read an image file to its end, a chunk at a time, into `each` (with the bytes read so
+/// far), within the download limit (the file may grow while it is read). Returns its size.
+fn each_chunk(
+    f: &mut File,
+    p: &str,
+    limits: &Limits,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8], u64) -> Result<()>,
+) -> Result<u64> {
+    let mut done = 0u64;
+    loop {
+        let n = f.read(buf).ctx(|| format!("reading {p}"))?;
+        if n == 0 {
+            return Ok(done);
+        }
+        done += n as u64;
+        over_download_limit(p, done, limits)?;
+        each(&buf[..n], done)?;
+    }
+}
+
+fn over_download_limit(what: &str, n: u64, limits: &Limits) -> Result<()> {
+    if n > limits.max_download {
+        return Err(Error::msg(format!(
+            "{what}: more than {} MiB; no HAOS image is that large, so this was stopped",
+            limits.max_download >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// curl's own bounds for one request: size (when the server states it), stall, time left.
+fn curl_limits(limits: &Limits, left: Duration) -> Vec<String> {
+    vec![
+        // No [..] or {..} globbing: the URL is one URL.
+        "--globoff".into(),
+        "--proto".into(),
+        "=https,http".into(),
+        "--max-filesize".into(),
+        limits.max_download.to_string(),
+        "--speed-limit".into(),
+        STALL_BYTES_PER_S.to_string(),
+        "--speed-time".into(),
+        limits.stall.as_secs().max(1).to_string(),
+        "--max-time".into(),
+        left.as_secs().max(1).to_string(),
+    ]
+}
+
 /// What a HEAD request says: total size and whether ranges work (to resume).
 fn head(host: &Host, url: &str) -> (Option<u64>, bool) {
-    let Ok(out) = host.query(&Cmd::new("curl").args(["-sSIL", "--connect-timeout", "20", url]))
-    else {
+    let Ok(out) = host.query(&Cmd::new("curl").args([
+        "-sSIL",
+        "--globoff",
+        "--proto",
+        "=https,http",
+        "--connect-timeout",
+        "20",
+        "--max-time",
+        "60",
+        url,
+    ])) else {
         return (None, false);
     };
     // With redirects there are several header blocks; the last one is the file's.
@@ -257,12 +422,25 @@ fn stream_once(
     src: &Source,
     dest: &str,
     retry: Retry,
+    limits: &Limits,
+    deadline: Instant,
 ) -> Result<(Fetched, Option<String>)> {
     let path = host.resolve(dest, true)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ctx(|| format!("creating the directory of {dest}"))?;
     }
-    let out = File::create(&path).ctx(|| format!("creating {dest}"))?;
+    // O_NOFOLLOW: a symlink in place of the image file is refused, never written through.
+    let out = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(crate::tempdir::o_nofollow())
+            .open(&path)
+            .ctx(|| format!("creating {dest}"))?
+    };
     let mut xz = host.spawn(
         &Cmd::new("xz").args(["-dc", "-T0"]),
         Stdio::piped(),
@@ -278,29 +456,45 @@ fn stream_once(
     let mut buf = vec![0u8; CHUNK];
     let fed = match src {
         Source::File(p) => (|| -> Result<()> {
-            let real = host.resolve(p, true)?;
-            let mut f = File::open(&real).ctx(|| format!("opening {p}"))?;
+            let (mut f, len) = open_image_file(host, p, limits)?;
             let mut prog = Progress {
-                total: f.metadata().ok().map(|m| m.len()),
+                total: Some(len),
                 start: Instant::now(),
                 last: Instant::now(),
             };
-            loop {
-                let n = f.read(&mut buf).ctx(|| format!("reading {p}"))?;
-                if n == 0 {
-                    break;
-                }
-                tap.feed(&buf[..n]);
-                done += n as u64;
-                prog.tick(done, false);
-            }
+            done = each_chunk(&mut f, p, limits, &mut buf, |c, so_far| {
+                tap.feed(c);
+                image_within_limit(&path, dest, limits)?;
+                prog.tick(so_far, false);
+                Ok(())
+            })?;
             prog.tick(done, true);
             Ok(())
         })(),
-        Source::Url(u) => download(host, u, &mut tap, &mut done, &mut buf, retry),
+        Source::Url(u) => download(
+            host,
+            u,
+            &mut tap,
+            &mut done,
+            &mut buf,
+            retry,
+            &Watch {
+                limits,
+                deadline,
+                path: &path,
+                dest,
+            },
+        ),
     };
     drop(tap.sink.take());
-    let xz_status = xz.wait()?;
+    // xz may still be writing (a small stream can expand without end): bounded as well.
+    let xz_status = match wait_bounded(&mut xz, &path, dest, limits, deadline) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = host.remove(dest);
+            return Err(e);
+        }
+    };
     let xz_err = stderr_of(&mut xz);
     if let Err(e) = fed {
         let _ = host.remove(dest);
@@ -327,6 +521,75 @@ fn stream_once(
     ))
 }
 
+/// The decompressed image so far, against its limit.
+fn image_within_limit(path: &std::path::Path, dest: &str, limits: &Limits) -> Result<()> {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    if len > limits.max_image {
+        return Err(Error::msg(format!(
+            "{dest}: the decompressed image passed {} MiB; no HAOS image is that large, so \
+             this was stopped",
+            limits.max_image >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// Wait for xz, checking the output's size and the deadline every 100 ms; kill it past
+/// either.
+fn wait_bounded(
+    xz: &mut Child,
+    path: &std::path::Path,
+    dest: &str,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<std::process::ExitStatus> {
+    loop {
+        if let Some(s) = xz.try_wait()? {
+            // A fast xz may have finished between two looks.
+            image_within_limit(path, dest, limits)?;
+            return Ok(s);
+        }
+        let over = image_within_limit(path, dest, limits).err().or_else(|| {
+            (Instant::now() > deadline).then(|| {
+                Error::msg(format!(
+                    "{dest}: not done after {} s; stopped",
+                    limits.total.as_secs()
+                ))
+            })
+        });
+        if let Some(e) = over {
+            let _ = xz.kill();
+            let _ = xz.wait();
+            return Err(e);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the download loop checks besides the bytes themselves.
+struct Watch<'a> {
+    limits: &'a Limits,
+    deadline: Instant,
+    path: &'a std::path::Path,
+    dest: &'a str,
+}
+
+/// curl's exit codes for the limits, in words.
+fn curl_failure(code: Option<i32>, url: &str, limits: &Limits, err: String) -> Option<String> {
+    match code {
+        Some(63) => Some(format!(
+            "downloading {url}: larger than {} MiB; no HAOS image is that large",
+            limits.max_download >> 20
+        )),
+        Some(28) if err.contains("too slow") => Some(format!(
+            "less than {STALL_BYTES_PER_S} bytes/s for {} s (stalled)",
+            limits.stall.as_secs()
+        )),
+        Some(28) => Some(format!("timed out ({err})")),
+        _ => None,
+    }
+}
+
 /// Stream `url` into `sink`, resuming with a range request where the server allows it.
 fn download<W: Write>(
     host: &Host,
@@ -335,7 +598,9 @@ fn download<W: Write>(
     done: &mut u64,
     buf: &mut [u8],
     retry: Retry,
+    watch: &Watch,
 ) -> Result<()> {
+    let limits = watch.limits;
     let (total, ranges) = head(host, url);
     let mut prog = Progress {
         total,
@@ -344,7 +609,16 @@ fn download<W: Write>(
     };
     let mut retries = 0;
     loop {
-        let mut cmd = Cmd::new("curl").args(["-fsSL", "--connect-timeout", "20"]);
+        let left = watch.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::msg(format!(
+                "downloading {url}: not done after {} s (at byte {done}); stopped",
+                limits.total.as_secs()
+            )));
+        }
+        let mut cmd = Cmd::new("curl")
+            .args(["-fsSL", "--connect-timeout", "20"])
+            .args(curl_limits(limits, left));
         if *done > 0 {
             cmd = cmd.args(["-r".to_string(), format!("{done}-")]);
         }
@@ -352,12 +626,21 @@ fn download<W: Write>(
         let mut body = curl.stdout.take().expect("piped");
         widen_pipe(&body);
         let mut broken = None;
+        let mut over = None;
         loop {
             match body.read(buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     tap.feed(&buf[..n]);
                     *done += n as u64;
+                    // curl's --max-filesize needs a stated size; this bounds an endless body.
+                    over = over_download_limit(&format!("downloading {url}"), *done, limits)
+                        .and_then(|()| image_within_limit(watch.path, watch.dest, limits))
+                        .err();
+                    if over.is_some() {
+                        let _ = curl.kill();
+                        break;
+                    }
                     prog.tick(*done, false);
                 }
                 Err(e) => {
@@ -368,6 +651,15 @@ fn download<W: Write>(
         }
         let status = curl.wait()?;
         let err = stderr_of(&mut curl);
+        if let Some(e) = over {
+            return Err(e);
+        }
+        if status.code() == Some(63) {
+            return Err(Error::msg(
+                curl_failure(status.code(), url, limits, err).unwrap_or_default(),
+            ));
+        }
+        let err = curl_failure(status.code(), url, limits, err.clone()).unwrap_or(err);
         if status.success() && total.is_none_or(|t| *done >= t) {
             prog.tick(*done, true);
             return Ok(());

@@ -27,7 +27,7 @@ const MOTD_END: &str = "---- end of pve-firstboot ----";
 /// `pve-firstboot hand-over --hook PATH`, run by the hook's stub.
 pub fn hand_over(host: &Host, hook_path: &str) -> Result<()> {
     let data = host
-        .read(hook_path)?
+        .read_capped(hook_path, crate::host::MAX_ANSWER_BYTES)?
         .ok_or_else(|| Error::msg(format!("reading {hook_path}: not found")))?;
     let text = hook::answer_of(&data).ctx(|| format!("reading {hook_path}"))?;
     if let Err(report) = answer::parse_installed("the hook's answer", text.as_bytes()) {
@@ -114,7 +114,7 @@ fn set_motd(host: &Host, block: Option<&str>) -> Result<()> {
         kept.push_str(b);
     }
     if kept != old {
-        host.write(MOTD, kept.as_bytes(), 0o644)?;
+        host.write(MOTD, &crate::host::encode_text(&kept), 0o644)?;
     }
     Ok(())
 }

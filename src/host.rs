@@ -260,11 +260,25 @@ impl Host {
         }
     }
 
-    /// A text file (lossy for stray non-UTF-8 bytes), `None` if it does not exist.
+    /// [`Host::read`] for a file that must be small (an answer, a hook): see
+    /// [`read_capped`].
+    pub fn read_capped(&self, path: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let p = self.resolve(path, true)?;
+        if let Some(o) = self.overlay_get(&p) {
+            return Ok(o.map(|(d, _)| d));
+        }
+        match fs::symlink_metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => read_capped(&p, max)
+                .map(Some)
+                .map_err(|e| e.context(format!("reading {path}"))),
+        }
+    }
+
+    /// A text file, `None` if it does not exist. Stray non-UTF-8 bytes survive: see
+    /// [`decode_text`]; write the text back through [`encode_text`].
     pub fn read_text(&self, path: &str) -> Result<Option<String>> {
-        Ok(self
-            .read(path)?
-            .map(|d| String::from_utf8_lossy(&d).into_owned()))
+        Ok(self.read(path)?.map(|d| decode_text(&d)))
     }
 
     pub fn exists(&self, path: &str) -> bool {
@@ -527,12 +541,16 @@ impl Host {
         }
         let dir = self.resolve(STATE_DIR, true)?;
         fs::create_dir_all(&dir).ctx(|| format!("creating {STATE_DIR}"))?;
+        let lock = self.resolve(&format!("{STATE_DIR}/lock"), true)?;
+        // Resolved like every path, so a symlink planted as `lock` under --root leads no
+        // further than the root; O_NOFOLLOW in case one appears after that.
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(dir.join("lock"))
+            .custom_flags(crate::tempdir::o_nofollow())
+            .open(lock)
             .ctx(|| format!("opening {STATE_DIR}/lock"))?;
         match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
             Ok(l) => Ok(Some(l)),
@@ -542,6 +560,99 @@ impl Host {
             Err((_, e)) => Err(Error::msg(format!("locking {STATE_DIR}/lock: {e}"))),
         }
     }
+}
+
+/// Where [`decode_text`] puts a byte it cannot read as UTF-8: U+10FF00 + the byte, in a
+/// private-use plane nothing we write uses.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// Bytes as text without loss: valid UTF-8 as it is; every other byte (a Latin-1 comment
+/// in /etc/hosts, say) as a stand-in character that [`encode_text`] turns back into that
+/// byte. (A lossy decoding would write U+FFFD over them when a phase rewrites the file.)
+/// A stand-in character that is really in the file is itself taken byte by byte, so the
+/// round trip is exact for every input.
+pub fn decode_text(b: &[u8]) -> String {
+    let raw = |out: &mut String, bytes: &[u8]| {
+        out.extend(
+            bytes
+                .iter()
+                .filter_map(|&x| char::from_u32(RAW_BYTE_BASE + u32::from(x))),
+        )
+    };
+    let mut out = String::with_capacity(b.len());
+    for chunk in b.utf8_chunks() {
+        for (i, ch) in chunk.valid().char_indices() {
+            if (ch as u32) >= RAW_BYTE_BASE + 0x80 {
+                raw(&mut out, &chunk.valid().as_bytes()[i..i + ch.len_utf8()]);
+            } else {
+                out.push(ch);
+            }
+        }
+        raw(&mut out, chunk.invalid());
+    }
+    out
+}
+
+/// The bytes of text from [`decode_text`], stand-ins turned back into their bytes.
+pub fn encode_text(s: &str) -> std::borrow::Cow<'_, [u8]> {
+    let is_raw = |c: char| (c as u32) >= RAW_BYTE_BASE + 0x80;
+    if !s.chars().any(is_raw) {
+        return std::borrow::Cow::Borrowed(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        if is_raw(c) {
+            out.push((c as u32 - RAW_BYTE_BASE) as u8);
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Answers and hooks are small (a hook is at most 1 MiB): more is not one of ours.
+pub const MAX_ANSWER_BYTES: u64 = 2 << 20;
+
+/// Read a file that must be small, bounded before it is read: a regular file only (a
+/// character device such as /dev/zero never ends, a FIFO may never start), its size
+/// from the metadata, then a read of at most `max` bytes (in case it grows meanwhile).
+pub fn read_capped(p: &Path, max: u64) -> Result<Vec<u8>> {
+    let m = fs::metadata(p)?;
+    let ft = m.file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else {
+            "not a plain file"
+        };
+        return Err(Error::msg(format!("{what}, not a regular file")));
+    }
+    let too_big = |n: u64| {
+        Error::msg(format!(
+            "{n} bytes or more; at most {max} are read (this is not an answer file)"
+        ))
+    };
+    if m.len() > max {
+        return Err(too_big(m.len()));
+    }
+    // O_NONBLOCK: should a FIFO have replaced the file since, the open does not hang.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(p)?;
+    let mut data = Vec::with_capacity(m.len() as usize);
+    f.take(max + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > max {
+        return Err(too_big(data.len() as u64));
+    }
+    Ok(data)
 }
 
 fn comps(p: &str) -> Vec<String> {
@@ -560,35 +671,69 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
+///
+/// The temp file is new (`O_EXCL|O_NOFOLLOW`, a name not used before by this process):
+/// a file or symlink someone planted in the directory (under `--root`, or a directory
+/// another user can write, as for `hook -o`) is never opened, so nothing outside is
+/// written. rename() replaces a symlink at `p` itself rather than following it. On any
+/// failure the temp file is removed.
 pub fn atomic_write(p: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let dir = p.parent().unwrap_or(Path::new("/"));
+    // A bare file name has the empty path as parent: that is the current directory.
+    let dir = match p.parent() {
+        Some(d) if d.as_os_str().is_empty() => Path::new("."),
+        Some(d) => d,
+        None => Path::new("/"),
+    };
     fs::create_dir_all(dir)?;
     let name = p.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.pve-firstboot.tmp"));
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+    let (tmp, mut f) = new_temp(dir, &name)?;
+    let res = (|| {
         f.write_all(data)?;
-        // The umask may have narrowed `mode` at creation.
+        // Only now the final mode: nobody else could read the data while it was written.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, p)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    fs::rename(&tmp, p)?;
+    res?;
     sync_dir(dir)
+}
+
+/// `DIR/.NAME.<pid>.<n>.pve-firstboot.tmp`, created exclusively with mode 0600, trying the
+/// next `n` when one exists.
+fn new_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut tries = 0;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{name}.{}.{n}.pve-firstboot.tmp",
+            std::process::id()
+        ));
+        match crate::tempdir::create_new(&tmp, 0o600) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 100 => {
+                tries += 1;
+            }
+            r => return r.map(|f| (tmp, f)),
+        }
+    }
 }
 
 fn append_line(p: &Path, line: &str) -> std::io::Result<()> {
     if let Some(dir) = p.parent() {
         fs::create_dir_all(dir)?;
     }
+    // O_NOFOLLOW: the log is resolved like every path, but a symlink planted as its last
+    // component must not be followed out of the root.
     let mut f = fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
+        .custom_flags(crate::tempdir::o_nofollow())
         .open(p)?;
     f.write_all(format!("{line}\n").as_bytes())?;
     f.sync_all()
@@ -723,6 +868,17 @@ mod tests {
         assert!(h.write("/b", b"1", 0o644).unwrap_err().is_crash());
         assert!(h.run(&Cmd::new("true")).unwrap_err().is_crash());
         assert!(!r.join("b").exists());
+    }
+
+    #[test]
+    fn text_round_trips_every_byte() {
+        let mut all: Vec<u8> = (0..=255).collect();
+        all.extend_from_slice("café \u{10FFFF} \u{10FF80} ok\n".as_bytes());
+        all.extend_from_slice(b"\xf4\x8f\xbf"); // a cut-off 4-byte sequence
+        let t = decode_text(&all);
+        assert_eq!(&*encode_text(&t), &all[..]);
+        assert!(t.contains("café"));
+        assert_eq!(&*encode_text("plain"), b"plain");
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod image;
 pub mod overlay;
 pub mod pci;
 pub mod phases;
+pub mod probe;
 pub mod state;
 pub mod status;
 pub mod storage;
+pub mod tempdir;

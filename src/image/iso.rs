@@ -4,12 +4,14 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::{Context, Error, Result};
 use crate::host::{Cmd, Host};
 use crate::image::hook;
+use crate::tempdir::{TempDir, check_interrupted};
 
 /// Binary hooks are copied byte for byte only since the 8.4 installer (before, they were
 /// read as UTF-8 text, which corrupts the compressed agent).
@@ -112,11 +114,29 @@ pub fn default_output(iso: &Path) -> PathBuf {
     iso.with_file_name(format!("{stem}-auto-from-iso.iso"))
 }
 
+/// The input must be a regular file: a missing one would otherwise surface as "no
+/// /.cd-info", and a device or FIFO could be read without end.
+fn check_input(iso: &Path) -> Result<()> {
+    match std::fs::metadata(iso) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::msg(format!("{}: not a regular file", iso.display()))),
+        Err(e) => Err(Error::msg(format!("{}: {e}", iso.display()))),
+    }
+}
+
 /// Build the customised ISO; returns where it went.
 pub fn customise(o: &Options) -> Result<PathBuf> {
+    check_input(o.iso)?;
     let out = o
         .out
         .map_or_else(|| default_output(o.iso), Path::to_path_buf);
+    // Checked before the ISO is copied, not after: a directory can never be replaced.
+    if out.is_dir() {
+        return Err(Error::msg(format!(
+            "{} is a directory; name the output file",
+            out.display()
+        )));
+    }
     if out.exists() && !o.force {
         return Err(Error::msg(format!(
             "{} exists; use --force to replace it",
@@ -127,22 +147,28 @@ pub fn customise(o: &Options) -> Result<PathBuf> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let work = dir.join(format!(".pve-firstboot-image.{}", std::process::id()));
-    std::fs::create_dir_all(&work).ctx(|| format!("creating {}", work.display()))?;
-    let res = build(o, &out, &work);
-    let _ = std::fs::remove_dir_all(&work);
-    res.map(|()| out)
+    // No directories are made for the output: a typo in -o should fail, not leave a tree.
+    if !dir.is_dir() {
+        return Err(Error::msg(format!(
+            "{}: no such directory for the output",
+            dir.display()
+        )));
+    }
+    // Beside the output (the copy of the ISO is then renamed, not copied again), private
+    // to us, and removed however build() ends: it holds the answer with the root password.
+    let work = TempDir::new_in(dir, ".pve-firstboot-image")?;
+    build(o, &out, &work).map(|()| out)
 }
 
-fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
+fn build(o: &Options, out: &Path, work: &TempDir) -> Result<()> {
     let iso = o.iso;
-    let cd_info = extract(iso, "/.cd-info", work)?.ok_or_else(|| {
+    let cd_info = extract(iso, "/.cd-info", work.path())?.ok_or_else(|| {
         Error::msg(format!(
             "{}: no /.cd-info; not a Proxmox VE installer ISO",
             iso.display()
         ))
     })?;
-    if extract(iso, "/auto-installer-capable", work)?.is_none() {
+    if extract(iso, "/auto-installer-capable", work.path())?.is_none() {
         return Err(Error::msg(format!(
             "{}: no /auto-installer-capable; this installer cannot install automatically (Proxmox VE 8.2 or newer can)",
             iso.display()
@@ -162,7 +188,7 @@ fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
             MIN_RELEASE.1
         )));
     }
-    if let Some(h) = extract(iso, "/proxmox-first-boot", work)? {
+    if let Some(h) = extract(iso, "/proxmox-first-boot", work.path())? {
         if hook::version_of(&h).is_some() && !o.force {
             return Err(Error::msg(format!(
                 "{}: already customised by pve-firstboot; use --force to customise it again",
@@ -172,28 +198,31 @@ fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
     }
     let answer = proxmox_answer(o.answer_text)?;
     let hook_bytes = crate::image::build_hook(o.answer_text)?;
+    check_interrupted()?;
     let uuid = volume_uuid(iso)?;
+    // On disk only we may read them (the answer holds the root password); on the ISO they
+    // get the modes the installer expects, set with -chmod below.
     let files = [
-        ("answer.toml", answer.into_bytes(), 0o644, "/answer.toml"),
+        ("answer.toml", answer.into_bytes(), "0644", "/answer.toml"),
         (
             "auto-installer-mode.toml",
             include_bytes!("../../image/auto-installer-mode.toml").to_vec(),
-            0o644,
+            "0644",
             "/auto-installer-mode.toml",
         ),
         (
             "proxmox-first-boot",
             hook_bytes,
-            0o755,
+            "0755",
             "/proxmox-first-boot",
         ),
     ];
-    for (name, data, mode, _) in &files {
-        crate::host::atomic_write(&work.join(name), data, *mode)
-            .ctx(|| format!("writing {name}"))?;
+    for (name, data, _, _) in &files {
+        work.write(name, data, 0o600)?;
     }
-    let tmp = work.join("out.iso");
-    copy_with_progress(iso, &tmp)?;
+    let (tmp, tmp_file) = work.create("out.iso", 0o600)?;
+    copy_with_progress(iso, tmp_file)?;
+    check_interrupted()?;
     let tmp_s = tmp.to_string_lossy().into_owned();
     let mut args: Vec<String> = [
         "-boot_image",
@@ -208,16 +237,23 @@ fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for (name, _, _, at) in &files {
+    for (name, _, mode, at) in &files {
         args.extend([
             "-map".into(),
-            work.join(name).to_string_lossy().into_owned(),
+            work.path().join(name).to_string_lossy().into_owned(),
             (*at).into(),
+            "-chmod".into(),
+            (*mode).into(),
+            (*at).into(),
+            "--".into(),
         ]);
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     xorriso(&refs).ctx(|| "adding the files with xorriso")?;
+    check_interrupted()?;
     File::open(&tmp)?.sync_all()?;
+    // The ISO itself is no secret: the usual mode for the output.
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
     if out.exists() && !o.force {
         return Err(Error::msg(format!(
             "{} appeared meanwhile; not replaced",
@@ -232,14 +268,17 @@ fn build(o: &Options, out: &Path, work: &Path) -> Result<()> {
 }
 
 /// The whole ISO, copied first (as Proxmox's tool does); progress every 10 %.
-fn copy_with_progress(from: &Path, to: &Path) -> Result<()> {
+fn copy_with_progress(from: &Path, mut dst: File) -> Result<()> {
     let mut src = File::open(from).ctx(|| format!("opening {}", from.display()))?;
     let total = src.metadata()?.len().max(1);
-    let mut dst = File::create(to).ctx(|| format!("creating {}", to.display()))?;
     let mut buf = vec![0u8; 4 << 20];
     let (mut done, mut shown, start) = (0u64, 0u64, Instant::now());
     loop {
-        let n = src.read(&mut buf)?;
+        check_interrupted()?;
+        let n = match src.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r.ctx(|| format!("reading {}", from.display()))?,
+        };
         if n == 0 {
             break;
         }
@@ -261,19 +300,26 @@ fn copy_with_progress(from: &Path, to: &Path) -> Result<()> {
 
 /// `image --inspect`: what a customised ISO carries, without secrets.
 pub fn inspect(iso: &Path) -> Result<String> {
-    let work = std::env::temp_dir().join(format!("pve-firstboot-inspect.{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    let res = (|| {
+    check_input(iso)?;
+    let tmp = TempDir::new("pve-firstboot-inspect")?;
+    let work = tmp.path();
+    (|| {
         let mut out = format!("{}\n", iso.display());
-        let cd =
-            extract(iso, "/.cd-info", &work)?.map(|d| String::from_utf8_lossy(&d).into_owned());
+        // Without /.cd-info this is no Proxmox installer ISO (or no ISO at all): saying
+        // "none" for everything and exiting 0 would look like an uncustomised one.
+        let cd = extract(iso, "/.cd-info", work)?
+            .map(|d| String::from_utf8_lossy(&d).into_owned())
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "{}: no /.cd-info; not a Proxmox VE installer ISO",
+                    iso.display()
+                ))
+            })?;
         out.push_str(&format!(
             "  release:     {}\n",
-            cd.as_deref()
-                .and_then(release)
-                .map_or("unknown (no /.cd-info)".into(), |r| r.0)
+            release(&cd).map_or("unknown (no RELEASE in /.cd-info)".into(), |r| r.0)
         ));
-        let mode = extract(iso, "/auto-installer-mode.toml", &work)?;
+        let mode = extract(iso, "/auto-installer-mode.toml", work)?;
         out.push_str(&format!(
             "  auto-install: {}\n",
             mode.map_or("no".into(), |m| String::from_utf8_lossy(&m)
@@ -282,7 +328,7 @@ pub fn inspect(iso: &Path) -> Result<String> {
                 .collect::<Vec<_>>()
                 .join(" "))
         ));
-        match extract(iso, "/answer.toml", &work)? {
+        match extract(iso, "/answer.toml", work)? {
             Some(a) => {
                 let t: toml::Table =
                     toml::from_str(&String::from_utf8_lossy(&a)).unwrap_or_default();
@@ -316,7 +362,7 @@ pub fn inspect(iso: &Path) -> Result<String> {
             }
             None => out.push_str("  answer:      none\n"),
         }
-        match extract(iso, "/proxmox-first-boot", &work)? {
+        match extract(iso, "/proxmox-first-boot", work)? {
             Some(h) => out.push_str(&format!(
                 "  hook:        {} bytes (limit {}), pve-firstboot {}\n",
                 h.len(),
@@ -326,9 +372,7 @@ pub fn inspect(iso: &Path) -> Result<String> {
             None => out.push_str("  hook:        none\n"),
         }
         Ok(out)
-    })();
-    let _ = std::fs::remove_dir_all(&work);
-    res
+    })()
 }
 
 #[cfg(test)]

@@ -16,28 +16,46 @@ pub fn build_hook(answer_text: &str) -> Result<Vec<u8>> {
         .map_err(|e| Error::msg(format!("preparing the answer: {e}")))?;
     let agent = std::fs::read("/proc/self/exe").ctx(|| "reading the agent's own binary")?;
     let agent_xz = xz(&agent)?;
+    // A SIGTERM sent to us alone leaves xz running to its end: stop here, before any write.
+    crate::tempdir::check_interrupted()?;
     hook::build(env!("CARGO_PKG_VERSION"), &for_host, &agent_xz)
 }
 
 /// `xz -9e` through the xz command (every Debian/Ubuntu workstation and Proxmox host has
-/// it; an xz encoder in the agent would add to the very size this saves).
-fn xz(data: &[u8]) -> Result<Vec<u8>> {
-    let dir = std::env::temp_dir().join(format!("pve-firstboot-xz.{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("agent");
-    let res = (|| {
-        std::fs::write(&file, data)?;
-        // -T1: the same bytes every time; --check=crc32: what the kernel's and busybox's
-        // xz decoders understand too.
-        Host::live().run_ok(
-            &Cmd::new("xz")
-                .args(["-9e", "-T1", "--check=crc32", "-f"])
-                .arg(file.to_string_lossy()),
-        )?;
-        std::fs::read(dir.join("agent.xz")).ctx(|| "reading the compressed agent")
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    res
+/// it; an xz encoder in the agent would add to the very size this saves). The data goes
+/// through pipes, never a file: a work file in a shared /tmp is one another user could
+/// swap for their own between our write and xz's read (and then run as root in the hook).
+pub fn xz(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    // -T1: the same bytes every time; --check=crc32: what the kernel's and busybox's
+    // xz decoders understand too.
+    let cmd = Cmd::new("xz").args(["-9e", "-T1", "--check=crc32", "-c"]);
+    let mut child = Host::live().spawn(&cmd, Stdio::piped(), Stdio::piped())?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut out = Vec::new();
+    // Feed stdin from a thread: xz writes as it reads, and a full stdout pipe that nobody
+    // drains would stop it reading.
+    let (fed, read) = std::thread::scope(|s| {
+        let feeder = s.spawn(move || stdin.write_all(data));
+        let read = stdout.read_to_end(&mut out);
+        (feeder.join().unwrap_or(Ok(())), read)
+    });
+    let status = child.wait().ctx(|| format!("waiting for `{cmd}`"))?;
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    if !status.success() {
+        return Err(Error::msg(format!(
+            "`{cmd}` failed ({status}): {}",
+            err.trim()
+        )));
+    }
+    fed.ctx(|| format!("feeding `{cmd}`"))?;
+    read.ctx(|| format!("reading from `{cmd}`"))?;
+    Ok(out)
 }
 
 /// Write `data` to `out` through a temp file and a rename, never over an existing file

@@ -91,7 +91,9 @@ impl<'a> Cx<'a> {
     /// Make a file hold `content`; records the change if there was one.
     pub fn write(&mut self, path: &str, content: &str, mode: u32) -> Result<bool> {
         let old = self.host.read(path)?;
-        let changed = self.host.write(path, content.as_bytes(), mode)?;
+        // Bytes that were not UTF-8 when the file was read go back as they were.
+        let content = crate::host::encode_text(content);
+        let changed = self.host.write(path, &content, mode)?;
         // Names and sizes only: a file's content may be a secret (the journal keeps this).
         log::debug!(
             "{}: {path} ({} bytes, mode {mode:04o}) {}",
@@ -111,7 +113,7 @@ impl<'a> Cx<'a> {
             self.files.push(FileChange {
                 path: path.to_string(),
                 old,
-                new: Some(content.as_bytes().to_vec()),
+                new: Some(content.into_owned()),
             });
         }
         Ok(changed)

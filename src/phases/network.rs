@@ -25,6 +25,7 @@ pub const NFT_UNIT: &str = "pve-firstboot-nat.service";
 pub const DNSMASQ_CONF: &str = "/etc/pve-firstboot/dnsmasq-vm-bridge.conf";
 pub const DNSMASQ_UNIT: &str = "pve-firstboot-dnsmasq.service";
 const HOSTS: &str = "/etc/hosts";
+const ROUTES: &str = "/proc/net/route";
 /// The nftables table everything of ours lives in.
 pub const NFT_TABLE: &str = "pve_firstboot";
 
@@ -72,6 +73,7 @@ impl Phase for NetworkPhase {
         let Some(bridge) = cfg.vm_bridge.clone() else {
             return Ok(());
         };
+        no_overlap_with_the_host(cx, &bridge, &mgmt)?;
         interfaces(cx, &bridge, &mgmt, self.gateway_check)?;
         let fwd_changed = cx.write(FORWARD_SYSCTL, &forward_sysctl(&bridge), 0o644)?;
         if fwd_changed || cx.resumed {
@@ -103,6 +105,54 @@ impl Phase for NetworkPhase {
         }
         cx.results.push(format!("{} is up with {}", b.name, b.cidr));
         Ok(())
+    }
+}
+
+/// The routes /proc/net/route shows directly on `iface` (no gateway): the subnets it is on,
+/// however it got its address (DHCP included, which /etc/network/interfaces does not show).
+fn connected_subnets(cx: &Cx, iface: &str) -> Result<Vec<Ipv4Cidr>> {
+    let text = cx.read(ROUTES)?.unwrap_or_default();
+    // Iface Destination Gateway Flags RefCnt Use Metric Mask ...; each address is its four
+    // bytes in network order printed as a host-order (little-endian on amd64) hex number.
+    let hex = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| u32::from_be_bytes(v.to_le_bytes()))
+    };
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (dest, gw, mask) = (hex(f.get(1)?)?, hex(f.get(2)?)?, hex(f.get(7)?)?);
+            (f[0] == iface && gw == 0 && mask != 0).then(|| Ipv4Cidr {
+                addr: Ipv4Addr::from(dest),
+                prefix: mask.count_ones() as u8,
+            })
+        })
+        .collect())
+}
+
+/// A VM bridge on the management network's subnet would take its addresses from the LAN
+/// the host is on and cut guests (or the host) off. Validate catches it for a static
+/// address in the answer; here it is checked against what the host really has: vmbr0's
+/// address in /etc/network/interfaces and its routes (from DHCP too).
+fn no_overlap_with_the_host(cx: &Cx, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
+    let mut seen: Vec<(Ipv4Cidr, &str)> = connected_subnets(cx, "vmbr0")?
+        .into_iter()
+        .map(|c| (c, "a route of vmbr0 in /proc/net/route"))
+        .collect();
+    if let Some(m) = &mgmt.cidr {
+        seen.push((*m, "vmbr0's address"));
+    }
+    match seen.iter().find(|(c, _)| c.overlaps(&b.cidr)) {
+        Some((c, whence)) => Err(Error::msg(format!(
+            "[network.vm-bridge] cidr {}: overlaps the management network {} ({whence}); \
+             guests would be cut off. Choose a subnet the LAN does not use",
+            b.cidr,
+            c.subnet()
+        ))),
+        None => Ok(()),
     }
 }
 

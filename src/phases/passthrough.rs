@@ -39,6 +39,7 @@ impl Phase for PassthroughPhase {
         for d in &devices {
             cx.results.push(format!("{d}"));
         }
+        blacklist_spares_the_host(&cfg.blacklist_drivers, &all, &devices)?;
         let args = wanted_args(cx, &cfg)?;
         let cmdline_changed = kernel_cmdline(cx, loader, &args)?;
         let modules_changed = vfio_config(cx, &cfg, &devices)?;
@@ -514,6 +515,50 @@ fn vfio_config(cx: &mut Cx, cfg: &Passthrough, devices: &[PciDevice]) -> Result<
     }
     let b = cx.write(MODPROBE, &body, 0o644)?;
     Ok(a || b)
+}
+
+/// `blacklist-drivers` keeps a driver from loading at all, for every device it serves, not
+/// only the ones passed through. So none may drive a device that stays with the host and
+/// that the host cannot do without: its boot VGA device (the console, which this phase
+/// otherwise never takes), a network controller (the host would be cut off after the
+/// reboot this phase asks for) or a storage controller (it might not boot). Validate
+/// refuses the well-known names; this catches the rest, from /sys.
+fn blacklist_spares_the_host(
+    blacklist: &[String],
+    all: &[PciDevice],
+    passed: &[PciDevice],
+) -> Result<()> {
+    // modprobe treats - and _ in module names alike.
+    let norm = |s: &str| s.replace('-', "_");
+    let mut problems = Vec::new();
+    for d in all
+        .iter()
+        .filter(|d| !passed.iter().any(|p| p.addr == d.addr))
+    {
+        let Some(driver) = d.driver.as_deref() else {
+            continue;
+        };
+        if !blacklist.iter().any(|b| norm(b) == norm(driver)) {
+            continue;
+        }
+        let role = match d.class >> 16 {
+            _ if d.boot_vga => "the boot VGA device (the host's console)",
+            0x01 => "a storage controller",
+            0x02 => "a network controller",
+            _ => continue,
+        };
+        problems.push(format!(
+            "blacklist-drivers: \"{driver}\" drives {} [{}], {role}, which stays on the host; \
+             blacklisting it would take that device from the host too",
+            d.addr,
+            d.id()
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::msg(problems.join("; ")))
+    }
 }
 
 /// Devices in `d`'s IOMMU group that are neither functions of its slot nor PCI bridges.

@@ -73,6 +73,20 @@ pub(super) fn read_haos(
     let image = match t.string(c, "image") {
         None => ImageSource::Release,
         Some(i) if i.v.starts_with("https://") || i.v.starts_with("http://") => {
+            if let Err(e) = crate::fetch::check_url(&i.v) {
+                c.error(
+                    &i.span,
+                    &t.key_path("image"),
+                    format!("{:?} is not a usable image URL: it {e}", i.v),
+                );
+            } else if i.v.starts_with("http://") && sha.is_none() {
+                // Anyone on the way can change plain HTTP; only the pinned sum notices.
+                c.error(
+                    &i.span,
+                    &t.key_path("image"),
+                    "a plain http:// URL needs a pinned sha256 (anyone on the network path could change the image); use https:// or pin sha256",
+                );
+            }
             ImageSource::Url(i.v)
         }
         Some(i) if i.v.starts_with('/') => ImageSource::Path(i.v),

@@ -3,6 +3,111 @@
 use super::*;
 use crate::answer::reader::{Checker, Tbl};
 
+/// Characters a kernel argument may not hold. The arguments land unquoted in GRUB's
+/// `linux` line (Debian's 10_linux pastes GRUB_CMDLINE_LINUX in), where `;` `|` `&` end the
+/// command, `#` starts a comment, `{` `}` `<` `>` are GRUB syntax, `$` expands, and quotes and
+/// backslashes change how the rest is read; and in /etc/kernel/cmdline, one line of words.
+pub const KERNEL_ARG_FORBIDDEN: &str = ";#{}|&<>$\\`'\"";
+
+/// One word of printable ASCII without [`KERNEL_ARG_FORBIDDEN`]; `Err` says why not.
+pub fn kernel_arg_ok(a: &str) -> Result<(), String> {
+    if a.is_empty() {
+        return Err("it is empty".into());
+    }
+    if let Some(b) = a.bytes().find(|b| !b.is_ascii_graphic()) {
+        return Err(if b == b' ' || b == b'\t' {
+            "one argument per entry, without spaces".into()
+        } else if b.is_ascii_control() {
+            format!("control character 0x{b:02x}")
+        } else {
+            "only printable ASCII is allowed".into()
+        });
+    }
+    if let Some(ch) = a.chars().find(|ch| KERNEL_ARG_FORBIDDEN.contains(*ch)) {
+        return Err(format!(
+            "'{ch}' is not allowed (none of {})",
+            KERNEL_ARG_FORBIDDEN
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    Ok(())
+}
+
+/// Well-known drivers of devices a host cannot do without, and what they drive: the
+/// passthrough phase checks the devices it finds in /sys as well, this catches the usual
+/// names before anything is installed. GPU drivers such as nouveau or amdgpu are not here:
+/// blacklisting them is the usual way to keep a guest's GPU from the host, and the phase
+/// refuses them when they drive the boot VGA device.
+pub fn host_driver(module: &str) -> Option<&'static str> {
+    const BMC_VGA: &[&str] = &["ast", "mgag200"];
+    const NIC: &[&str] = &[
+        "e1000",
+        "e1000e",
+        "igb",
+        "igc",
+        "ixgbe",
+        "i40e",
+        "ice",
+        "r8169",
+        "r8125",
+        "tg3",
+        "bnx2",
+        "bnx2x",
+        "bnxt_en",
+        "mlx4_core",
+        "mlx4_en",
+        "mlx5_core",
+        "atlantic",
+        "alx",
+        "atl1c",
+        "sky2",
+        "forcedeth",
+        "be2net",
+        "sfc",
+        "cxgb4",
+        "qede",
+        "virtio_net",
+        "vmxnet3",
+        "ixgbevf",
+        "iavf",
+    ];
+    const STORAGE: &[&str] = &[
+        "nvme",
+        "nvme_core",
+        "ahci",
+        "libahci",
+        "ata_piix",
+        "ata_generic",
+        "megaraid_sas",
+        "mpt3sas",
+        "mptsas",
+        "mptspi",
+        "hpsa",
+        "smartpqi",
+        "aacraid",
+        "isci",
+        "virtio_blk",
+        "virtio_scsi",
+        "sd_mod",
+        "dm_mod",
+        "virtio_pci",
+    ];
+    let m = module.replace('-', "_");
+    let is = |l: &[&str]| l.contains(&m.as_str());
+    if is(BMC_VGA) {
+        Some("a server's on-board (BMC) VGA device, usually the host's console")
+    } else if is(NIC) {
+        Some("network controllers")
+    } else if is(STORAGE) {
+        Some("storage controllers or disks")
+    } else {
+        None
+    }
+}
+
 pub(super) fn read_passthrough(c: &mut Checker, t: &mut Tbl) -> Option<Passthrough> {
     let devices = match t.strings(c, "devices") {
         Some(d) if d.is_empty() => {
@@ -41,19 +146,11 @@ pub(super) fn read_passthrough(c: &mut Checker, t: &mut Tbl) -> Option<Passthrou
     let ignore_msrs = t.bool(c, "ignore-msrs").is_some_and(|b| b.v);
     let kernel_args = t.strings(c, "kernel-args").unwrap_or_default();
     for (i, a) in kernel_args.iter().enumerate() {
-        // One argument each, no quoting: these land in GRUB_CMDLINE_LINUX and /etc/kernel/cmdline.
-        if a.v.is_empty()
-            || a.v
-                .chars()
-                .any(|ch| ch.is_whitespace() || "\"'\\$`".contains(ch))
-        {
+        if let Err(why) = kernel_arg_ok(&a.v) {
             c.error(
                 &a.span,
                 &format!("{}[{i}]", t.key_path("kernel-args")),
-                format!(
-                    "\"{}\" is not a single kernel argument (no spaces, quotes, $ or backslashes)",
-                    a.v
-                ),
+                format!("{:?} is not a single kernel argument: {why}", a.v),
             );
         }
     }
@@ -87,6 +184,17 @@ pub(super) fn read_passthrough(c: &mut Checker, t: &mut Tbl) -> Option<Passthrou
                 &m.span,
                 &path,
                 format!("\"{}\" is needed by Proxmox or by passthrough itself and may not be blacklisted", m.v),
+            );
+        } else if let Some(what) = host_driver(&m.v) {
+            c.error(
+                &m.span,
+                &path,
+                format!(
+                    "\"{}\" drives {what}, which the host needs; a blacklist stops it for every such \
+                     device, not only the one passed through (vfio-pci claims passed devices first \
+                     without it)",
+                    m.v
+                ),
             );
         }
     }

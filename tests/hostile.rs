@@ -1,0 +1,918 @@
+//! Hostile input and a shared machine (issue 14): one test per finding, each of which
+//! failed before the fix. Planted temp paths and symlinks must change no file outside the
+//! output or the root; hostile answers must be refused with a clear error, never a panic.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use pve_firstboot::host::{Host, atomic_write};
+
+fn pvefb_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// `apply ANSWER --root ROOT`, run in `dir`.
+fn apply(dir: &Path, answer: &Path, root: &Path) -> Output {
+    pvefb_in(
+        dir,
+        &[
+            "apply",
+            &answer.to_string_lossy(),
+            "--root",
+            &root.to_string_lossy(),
+        ],
+    )
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A file outside every directory the code may write, and its content.
+fn victim(dir: &Path) -> std::path::PathBuf {
+    let v = dir.join("victim");
+    fs::write(&v, "precious\n").unwrap();
+    fs::set_permissions(&v, fs::Permissions::from_mode(0o600)).unwrap();
+    v
+}
+
+fn unchanged(v: &Path) {
+    assert_eq!(
+        fs::read_to_string(v).unwrap(),
+        "precious\n",
+        "{v:?} was written"
+    );
+    assert_eq!(
+        fs::metadata(v).unwrap().permissions().mode() & 0o7777,
+        0o600,
+        "{v:?} changed mode"
+    );
+}
+
+/// High: xz() used `$TMPDIR/pve-firstboot-xz.<pid>/agent`, reused the directory whoever
+/// made it and wrote through a symlink there. The name is planted for this very process.
+#[test]
+fn xz_writes_through_no_planted_temp_path() {
+    let d = scratch("hostile-xz");
+    let v = victim(&d);
+    let planted = std::env::temp_dir().join(format!("pve-firstboot-xz.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&planted);
+    fs::create_dir_all(&planted).unwrap();
+    symlink(&v, planted.join("agent")).unwrap();
+    symlink(&v, planted.join("agent.xz")).unwrap();
+    let out = pve_firstboot::image::xz(b"the agent").unwrap();
+    let _ = fs::remove_dir_all(&planted);
+    unchanged(&v);
+    assert!(out.starts_with(b"\xfd7zXZ"), "not xz output");
+}
+
+/// Medium: atomic_write's temp file had a fixed name and was opened through a symlink, so
+/// under --root (or a directory another user can write, as for `hook -o`) a link planted
+/// there wrote a file outside.
+#[test]
+fn atomic_write_opens_no_planted_temp_file() {
+    let d = scratch("hostile-atomic");
+    let v = victim(&d);
+    let root = d.join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    symlink(&v, root.join("etc/.hostname.pve-firstboot.tmp")).unwrap();
+    let h = Host::rooted(&root);
+    h.write("/etc/hostname", b"pve\n", 0o644).unwrap();
+    unchanged(&v);
+    assert_eq!(fs::read(root.join("etc/hostname")).unwrap(), b"pve\n");
+    // hook -o into a shared directory: the same planted name, and the target itself a
+    // symlink to the victim: rename() replaces the link, the victim keeps its bytes.
+    let shared = d.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    symlink(&v, shared.join(".hook.pve-firstboot.tmp")).unwrap();
+    symlink(&v, shared.join("hook")).unwrap();
+    atomic_write(&shared.join("hook"), b"#!/bin/sh\n", 0o755).unwrap();
+    unchanged(&v);
+}
+
+/// Medium: the lock file was opened without resolving it inside the root.
+#[test]
+fn the_lock_stays_inside_the_root() {
+    let d = scratch("hostile-lock");
+    let outside = d.join("outside-lock");
+    let root = d.join("root");
+    fs::create_dir_all(root.join("var/lib/pve-firstboot")).unwrap();
+    // `..` stops at the root, so the link leads to ROOT/outside-lock.
+    symlink(
+        "../../../../outside-lock",
+        root.join("var/lib/pve-firstboot/lock"),
+    )
+    .unwrap();
+    let h = Host::rooted(&root);
+    let _lock = h.lock().unwrap();
+    assert!(!outside.exists(), "the lock was created outside the root");
+    assert!(root.join("outside-lock").exists());
+}
+
+/// Low: a failed write (here: the target is a directory, so the rename fails) left its
+/// temp file behind.
+#[test]
+fn a_failed_write_leaves_no_temp_file() {
+    let d = scratch("hostile-failed-write");
+    fs::create_dir_all(d.join("target/inside")).unwrap();
+    assert!(atomic_write(&d.join("target"), b"data", 0o644).is_err());
+    let left: Vec<String> = fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["target".to_string()]);
+}
+
+/// Low: every missing required flag panicked (exit 134); now a usage error, exit 2.
+#[test]
+fn cli_misuse_is_a_usage_error() {
+    let d = scratch("hostile-cli");
+    for args in [
+        &["hand-over"][..],
+        &["hook"],
+        &["hook", "--answer", "x.toml"],
+        &["hook", "-o", "out"],
+        &["image"],
+        &["image", "--iso", "x.iso"],
+        &["image", "--answer", "x.toml"],
+        &["image", "--inspect"],
+        &["validate", "a", "b"],
+        &["frobnicate"],
+    ] {
+        let o = pvefb_in(&d, args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(t.contains("usage:"), "{args:?}: {t}");
+        assert!(!t.contains("panicked"), "{args:?}: {t}");
+    }
+}
+
+/// Low: `hook -o NAME` with a bare file name wrote the file, then failed to sync the
+/// directory "" and exited 1. (`hook` itself needs the release binary to fit in 1 MiB:
+/// tests/image/run runs it so; here the write it ends with. This test changes the current
+/// directory of the test process, so every other test here uses absolute paths.)
+#[test]
+fn write_to_a_bare_file_name() {
+    let d = scratch("hostile-bare");
+    std::env::set_current_dir(&d).unwrap();
+    atomic_write(Path::new("hook.out"), b"#!/bin/sh\n", 0o755).unwrap();
+    assert_eq!(fs::read(d.join("hook.out")).unwrap(), b"#!/bin/sh\n");
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "a temp file was left");
+}
+
+/// Low: `image --inspect` of a missing or non-ISO file exited 0 saying "none"; a missing
+/// `--iso` was reported as "no /.cd-info".
+#[test]
+fn inspect_and_image_of_a_non_iso_fail() {
+    let d = scratch("hostile-inspect");
+    fs::write(d.join("not.iso"), "hello\n").unwrap();
+    for f in ["not.iso", "missing.iso"] {
+        let o = pvefb_in(&d, &["image", "--inspect", f]);
+        assert_eq!(o.status.code(), Some(1), "{f}: {}", text(&o));
+    }
+    let answer = manifest().join("examples/homeserver.toml");
+    let answer = answer.to_string_lossy();
+    // `image --iso ISO --answer EXAMPLE EXTRA...`: exit 1 and its message.
+    let image = |iso: &str, extra: &[&str]| {
+        let mut args = vec!["image", "--iso", iso, "--answer", &answer];
+        args.extend_from_slice(extra);
+        let o = pvefb_in(&d, &args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {t}");
+        t
+    };
+    let t = image("missing.iso", &[]);
+    assert!(t.contains("missing.iso: No such file"), "{t}");
+    // -o into a directory that does not exist: refused, nothing created.
+    image("not.iso", &["-o", "missing/sub/out.iso"]);
+    assert!(!d.join("missing").exists());
+    // -o DIR --force: refused before the ISO is copied.
+    fs::create_dir_all(d.join("outdir")).unwrap();
+    let t = image("not.iso", &["-o", "outdir", "--force"]);
+    assert!(t.contains("outdir is a directory"), "{t}");
+}
+
+/// A scratch directory with `root/`: a Proxmox VE 8 install on an Intel board with an
+/// NVIDIA card (tests/roots).
+fn intel_nvidia_root(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = scratch(name);
+    let root = d.join("root");
+    for b in ["pve8", "hw-intel-nvidia-zfs"] {
+        copy_tree(&manifest().join("tests/roots").join(b), &root);
+    }
+    (d, root)
+}
+
+/// The passthrough fixture's answer with `extra` lines added to its `[passthrough]` table.
+fn passthrough_answer(extra: &str) -> String {
+    let base =
+        fs::read_to_string(manifest().join("tests/fixtures/passthrough-intel-zfs/answer.toml"))
+            .unwrap();
+    assert!(
+        base.trim_end().ends_with("disable-vga = true"),
+        "the table moved"
+    );
+    format!("{base}{extra}\n")
+}
+
+/// The validator's errors for an answer, or "" when it is valid.
+fn errors(answer: &str) -> String {
+    match pve_firstboot::answer::parse("a.toml", answer.as_bytes()) {
+        Ok(_) => String::new(),
+        Err(r) => r.to_string(),
+    }
+}
+
+/// Medium: `kernel-args` took GRUB metacharacters and control bytes into the GRUB drop-in,
+/// where 10_linux pastes them unquoted into the `linux` line.
+#[test]
+fn kernel_args_refuse_grub_metacharacters_and_control_bytes() {
+    assert_eq!(
+        errors(&passthrough_answer(
+            "kernel-args = [\"pcie_aspm=off\", \"video=efifb:off\"]"
+        )),
+        ""
+    );
+    for bad in [
+        "quiet;halt",
+        "#rest",
+        "a{b",
+        "a}b",
+        "a|b",
+        "a&b",
+        "a<b",
+        "a>b",
+        "$x",
+        "a\\\\b",
+        "a`b",
+        "a'b",
+        "a\\\"b",
+        "a\\u0000b",
+        "a\\u001bb",
+        "a\\tb",
+        "a b",
+        "a\\nb",
+        "",
+    ] {
+        let e = errors(&passthrough_answer(&format!("kernel-args = [\"{bad}\"]")));
+        assert!(
+            e.contains("passthrough.kernel-args[0]") && e.contains("not a single kernel argument"),
+            "{bad:?} was accepted: {e}"
+        );
+    }
+}
+
+/// Medium: `blacklist-drivers = ["ast", "nvme", "ahci", "igb"]` validated and was written.
+#[test]
+fn blacklist_refuses_well_known_host_drivers() {
+    assert_eq!(
+        errors(&passthrough_answer("blacklist-drivers = [\"nouveau\"]")),
+        ""
+    );
+    let e = errors(&passthrough_answer(
+        "blacklist-drivers = [\"ast\", \"nvme\", \"ahci\", \"igb\", \"r8169\", \"mgag200\"]",
+    ));
+    for i in 0..6 {
+        assert!(
+            e.contains(&format!("passthrough.blacklist-drivers[{i}]")),
+            "entry {i} accepted: {e}"
+        );
+    }
+    assert!(
+        e.contains("\"ast\" drives a server's on-board (BMC) VGA device"),
+        "{e}"
+    );
+    assert!(e.contains("\"igb\" drives network controllers"), "{e}");
+}
+
+/// Medium: a driver the static list does not know, bound to the boot VGA device (here
+/// i915 on the Intel iGPU while the NVIDIA card is passed through): the phase reads /sys,
+/// refuses it and names the device, before anything is written.
+#[test]
+fn blacklist_of_the_boot_vga_driver_is_refused_by_the_phase() {
+    let (d, root) = intel_nvidia_root("hostile-blacklist-phase");
+    let answer = d.join("answer.toml");
+    fs::write(
+        &answer,
+        passthrough_answer("blacklist-drivers = [\"i915\"]"),
+    )
+    .unwrap();
+    let o = apply(&d, &answer, &root);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("\"i915\" drives 0000:00:02.0 [") && t.contains("the boot VGA device"),
+        "{t}"
+    );
+    let modprobe = root.join("etc/modprobe.d/pve-firstboot-vfio.conf");
+    assert!(
+        !fs::read_to_string(&modprobe)
+            .unwrap_or_default()
+            .contains("blacklist i915"),
+        "the blacklist was written"
+    );
+}
+
+/// examples/homeserver.toml with `image = IMAGE` (a TOML string body) in `[haos]`, and
+/// without the pinned sha256 when `pinned` is false.
+fn haos_answer(image: &str, pinned: bool) -> String {
+    let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let line = "# image = \"https://...\"";
+    assert!(base.contains(line), "the example moved");
+    let mut a = base.replace(line, &format!("image = \"{image}\""));
+    if !pinned {
+        let sha = a
+            .lines()
+            .find(|l| l.starts_with("sha256 = "))
+            .unwrap()
+            .to_string();
+        a = a.replace(&sha, "allow-unpinned = true");
+    }
+    a
+}
+
+/// Low: `haos.image` was checked only for its prefix, so spaces, newlines, `$()`, quotes
+/// and curl's `{a,b}` globs passed; plain http:// passed without a pinned checksum.
+#[test]
+fn image_urls_are_validated_as_urls() {
+    assert_eq!(
+        errors(&haos_answer("https://example.org/haos.qcow2.xz", true)),
+        ""
+    );
+    assert_eq!(
+        errors(&haos_answer("http://10.0.0.2/haos.qcow2.xz", true)),
+        ""
+    );
+    for bad in [
+        "https://example.org/a b.xz",
+        "https://example.org/a\\nb.xz",
+        "https://example.org/a\\tb.xz",
+        "https://example.org/$(reboot).xz",
+        "https://example.org/a\\\"b.xz",
+        "https://example.org/a'b.xz",
+        "https://example.org/{a,b,c}.xz",
+        "https://example.org/a\\u0000.xz",
+        "https://",
+    ] {
+        let e = errors(&haos_answer(bad, true));
+        assert!(e.contains("haos.image"), "{bad:?} was accepted: {e}");
+    }
+    let e = errors(&haos_answer("http://10.0.0.2/haos.qcow2.xz", false));
+    assert!(e.contains("plain http:// URL needs a pinned sha256"), "{e}");
+}
+
+mod download {
+    //! The download against a local server that misbehaves on purpose.
+    use super::*;
+    use pve_firstboot::fetch::{Limits, Retry, Source, fetch_image_limited};
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    #[derive(Clone, Copy)]
+    enum Serve {
+        /// 200 with no length, zeros without end.
+        Endless,
+        /// States 64 MiB, sends nothing.
+        Huge,
+        /// One byte every 300 ms.
+        Drip,
+        /// 64 KiB every 100 ms without end (fast enough not to stall).
+        Steady,
+    }
+
+    fn serve(how: Serve) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for c in l.incoming().flatten() {
+                std::thread::spawn(move || answer(c, how));
+            }
+        });
+        port
+    }
+
+    fn answer(mut c: TcpStream, how: Serve) {
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+            line.clear();
+        }
+        let hdr: &[u8] = match how {
+            Serve::Huge => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\nConnection: close\r\n\r\n"
+            }
+            _ => b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+        };
+        if c.write_all(hdr).is_err() {
+            return;
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            let ok = match how {
+                Serve::Endless => c.write_all(&[0u8; 65536]).is_ok(),
+                Serve::Huge => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    true
+                }
+                Serve::Drip => {
+                    std::thread::sleep(Duration::from_millis(300));
+                    c.write_all(b"x").is_ok()
+                }
+                Serve::Steady => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    c.write_all(&[0u8; 65536]).is_ok()
+                }
+            };
+            if !ok {
+                return;
+            }
+        }
+    }
+
+    fn quick() -> Retry {
+        Retry {
+            checksum_attempts: 1,
+            transport_retries: 1,
+            backoff: Duration::from_millis(10),
+        }
+    }
+
+    fn small() -> Limits {
+        Limits {
+            max_download: 2 << 20,
+            max_image: 2 << 20,
+            stall: Duration::from_secs(2),
+            total: Duration::from_secs(30),
+        }
+    }
+
+    /// Fetch `src` into a scratch dir; the error, how long it took, and that no file
+    /// was left.
+    fn fails(name: &str, src: Source, limits: Limits) -> (String, Duration) {
+        let d = scratch(&format!("hostile-dl-{name}"));
+        let dest = d.join("img/haos.qcow2");
+        let start = Instant::now();
+        let e = fetch_image_limited(
+            &Host::live(),
+            &src,
+            None,
+            &dest.to_string_lossy(),
+            quick(),
+            limits,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!dest.exists(), "{name}: a file was left: {e}");
+        (e, start.elapsed())
+    }
+
+    fn url(port: u16) -> Source {
+        Source::Url(format!("http://127.0.0.1:{port}/haos.qcow2.xz"))
+    }
+
+    /// The server misbehaves as `how`: the fetch fails within 20 s saying `want`.
+    fn served_fails_with(how: Serve, want: &str) {
+        let (e, t) = fails(want, url(serve(how)), small());
+        assert!(e.contains(want), "{e}");
+        assert!(t < Duration::from_secs(20), "{t:?}");
+    }
+
+    /// Medium: an endless body kept going.
+    #[test]
+    fn an_endless_body_stops_at_the_size_cap() {
+        served_fails_with(Serve::Endless, "more than 2 MiB");
+    }
+
+    /// Medium: a stated size over the cap is refused by curl before the body.
+    #[test]
+    fn a_stated_size_over_the_cap_is_refused() {
+        served_fails_with(Serve::Huge, "larger than 2 MiB");
+    }
+
+    /// Medium: a drip of one byte now and then never ended.
+    #[test]
+    fn a_stalled_download_ends() {
+        served_fails_with(Serve::Drip, "stalled");
+    }
+
+    /// Medium: no overall timeout.
+    #[test]
+    fn a_slow_endless_download_hits_the_overall_timeout() {
+        let limits = Limits {
+            max_download: 1 << 40,
+            max_image: 1 << 40,
+            total: Duration::from_secs(3),
+            ..small()
+        };
+        let (e, t) = fails("steady", url(serve(Serve::Steady)), limits);
+        assert!(
+            e.contains("timed out") || e.contains("not done after"),
+            "{e}"
+        );
+        assert!(t < Duration::from_secs(15), "{t:?}");
+    }
+
+    /// Medium: an endless xz stream wrote 2.4 GB in 10 s: the decompressed size is capped.
+    #[test]
+    fn an_xz_bomb_stops_at_the_image_cap() {
+        let d = scratch("hostile-dl-bomb-src");
+        let raw = d.join("zeros");
+        fs::write(&raw, vec![0u8; 32 << 20]).unwrap();
+        assert!(
+            Command::new("xz")
+                .arg("-k")
+                .arg(&raw)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let src = Source::File(d.join("zeros.xz").to_string_lossy().into_owned());
+        let (e, _) = fails("bomb", src, small());
+        assert!(e.contains("decompressed image passed 2 MiB"), "{e}");
+    }
+
+    /// Low: `haos.image = "/dev/zero"` was read without end (plan read it into memory).
+    #[test]
+    fn a_device_as_image_is_refused() {
+        let (e, t) = fails("dev-zero", Source::File("/dev/zero".into()), small());
+        assert!(e.contains("/dev/zero: not a regular file"), "{e}");
+        assert!(t < Duration::from_secs(2), "{t:?}");
+        let e = fetch_image_limited(
+            &Host::plan(None),
+            &Source::File("/dev/zero".into()),
+            None,
+            "/nonexistent/haos.qcow2",
+            quick(),
+            small(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    /// Low: a URL that curl would glob or split is refused before curl runs.
+    #[test]
+    fn a_hostile_url_never_reaches_curl() {
+        for u in [
+            "http://127.0.0.1:1/{a,b}",
+            "http://127.0.0.1:1/a b",
+            "ftp://x/y",
+        ] {
+            let (e, _) = fails("url", Source::Url(u.into()), small());
+            assert!(e.contains("image URL"), "{u}: {e}");
+        }
+    }
+}
+
+/// Low: `validate /dev/zero` read until memory ran out; now refused at once, here under a
+/// 200 MB address-space limit.
+#[test]
+fn validate_dev_zero_ends_quickly() {
+    let d = scratch("hostile-dev-zero");
+    let start = std::time::Instant::now();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 204800; exec \"$0\" validate /dev/zero")
+        .arg(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("/dev/zero: error: cannot read the answer file: a character device"),
+        "{t}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // A FIFO nobody writes to: refused without waiting for a writer.
+    let fifo = d.join("fifo.toml");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = Command::new("timeout")
+        .args(["10", env!("CARGO_BIN_EXE_pve-firstboot"), "validate"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("a FIFO, not a regular file"), "{t}");
+    // A file far larger than any answer: refused by its size, not read.
+    let big = d.join("big.toml");
+    fs::File::create(&big).unwrap().set_len(1 << 30).unwrap();
+    let o = pvefb_in(&d, &["validate", &big.to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("1073741824 bytes or more"), "{t}");
+}
+
+/// Low: `plan` with `haos.image = "/dev/zero"` grew to 2.1 GB (it read the image whole to
+/// hash it). Under --root a device cannot be made without privileges, so: a FIFO (which
+/// hung for ever) and a sparse file larger than any image (read into memory), each under a
+/// 400 MB address-space limit and a 30 s timeout.
+#[test]
+fn plan_with_a_hostile_local_image_ends_quickly() {
+    let d = scratch("hostile-plan-image");
+    let root = d.join("root");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    fs::create_dir_all(root.join("srv/images")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(root.join("srv/images/fifo.xz"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    fs::File::create(root.join("srv/images/big.xz"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let base =
+        fs::read_to_string(manifest().join("tests/fixtures/haos-local-image/answer.toml")).unwrap();
+    for (file, want) in [
+        ("fifo.xz", "not a regular file"),
+        ("big.xz", "more than 4096 MiB"),
+    ] {
+        let answer = d.join("a.toml");
+        fs::write(&answer, base.replace("haos_ova-16.3.qcow2.xz", file)).unwrap();
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 409600; exec timeout 30 \"$0\" plan \"$1\" --root \"$2\"")
+            .arg(env!("CARGO_BIN_EXE_pve-firstboot"))
+            .arg(&answer)
+            .arg(&root)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert!(
+            t.contains(&format!("/srv/images/{file}: {want}")),
+            "{file}: {t}"
+        );
+    }
+}
+
+/// The files a plan of `answer` on `root` would write, or `None` if the answer is invalid.
+fn planned_files(
+    root: &Path,
+    answer: &str,
+) -> Option<std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>> {
+    use pve_firstboot::engine::{Engine, RunMode};
+    let l = pve_firstboot::answer::parse("a.toml", answer.as_bytes()).ok()?;
+    let host = Host::plan(Some(root));
+    Engine::new(&host, &l.answer, RunMode::Converge)
+        .run()
+        .unwrap();
+    Some(
+        host.overlay()
+            .into_iter()
+            .filter_map(|(p, v)| v.map(|(d, _)| (p, d)))
+            .collect(),
+    )
+}
+
+/// Values a hostile or careless admin might put in any string, as TOML string bodies.
+const HOSTILE: &[&str] = &[
+    "a\\nb",
+    "a\\rb",
+    "a\\u0000b",
+    "a\\u001bb",
+    "a\\u007fb",
+    "a\\u2028b",
+    "x;reboot",
+    "#x",
+    "$(reboot)",
+    "`reboot`",
+    "a'b",
+    "a\\\"b",
+    "a b",
+    "{a,b}",
+    "a\\\\b",
+];
+
+/// Property: no answer that `validate` accepts makes a file with a control character,
+/// or with a different number of lines than the example's (a value that splits a line, or
+/// joins two, is read differently by the program behind the file). Every string value of
+/// the example, and the first entry of every array, takes each hostile value in turn.
+#[test]
+fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
+    let (_, root) = intel_nvidia_root("hostile-property");
+    let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let baseline = planned_files(&root, &base).expect("the example is valid");
+    let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+    let mut tried = 0;
+    let mut accepted = 0;
+    let mut problems = Vec::new();
+    for (i, line) in base.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or("");
+        let Some((key, value)) = code.split_once(" = ") else {
+            continue;
+        };
+        if key.trim_start().starts_with('#') {
+            continue;
+        }
+        // The first string of the value, or the inside of an empty array.
+        let (from, to) = if let Some(a) = value.find('"') {
+            let b = value[a + 1..].find('"').map(|b| a + 1 + b).unwrap();
+            (a + 1, b)
+        } else if value.trim_end() == "[]" {
+            let a = value.find('[').unwrap();
+            (a + 1, a + 1)
+        } else {
+            continue;
+        };
+        for h in HOSTILE {
+            let quoted = if from == to && value.trim_end() == "[]" {
+                format!("\"{h}\"")
+            } else {
+                h.to_string()
+            };
+            let new_value = format!("{}{quoted}{}", &value[..from], &value[to..]);
+            let new_line = line.replacen(value, &new_value, 1);
+            let text: String = base
+                .lines()
+                .enumerate()
+                .map(|(j, l)| if j == i { new_line.as_str() } else { l })
+                .collect::<Vec<_>>()
+                .join("\n");
+            tried += 1;
+            let Some(files) = planned_files(&root, &text) else {
+                continue;
+            };
+            accepted += 1;
+            for (p, data) in &files {
+                if let Some(b) = data
+                    .iter()
+                    .find(|&&b| b < 0x20 && b != b'\n' && b != b'\t' || b == 0x7f)
+                {
+                    problems.push(format!(
+                        "{}: {h:?} put byte 0x{b:02x} into {}",
+                        key.trim(),
+                        p.display()
+                    ));
+                }
+                if let Some(old) = baseline.get(p) {
+                    if lines(old) != lines(data) {
+                        problems.push(format!(
+                            "{}: {h:?} changed the line count of {}",
+                            key.trim(),
+                            p.display()
+                        ));
+                    }
+                }
+                let s = String::from_utf8_lossy(data);
+                if s.contains('\u{2028}') {
+                    problems.push(format!(
+                        "{}: {h:?} put U+2028 into {}",
+                        key.trim(),
+                        p.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(tried > 200, "only {tried} cases");
+    eprintln!("{tried} hostile answers tried, {accepted} accepted");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Low: files were read lossily, so a byte that is not UTF-8 (a Latin-1 comment) became
+/// U+FFFD when a phase rewrote the file. Now every byte outside the lines we change stays.
+#[test]
+fn rewritten_files_keep_bytes_that_are_not_utf8() {
+    const MARK: &[u8] = b"# caf\xe9 \xff\xfe\n";
+    let (d, root) = intel_nvidia_root("hostile-latin1");
+    let files = [
+        "etc/chrony/chrony.conf",
+        "etc/apt/sources.list.d/pve-enterprise.list",
+    ];
+    let mut before = Vec::new();
+    for f in files {
+        let mut b = fs::read(root.join(f)).unwrap();
+        b.extend_from_slice(MARK);
+        fs::write(root.join(f), &b).unwrap();
+        before.push(b);
+    }
+    let answer = manifest().join("examples/homeserver.toml");
+    let o = apply(&d, &answer, &root);
+    for (f, old) in files.iter().zip(before) {
+        let now = fs::read(root.join(f)).unwrap();
+        assert_ne!(now, old, "{f} was not rewritten: {}", text(&o));
+        assert!(
+            now.windows(MARK.len()).any(|w| w == MARK),
+            "{f}: {}",
+            String::from_utf8_lossy(&now)
+        );
+        assert!(
+            now.windows(3).all(|w| w != "\u{FFFD}".as_bytes()),
+            "{f} has U+FFFD"
+        );
+    }
+}
+
+/// Low: with the management network from DHCP, a VM-bridge subnet that overlaps vmbr0's
+/// real subnet was not refused (guests cut off). The answer says 10.0.200.10/24; the host
+/// got 10.0.100.57/24 by DHCP, which only its routes show.
+#[test]
+fn a_vm_bridge_on_the_dhcp_management_subnet_is_refused() {
+    let d = scratch("hostile-dhcp-overlap");
+    let root = d.join("root");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let ifaces = root.join("etc/network/interfaces");
+    let dhcp = fs::read_to_string(&ifaces).unwrap().replace(
+        "iface vmbr0 inet static\n\taddress 10.0.200.10/24\n\tgateway 10.0.200.1\n",
+        "iface vmbr0 inet dhcp\n",
+    );
+    assert!(dhcp.contains("inet dhcp"), "the tree moved");
+    fs::write(&ifaces, dhcp).unwrap();
+    fs::create_dir_all(root.join("proc/net")).unwrap();
+    fs::write(
+        root.join("proc/net/route"),
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+         vmbr0\t00000000\t0164000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+         vmbr0\t0064000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+    )
+    .unwrap();
+    let answer = manifest().join("tests/fixtures/network-pve8/answer.toml");
+    let o = apply(&d, &answer, &root);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("overlaps the management network 10.0.100.0/24 (a route of vmbr0"),
+        "{t}"
+    );
+    assert!(!root.join("etc/network/interfaces.d/pve-firstboot").exists());
+}
+
+/// High: `image --inspect` extracted the ISO's answer (with the root password) into
+/// `$TMPDIR/pve-firstboot-inspect.<pid>`, reusing whatever was there: a symlink planted
+/// under that name (for this very process) led each file into another user's directory
+/// for as long as it took to read it, and the clean-up then removed the link. Now the
+/// planted path is not used at all: the link is still there, the directory stays empty.
+#[test]
+fn inspect_extracts_into_no_planted_directory() {
+    if Command::new("xorriso").arg("-version").output().is_err() {
+        eprintln!("xorriso is missing: skipped");
+        return;
+    }
+    let d = scratch("hostile-inspect-planted");
+    let tree = d.join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join(".cd-info"), "RELEASE='8.4'\n").unwrap();
+    fs::write(
+        tree.join("answer.toml"),
+        "[global]\nroot-password = \"hunter2\"\n",
+    )
+    .unwrap();
+    let iso = d.join("x.iso");
+    let ok = Command::new("xorriso")
+        .args(["-outdev"])
+        .arg(&iso)
+        .args(["-map"])
+        .arg(&tree)
+        .arg("/")
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", text(&ok));
+    let attacker = d.join("attacker");
+    fs::create_dir_all(&attacker).unwrap();
+    let planted =
+        std::env::temp_dir().join(format!("pve-firstboot-inspect.{}", std::process::id()));
+    let _ = fs::remove_file(&planted);
+    symlink(&attacker, &planted).unwrap();
+    let out = pve_firstboot::image::iso::inspect(&iso);
+    let untouched = fs::symlink_metadata(&planted).is_ok_and(|m| m.file_type().is_symlink());
+    let _ = fs::remove_file(&planted);
+    assert!(untouched, "the planted link was used and removed");
+    let out = out.unwrap();
+    assert!(out.contains("release:     8.4"), "{out}");
+    assert!(
+        out.contains("root password plain text (not shown)"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    assert_eq!(
+        fs::read_dir(&attacker).unwrap().count(),
+        0,
+        "files were extracted into the planted directory"
+    );
+}
