@@ -63,7 +63,7 @@ fn validate_print_shows_defaults_and_hides_secrets() {
     let out = pvefb(&["validate", "--print"]);
     let s = text(&out.stdout);
     assert!(s.contains("max-reboots = 3"));
-    assert!(s.contains("root-password = \"<redacted, hashed>\""));
+    assert!(s.contains("root-password-hashed = \"<redacted>\""));
     assert!(!s.contains("$y$j9T$"), "the hash must not be printed");
 }
 
@@ -213,7 +213,7 @@ fn hand_over_installs_the_agent_and_its_unit() {
     use std::os::unix::fs::PermissionsExt;
     let root = scratch("cli-hand-over");
     let answer =
-        std::fs::read_to_string(manifest().join("tests/answers/ok/installer-only-global.toml"))
+        std::fs::read_to_string(manifest().join("tests/answers/ok/installer-tables-only.toml"))
             .unwrap();
     let for_host = pve_firstboot::answer::for_host(&answer).unwrap();
     let h = hook::build("test", &for_host, b"not really xz").unwrap();
