@@ -396,6 +396,9 @@ pub fn parse_installed(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
 /// does not sit on lines of its own (an inline table, say), the answer is written out anew
 /// from its values instead.
 pub fn for_host(text: &str) -> Result<String, String> {
+    // A byte-order mark (some Windows editors write one) is allowed only at the very start
+    // of a TOML file; the comment put before the text below would move it into the middle.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
     if let Some(toml::Value::Table(i)) = t.get_mut("installer") {
         if let Some(toml::Value::Table(g)) = i.get_mut("global") {
