@@ -8,6 +8,7 @@ pub mod diag;
 pub mod net;
 mod normalize;
 mod reader;
+pub mod releases;
 mod rules;
 mod schema;
 

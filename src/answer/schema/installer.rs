@@ -122,6 +122,22 @@ pub fn check_glob(p: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Says which release a key of newer installers needs (see `answer::releases`), when the
+/// answer uses it.
+fn note_release(c: &mut Checker, t: &Tbl, key: &str) {
+    let path = t.key_path(key);
+    if let Some(k) = crate::answer::releases::newer(&path).filter(|_| t.has(key)) {
+        c.warning(
+            &t.key_span(key),
+            &path,
+            format!(
+                "needs a Proxmox VE {}.{} or newer ISO (older installers stop on this key; `image` checks)",
+                k.since.0, k.since.1
+            ),
+        );
+    }
+}
+
 /// A udev `filter` table: at least one property, each value a valid glob.
 fn check_filter(c: &mut Checker, t: &Tbl, filter: &[(Sp<String>, Sp<String>)]) {
     for (k, v) in filter {
@@ -159,6 +175,7 @@ pub(super) fn read_installer(
         // Since pve-installer 9.2 (post-hook: forward webhook auth token); proxmox-rs
         // proxmox-installer-types/src/answer.rs, PostNotificationHookInfo::auth_token.
         w.string(c, "auth-token");
+        note_release(c, &w, "auth-token");
         w.finish(c);
     }
     let network = match t.table(c, "network") {
@@ -331,6 +348,7 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
     // proxmox-rs proxmox-installer-types/src/answer.rs, GlobalOptions::subscription_key.
     // The installer takes any string and fails only when activating it at first boot;
     // we check it against the crate's SUBSCRIPTION_KEY_REGEX (with its 11..32 length) now.
+    note_release(c, g, "subscription-key");
     if let Some(k) = g.string(c, "subscription-key") {
         if !(11..=32).contains(&k.v.len()) || !subscription_key_regex().is_match(&k.v) {
             c.error(
@@ -566,6 +584,7 @@ pub(super) fn read_mgmt_network(
 /// 2 to 15 bytes (MIN_IFNAME_LEN, MAX_IFNAME_LEN in its lib.rs), its `pve-iface`
 /// expression, and no name given to two addresses.
 fn read_pinning(c: &mut Checker, n: &mut Tbl) {
+    note_release(c, n, "interface-name-pinning");
     let Some(mut p) = n.table(c, "interface-name-pinning") else {
         return;
     };
