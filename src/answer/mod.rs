@@ -11,6 +11,7 @@ mod reader;
 pub mod releases;
 mod rules;
 mod schema;
+mod toml10;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -517,6 +518,7 @@ fn parse_as(name: &str, bytes: &[u8], installed: bool) -> Result<Loaded, Report>
     rules::check(&mut c, &read);
     let refused = read.installer.is_none();
     let mut diags = c.diags;
+    diags.extend(toml10::check(text, doc.get_ref()));
     // Never refuse in silence: a reader that gave up without recording why is a bug, but
     // the admin still gets a line that names where to look.
     if refused && !diags.iter().any(|d| d.severity == Severity::Error) {

@@ -403,6 +403,20 @@ pub(super) fn read_fqdn(c: &mut Checker, g: &mut Tbl) -> Option<Option<String>> 
     // The table form: proxmox-rs proxmox-installer-types/src/answer.rs, FqdnFromDhcpConfig:
     // `source` defaults to "from-dhcp" (its only value), `domain` is optional and an empty
     // one counts as unset (deserialize_non_empty_string_maybe).
+    if let Some(v) = g
+        .raw("fqdn")
+        .filter(|v| !matches!(v.get_ref(), toml::de::DeValue::Table(_)))
+    {
+        c.error(
+            &v.span(),
+            &g.key_path("fqdn"),
+            format!(
+                "expected a name such as \"atlas.home.arpa\" or a table {{ source = \"from-dhcp\" }}, found {}",
+                crate::answer::reader::type_name(v.get_ref())
+            ),
+        );
+        return None;
+    }
     let mut t = g.table(c, "fqdn")?;
     let source_ok = !t.has("source") || t.one_of(c, "source", &["from-dhcp"]).is_some();
     t.raw("source");
