@@ -354,3 +354,19 @@ fn every_refusal_names_an_error_and_its_key() {
         bad.join("\n")
     );
 }
+
+/// What `image` writes for Proxmox's installer is what the admin's `[installer.*]` tables
+/// say, value by value, plus our `[first-boot]` table, for every valid answer.
+#[test]
+fn the_iso_answer_means_the_installer_tables() {
+    for input in ok_cases() {
+        let text = fs::read_to_string(&input).unwrap();
+        let written = pve_firstboot::image::iso::proxmox_answer(&text).unwrap();
+        let mut got: toml::Table = toml::from_str(&written).unwrap();
+        let fb = got.remove("first-boot").expect("the first-boot table");
+        assert_eq!(fb["source"].as_str(), Some("from-iso"));
+        let mut want: toml::Table = toml::from_str(&text).unwrap();
+        let want = want.remove("installer").unwrap();
+        assert_eq!(toml::Value::Table(got), want, "{}", input.display());
+    }
+}
