@@ -329,7 +329,8 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
             c.error(
                 &h.span,
                 &g.key_path("root-password-hashed"),
-                "is not a crypt(3) hash such as \"$y$j9T$...\" (make one with `mkpasswd -m yescrypt`)",
+                "is not a crypt(3) hash such as \"$y$j9T$...\" (make one with `mkpasswd -m yescrypt`); \
+                 the installer would set it as is, and nobody could log in as root",
             );
         }
     }
@@ -338,8 +339,14 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
         sp.root_ssh_keys = Some(g.key_span("root-ssh-keys"));
     }
     for (i, k) in keys.iter().enumerate() {
+        // Stricter than Proxmox, which installs any line: a broken key locks root out once
+        // the hardening phase turns password login off.
         if let Err(e) = check_ssh_key(&k.v) {
-            c.error(&k.span, &format!("{}[{i}]", g.key_path("root-ssh-keys")), e);
+            c.error(
+                &k.span,
+                &format!("{}[{i}]", g.key_path("root-ssh-keys")),
+                format!("{e}; root could not log in with it"),
+            );
         }
     }
     g.bool(c, "reboot-on-error");
