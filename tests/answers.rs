@@ -356,17 +356,33 @@ fn every_refusal_names_an_error_and_its_key() {
 }
 
 /// What `image` writes for Proxmox's installer is what the admin's `[installer.*]` tables
-/// say, value by value, plus our `[first-boot]` table, for every valid answer.
+/// say, value by value, plus our `[first-boot]` table, in TOML 1.0 syntax (the installer's
+/// parser), for every valid answer and one whose string needs an escape (1.0's `\u`, not
+/// 1.1's `\e`).
 #[test]
 fn the_iso_answer_means_the_installer_tables() {
-    for input in ok_cases() {
-        let text = fs::read_to_string(&input).unwrap();
+    let mut texts: Vec<(String, String)> = ok_cases()
+        .iter()
+        .map(|p| (p.display().to_string(), fs::read_to_string(p).unwrap()))
+        .collect();
+    texts.push((
+        "an escape".into(),
+        fs::read_to_string(dir("ok").join("minimal.toml")).unwrap()
+            + "\n[installer.post-installation-webhook]\nurl = \"https://x.example/h\"\n\
+               cert-fingerprint = \"a\\u001bb\"\n",
+    ));
+    for (name, text) in texts {
         let written = pve_firstboot::image::iso::proxmox_answer(&text).unwrap();
+        assert_eq!(
+            answer::toml_1_1_syntax(&written),
+            Vec::<String>::new(),
+            "{name}: {written}"
+        );
         let mut got: toml::Table = toml::from_str(&written).unwrap();
         let fb = got.remove("first-boot").expect("the first-boot table");
         assert_eq!(fb["source"].as_str(), Some("from-iso"));
         let mut want: toml::Table = toml::from_str(&text).unwrap();
         let want = want.remove("installer").unwrap();
-        assert_eq!(toml::Value::Table(got), want, "{}", input.display());
+        assert_eq!(toml::Value::Table(got), want, "{name}");
     }
 }

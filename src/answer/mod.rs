@@ -595,6 +595,18 @@ fn key_at(text: &str, span: &std::ops::Range<usize>) -> Option<String> {
     })
 }
 
+/// The TOML 1.1-only constructs in `text` (one message each), for checking what we write
+/// for Proxmox's TOML 1.0 parser. Text that does not parse at all yields one message.
+pub fn toml_1_1_syntax(text: &str) -> Vec<String> {
+    match toml::de::DeTable::parse(text) {
+        Ok(doc) => toml10::check(text, doc.get_ref())
+            .into_iter()
+            .map(|d| format!("{}: {}", d.key, d.message))
+            .collect(),
+        Err(e) => vec![e.message().to_string()],
+    }
+}
+
 pub use normalize::{REDACTED, normalized};
 
 #[cfg(test)]
