@@ -7,6 +7,8 @@ use super::*;
 use crate::answer::net::{self, Cidr};
 use crate::answer::reader::{Checker, Sp, Tbl};
 
+/// proxmox-rs proxmox-installer-types/src/answer.rs, KeyboardLayout (kebab-case), the same
+/// as the keymaps of pve-installer country.pl that verify_locale_settings checks against.
 pub const KEYBOARDS: &[&str] = &[
     "de", "de-ch", "dk", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is",
     "it", "jp", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "se", "si", "tr",
@@ -915,6 +917,29 @@ mod tests {
             "[", "eno[", "[]", "[!]", "[a", "***", "a**", "**b", "a/**b", "[!a",
         ] {
             assert!(check_glob(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The expressions are constants: each compiles (so `expect` cannot fire) and means
+    /// what Proxmox's does on both sides.
+    #[test]
+    fn interface_names_and_subscription_keys_as_the_installer_matches_them() {
+        for ok in ["eth0", "Lan_1", "nic0.100", "mgmt:1", "ab"] {
+            assert!(ifname_regex().is_match(ok), "{ok}");
+        }
+        for bad in ["0lan", "a", "a-b", "eth0.", "e".repeat(22).as_str()] {
+            assert!(!ifname_regex().is_match(bad), "{bad}");
+        }
+        for ok in ["pve4b-0123456789", "pve16p-abcdef0123", "pbsc-0123456789"] {
+            assert!(subscription_key_regex().is_match(ok), "{ok}");
+        }
+        for bad in [
+            "pveb-0123456789",
+            "pve4b-0123456789a",
+            "PVE4B-0123456789",
+            "pmgx-0123456789",
+        ] {
+            assert!(!subscription_key_regex().is_match(bad), "{bad}");
         }
     }
 
