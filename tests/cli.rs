@@ -63,7 +63,7 @@ fn validate_print_shows_defaults_and_hides_secrets() {
     let out = pvefb(&["validate", "--print"]);
     let s = text(&out.stdout);
     assert!(s.contains("max-reboots = 3"));
-    assert!(s.contains("root-password = \"<redacted, hashed>\""));
+    assert!(s.contains("root-password-hashed = \"<redacted>\""));
     assert!(!s.contains("$y$j9T$"), "the hash must not be printed");
 }
 
@@ -204,29 +204,78 @@ fn secrets_never_reach_output_state_or_commands() {
     assert!(!all.contains("correct horse battery"), "{all}");
 }
 
-/// The hook as Proxmox runs it, in a scratch root: it installs exactly the agent, the
-/// answer (without the root password, mode 0600) and the unit, writes the initial state,
-/// enables and starts the unit without waiting, and exits 0.
-#[test]
-fn hand_over_installs_the_agent_and_its_unit() {
+/// The hook made from `answer` as `image` makes it, run by `hand-over` in `root`.
+fn hand_over(root: &std::path::Path, answer: &str) -> Output {
     use pve_firstboot::image::hook;
-    use std::os::unix::fs::PermissionsExt;
-    let root = scratch("cli-hand-over");
-    let answer =
-        std::fs::read_to_string(manifest().join("tests/answers/ok/installer-only-global.toml"))
-            .unwrap();
-    let for_host = pve_firstboot::answer::for_host(&answer).unwrap();
+    let for_host = pve_firstboot::answer::for_host(answer).unwrap();
     let h = hook::build("test", &for_host, b"not really xz").unwrap();
     let hook_path = root.join("var/lib/proxmox-first-boot/proxmox-first-boot");
     std::fs::create_dir_all(hook_path.parent().unwrap()).unwrap();
     std::fs::write(&hook_path, &h).unwrap();
-    let out = pvefb(&[
+    pvefb(&[
         "hand-over",
         "--hook",
         "/var/lib/proxmox-first-boot/proxmox-first-boot",
         "--root",
         root.to_str().unwrap(),
-    ]);
+    ])
+}
+
+/// An answer saved by another editor — a byte-order mark, CRLF line ends — and holding lines
+/// equal to the hook's own marks in a multi-line string: `validate` accepts it, so every
+/// later step must as well, and mean the same (issue 13). validate → the ISO's answer for
+/// Proxmox → the hook → hand-over → the installed answer, compared value by value.
+#[test]
+fn an_answer_from_another_editor_travels_the_whole_way() {
+    use pve_firstboot::image::{hook, iso};
+    let plain =
+        std::fs::read_to_string(manifest().join("tests/answers/ok/newer-installer-keys.toml"))
+            .unwrap()
+            .replace(
+                "auth-token = \"an-opaque-token\"",
+                &format!(
+                    "cert-fingerprint = \"\"\"\n{}\n{}\n\"\"\"",
+                    hook::AGENT_MARK,
+                    hook::ANSWER_MARK
+                ),
+            );
+    let answer = format!("\u{feff}{}", plain.replace('\n', "\r\n"));
+    let root = scratch("cli-bom-crlf");
+    let file = root.join("answer.toml");
+    std::fs::write(&file, &answer).unwrap();
+    let v = pvefb(&["validate", file.to_str().unwrap()]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stderr));
+
+    let values = |t: &str| -> toml::Table { toml::from_str(t).unwrap() };
+    // (A multi-line string keeps its CRLF: the values are the CRLF file's own.)
+    let mut want = values(&answer);
+    // What Proxmox's installer reads from the ISO: our [installer.*] tables at the top.
+    let for_proxmox = values(&iso::proxmox_answer(&answer).unwrap());
+    for (k, v) in want["installer"].as_table().unwrap() {
+        assert_eq!(for_proxmox.get(k), Some(v), "{k}");
+    }
+    let out = hand_over(&root, &answer);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let installed = std::fs::read_to_string(root.join("etc/pve-firstboot/answer.toml")).unwrap();
+    assert!(pve_firstboot::answer::parse_installed("a", installed.as_bytes()).is_ok());
+    want["installer"]["global"]
+        .as_table_mut()
+        .unwrap()
+        .remove("root-password-hashed");
+    assert_eq!(values(&installed), want, "{installed}");
+}
+
+/// The hook as Proxmox runs it, in a scratch root: it installs exactly the agent, the
+/// answer (without the root password, mode 0600) and the unit, writes the initial state,
+/// enables and starts the unit without waiting, and exits 0.
+#[test]
+fn hand_over_installs_the_agent_and_its_unit() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = scratch("cli-hand-over");
+    let answer =
+        std::fs::read_to_string(manifest().join("tests/answers/ok/installer-tables-only.toml"))
+            .unwrap();
+    let out = hand_over(&root, &answer);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let mode = |p: &str| {
         std::fs::metadata(root.join(p))

@@ -8,8 +8,10 @@ pub mod diag;
 pub mod net;
 mod normalize;
 mod reader;
+pub mod releases;
 mod rules;
 mod schema;
+mod toml10;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -70,6 +72,9 @@ pub struct Installer {
     /// `None` for `source = "from-dhcp"`.
     pub network: Option<MgmtNet>,
     pub filesystem: String,
+    /// The `[installer.*]` tables as written (values, not text): what Proxmox's installer
+    /// reads, and what `validate --print` shows with the installer's defaults filled in.
+    pub tables: toml::Table,
 }
 
 impl Installer {
@@ -396,6 +401,9 @@ pub fn parse_installed(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
 /// does not sit on lines of its own (an inline table, say), the answer is written out anew
 /// from its values instead.
 pub fn for_host(text: &str) -> Result<String, String> {
+    // A byte-order mark (some Windows editors write one) is allowed only at the very start
+    // of a TOML file; the comment put before the text below would move it into the middle.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
     if let Some(toml::Value::Table(i)) = t.get_mut("installer") {
         if let Some(toml::Value::Table(g)) = i.get_mut("global") {
@@ -491,12 +499,18 @@ fn parse_as(name: &str, bytes: &[u8], installed: bool) -> Result<Loaded, Report>
     let doc = match toml::de::DeTable::parse(text) {
         Ok(d) => d,
         Err(e) => {
-            let at = e.span().map_or(0, |s| s.start);
+            let span = e.span().unwrap_or(0..0);
             let msg = e.message().trim().replace('\n', " ");
-            return Err(Report::new(
-                &src,
-                vec![Diag::error(&(at..at), "", format!("TOML syntax: {msg}"))],
-            ));
+            // The parser says only "duplicate key"; name the key, as an editor would need.
+            let diag = match key_at(text, &span).filter(|_| msg == "duplicate key") {
+                Some(key) => Diag::error(
+                    &span,
+                    key.as_str(),
+                    "TOML syntax: duplicate key; this key (or table) is already set above, and TOML allows each once",
+                ),
+                None => Diag::error(&span, "", format!("TOML syntax: {msg}")),
+            };
+            return Err(Report::new(&src, vec![diag]));
         }
     };
     let mut c = reader::Checker {
@@ -505,17 +519,98 @@ fn parse_as(name: &str, bytes: &[u8], installed: bool) -> Result<Loaded, Report>
     };
     let read = schema::read(&mut c, doc.get_ref());
     rules::check(&mut c, &read);
-    let report = Report::new(&src, c.diags);
+    let refused = read.installer.is_none();
+    let mut diags = c.diags;
+    diags.extend(toml10::check(text, doc.get_ref()));
+    // Never refuse in silence: a reader that gave up without recording why is a bug, but
+    // the admin still gets a line that names where to look.
+    if refused && !diags.iter().any(|d| d.severity == Severity::Error) {
+        diags.push(Diag::error(
+            &(0..0),
+            "installer.global",
+            "could not be read, and no more precise error was found (please report this answer)",
+        ));
+    }
+    let report = Report::new(&src, diags);
     match read.into_answer() {
-        Some(answer) if !report.has_errors() => Ok(Loaded {
-            answer,
-            warnings: report,
-        }),
+        Some(mut answer) if !report.has_errors() => {
+            // The same text parsed as plain values; it parsed above, so this cannot fail.
+            if let Ok(mut t) = toml::from_str::<toml::Table>(text) {
+                if let Some(toml::Value::Table(i)) = t.remove("installer") {
+                    answer.installer.tables = i;
+                }
+            }
+            Ok(Loaded {
+                answer,
+                warnings: report,
+            })
+        }
         _ => Err(report),
     }
 }
 
-pub use normalize::normalized;
+/// The dotted path of the key whose text is at `span`, read from the source around it: a
+/// table header names itself, a `key = value` line is put under the last header above it.
+/// Used for syntax errors, where the parser gives a span but no path.
+fn key_at(text: &str, span: &std::ops::Range<usize>) -> Option<String> {
+    let line_start = text.get(..span.start)?.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text[line_start..line_end].trim();
+    let header = |l: &str| -> Option<String> {
+        let l = l.strip_prefix('[')?;
+        let l = l.strip_prefix('[').unwrap_or(l);
+        let end = l.find(']')?;
+        Some(
+            l[..end]
+                .split('.')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("."),
+        )
+    };
+    if line.starts_with('[') {
+        return header(line);
+    }
+    let key: String = text
+        .get(line_start..span.end.max(span.start))?
+        .split('=')
+        .next()?
+        .split('.')
+        .map(|p| p.trim().trim_matches(|c| c == '"' || c == '\''))
+        .collect::<Vec<_>>()
+        .join(".");
+    let key = if key.is_empty() {
+        text.get(span.clone())?.trim().to_string()
+    } else {
+        key
+    };
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(header);
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key,
+    })
+}
+
+/// The TOML 1.1-only constructs in `text` (one message each), for checking what we write
+/// for Proxmox's TOML 1.0 parser. Text that does not parse at all yields one message.
+pub fn toml_1_1_syntax(text: &str) -> Vec<String> {
+    match toml::de::DeTable::parse(text) {
+        Ok(doc) => toml10::check(text, doc.get_ref())
+            .into_iter()
+            .map(|d| format!("{}: {}", d.key, d.message))
+            .collect(),
+        Err(e) => vec![e.message().to_string()],
+    }
+}
+
+pub use normalize::{REDACTED, normalized};
 
 #[cfg(test)]
 mod tests {

@@ -121,17 +121,6 @@ pub fn is_host(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok() || (s.len() <= 253 && s.split('.').all(is_label))
 }
 
-/// The address shape Proxmox's installer accepts for `mailto`: local@domain.tld.
-pub fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !local.chars().any(|c| c.is_whitespace() || c == '@')
-        && domain.contains('.')
-        && domain.split('.').all(is_label)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,8 +145,5 @@ mod tests {
         assert!(check_fqdn("atlas").is_err());
         assert!(check_fqdn("-a.b").is_err());
         assert!(check_fqdn("123.b").is_err());
-        assert!(is_email("ops@home.arpa"));
-        assert!(!is_email("ops@home"));
-        assert!(!is_email("ops home.arpa"));
     }
 }

@@ -13,47 +13,83 @@ fn s(v: impl Into<String>) -> Value {
     Value::String(v.into())
 }
 
+/// What `validate --print` shows for a secret; the round-trip test puts the secret back.
+pub const REDACTED: &str = "<redacted>";
+
+/// The answer's `[installer.*]` tables as Proxmox's installer will read them: the admin's
+/// values with every default the installer would apply written out, so that the printed
+/// answer is itself a valid answer meaning the same (issue 17: `validate --print` must
+/// round-trip). Secrets are replaced by [`REDACTED`] under their own keys.
+fn installer_tables(i: &Installer) -> Table {
+    let mut inst = i.tables.clone();
+    if let Some(Value::Table(g)) = inst.get_mut("global") {
+        // The subscription key too: Proxmox's own assistant counts it as sensitive
+        // (pve-installer: proxmox-auto-install-assistant/src/main.rs, --show-sensitive).
+        for k in ["root-password", "root-password-hashed", "subscription-key"] {
+            if g.contains_key(k) {
+                g.insert(k.into(), s(REDACTED));
+            }
+        }
+        // Defaults of proxmox-rs proxmox-installer-types/src/answer.rs, GlobalOptions
+        // (`#[serde(default)]`): no reboot on error, reboot when done, no keys.
+        g.entry("reboot-on-error").or_insert(Value::Boolean(false));
+        g.entry("reboot-mode").or_insert(s("reboot"));
+        g.entry("root-ssh-keys").or_insert(Value::Array(Vec::new()));
+        // FqdnFromDhcpConfig: source defaults to from-dhcp, an empty domain is none.
+        if let Some(Value::Table(f)) = g.get_mut("fqdn") {
+            f.entry("source").or_insert(s("from-dhcp"));
+            if f.get("domain").and_then(Value::as_str) == Some("") {
+                f.remove("domain");
+            }
+        }
+    }
+    if let Some(Value::Table(w)) = inst.get_mut("post-installation-webhook") {
+        if w.contains_key("auth-token") {
+            w.insert("auth-token".into(), s(REDACTED));
+        }
+    }
+    if let Some(Value::Table(d)) = inst.get_mut("disk-setup") {
+        let filter_used = d
+            .get("filter")
+            .and_then(Value::as_table)
+            .is_some_and(|f| !f.is_empty());
+        // DiskSetup::filter_match: `any` when unset (FilterMatch's default).
+        if filter_used {
+            d.entry("filter-match").or_insert(s("any"));
+        }
+        // The options the installer fills in itself: pve-installer
+        // proxmox-auto-installer/src/utils.rs, parse_answer (ashift 12, copies 1, and the
+        // Default of ZfsCompressOption/ZfsChecksumOption `on`, BtrfsCompressOption `off`).
+        // RAID levels in their lower-case spelling, which the installer reads as well.
+        for (fs, defaults) in [
+            (
+                "zfs",
+                &[
+                    ("ashift", Value::Integer(12)),
+                    ("compress", s("on")),
+                    ("checksum", s("on")),
+                    ("copies", Value::Integer(1)),
+                ][..],
+            ),
+            ("btrfs", &[("compress", s("off"))][..]),
+        ] {
+            if let Some(Value::Table(o)) = d.get_mut(fs) {
+                for (k, v) in defaults {
+                    o.entry(*k).or_insert_with(|| v.clone());
+                }
+                if let Some(Value::String(r)) = o.get_mut("raid") {
+                    *r = r.to_ascii_lowercase();
+                }
+            }
+        }
+    }
+    inst
+}
+
 pub fn normalized(a: &Answer) -> String {
     let mut root = Table::new();
     let i = &a.installer;
-    let mut g = Table::new();
-    g.insert(
-        "fqdn".into(),
-        s(i.fqdn.clone().unwrap_or_else(|| "<from-dhcp>".into())),
-    );
-    g.insert("country".into(), s(&i.country));
-    g.insert("keyboard".into(), s(&i.keyboard));
-    g.insert("mailto".into(), s(&i.mailto));
-    g.insert("timezone".into(), s(&i.timezone));
-    let pw = if i.root_password_hashed.is_some() {
-        "hashed"
-    } else {
-        "plain"
-    };
-    g.insert("root-password".into(), s(format!("<redacted, {pw}>")));
-    g.insert(
-        "root-ssh-keys".into(),
-        Value::Integer(i.root_ssh_keys.len() as i64),
-    );
-    let mut inst = Table::new();
-    inst.insert("global".into(), Value::Table(g));
-    let mut n = Table::new();
-    match &i.network {
-        Some(m) => {
-            n.insert("source".into(), s("from-answer"));
-            n.insert("cidr".into(), s(m.cidr.to_string()));
-            n.insert("gateway".into(), s(m.gateway.to_string()));
-            n.insert("dns".into(), s(m.dns.to_string()));
-        }
-        None => {
-            n.insert("source".into(), s("from-dhcp"));
-        }
-    }
-    inst.insert("network".into(), Value::Table(n));
-    let mut d = Table::new();
-    d.insert("filesystem".into(), s(&i.filesystem));
-    inst.insert("disk-setup".into(), Value::Table(d));
-    root.insert("installer".into(), Value::Table(inst));
+    root.insert("installer".into(), Value::Table(installer_tables(i)));
 
     let mut agent = Table::new();
     agent.insert(
@@ -139,11 +175,10 @@ pub fn normalized(a: &Answer) -> String {
         if let Some(sum) = &h.sha256 {
             t.insert("sha256".into(), s(sum));
         }
-        let img = match &h.image {
-            ImageSource::Release => "<github release>".to_string(),
-            ImageSource::Url(u) | ImageSource::Path(u) => u.clone(),
-        };
-        t.insert("image".into(), s(img));
+        // The GitHub release is the default: no key, so that the printed answer reads back.
+        if let ImageSource::Url(u) | ImageSource::Path(u) = &h.image {
+            t.insert("image".into(), s(u));
+        }
         t.insert("allow-unpinned".into(), Value::Boolean(h.allow_unpinned));
         if let Some(st) = &h.storage {
             t.insert("storage".into(), s(st));
@@ -152,7 +187,6 @@ pub fn normalized(a: &Answer) -> String {
         if let Some(ip) = h.ip {
             t.insert("ip".into(), s(ip.to_string()));
         }
-        t.insert("mac".into(), s(h.mac(i.fqdn.as_deref())));
         t.insert("cores".into(), Value::Integer(h.cores.into()));
         t.insert("memory".into(), Value::Integer(h.memory.into()));
         t.insert("disk-size".into(), s(&h.disk_size));
@@ -162,5 +196,13 @@ pub fn normalized(a: &Answer) -> String {
         }
         root.insert("haos".into(), Value::Table(t));
     }
-    toml::to_string(&root).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    let mut out = toml::to_string(&root).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+    // Derived values are not keys of the answer: a comment keeps the output an answer file.
+    if let Some(h) = &a.haos {
+        out.push_str(&format!(
+            "\n# Derived: the HAOS VM's MAC address (and its DHCP lease) is {}.\n",
+            h.mac(i.fqdn.as_deref())
+        ));
+    }
+    out
 }

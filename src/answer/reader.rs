@@ -352,6 +352,26 @@ impl<'t, 'i> Tbl<'t, 'i> {
             if self.known.contains(&name) {
                 continue;
             }
+            let kebab = name.replace('_', "-");
+            if name.contains('_') && self.known.contains(&kebab.as_str()) {
+                // Stricter than Proxmox on purpose: its installer still reads the snake_case
+                // spelling of some keys (proxmox-rs proxmox-installer-types/src/answer.rs,
+                // the `legacy` aliases such as root_password_hashed) only so that old answers
+                // keep working, and plans to drop them ("Remove the snake_case'd variants in
+                // a future major version"). One spelling also keeps our own tables and the
+                // password cut for the host copy simple.
+                let why = if self.path.starts_with("installer") {
+                    "keys are kebab-case; Proxmox reads the old spelling only for old answers and will drop it"
+                } else {
+                    "keys are kebab-case"
+                };
+                c.error(
+                    &k.span(),
+                    &self.key_path(name),
+                    format!("snake_case spelling; write \"{kebab}\" ({why})"),
+                );
+                continue;
+            }
             let hint = suggest(name, &self.known)
                 .map(|s| format!("; did you mean \"{s}\"?"))
                 .unwrap_or_else(|| {

@@ -42,20 +42,33 @@ pub fn build(version: &str, answer: &str, agent_xz: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// The answer carried by a hook.
+///
+/// It starts after the first answer mark (the stub before it holds none) and ends where the
+/// stub's `tail -c +OFFSET` says the agent begins, less the agent mark. Searching for the
+/// agent mark instead would stop early at a line of the answer that equals it, which a
+/// multi-line TOML string can hold; the offset cannot be fooled by the answer's text.
 pub fn answer_of(hook: &[u8]) -> Result<String> {
-    let find = |needle: &str, from: usize| {
-        let n = format!("\n{needle}\n");
-        hook[from..]
-            .windows(n.len())
-            .position(|w| w == n.as_bytes())
-            .map(|p| from + p + n.len())
-    };
-    let start = find(ANSWER_MARK, 0)
+    let mark = format!("\n{ANSWER_MARK}\n");
+    let start = hook
+        .windows(mark.len())
+        .position(|w| w == mark.as_bytes())
+        .map(|p| p + mark.len())
         .ok_or_else(|| Error::msg("not a pve-firstboot hook: no answer in it"))?;
-    let end = find(AGENT_MARK, start)
-        .ok_or_else(|| Error::msg("not a pve-firstboot hook: no agent in it"))?;
-    let body = &hook[start..end - AGENT_MARK.len() - 2];
-    String::from_utf8(body.to_vec()).map_err(|_| Error::msg("the hook's answer is not UTF-8"))
+    let head = String::from_utf8_lossy(&hook[..start]);
+    let agent_at = head
+        .split("tail -c +")
+        .nth(1)
+        .and_then(|rest| rest.get(..8))
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(1))
+        .ok_or_else(|| Error::msg("not a pve-firstboot hook: its stub names no agent offset"))?;
+    let tail = format!("\n{AGENT_MARK}\n");
+    let end = agent_at
+        .checked_sub(tail.len())
+        .filter(|&e| e >= start && hook.get(e..agent_at) == Some(tail.as_bytes()))
+        .ok_or_else(|| Error::msg("not a pve-firstboot hook: no agent where its stub says"))?;
+    String::from_utf8(hook[start..end].to_vec())
+        .map_err(|_| Error::msg("the hook's answer is not UTF-8"))
 }
 
 /// The version of the agent a hook carries, from its first comment line.
@@ -86,6 +99,15 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(&hook[n - 1..], agent);
+    }
+
+    /// Lines of the answer that equal either mark (inside a multi-line string) stay in it.
+    #[test]
+    fn answer_lines_equal_to_the_marks_stay_answer() {
+        let answer = format!("a = \"\"\"\n{AGENT_MARK}\n{ANSWER_MARK}\n\"\"\"\r\nb = 1\r\n");
+        let hook = build("1", &answer, b"xz").unwrap();
+        assert_eq!(answer_of(&hook).unwrap(), answer);
+        assert!(answer_of(&hook[..hook.len() - 3]).is_err());
     }
 
     #[test]

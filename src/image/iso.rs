@@ -188,6 +188,8 @@ fn build(o: &Options, out: &Path, work: &TempDir) -> Result<()> {
             MIN_RELEASE.1
         )));
     }
+    crate::answer::releases::check(o.answer_text, &rel, ver)
+        .map_err(|e| Error::msg(format!("{}: {e}", iso.display())))?;
     if let Some(h) = extract(iso, "/proxmox-first-boot", work.path())? {
         if hook::version_of(&h).is_some() && !o.force {
             return Err(Error::msg(format!(

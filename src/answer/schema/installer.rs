@@ -7,12 +7,147 @@ use super::*;
 use crate::answer::net::{self, Cidr};
 use crate::answer::reader::{Checker, Sp, Tbl};
 
+/// proxmox-rs proxmox-installer-types/src/answer.rs, KeyboardLayout (kebab-case), the same
+/// as the keymaps of pve-installer country.pl that verify_locale_settings checks against.
 pub const KEYBOARDS: &[&str] = &[
     "de", "de-ch", "dk", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is",
     "it", "jp", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "se", "si", "tr",
 ];
+/// The zone names of tzdata's `zone.tab` (Debian's tzdata 2025b, as on the 9.x ISOs): the
+/// only zones Proxmox's installer offers. pve-installer: country.pl, parse_zoneinfo (keeps
+/// the third column of each zone.tab line), checked by proxmox-auto-installer/src/utils.rs,
+/// verify_locale_settings, which also takes "UTC". Backward-compatible aliases
+/// (`Etc/UTC`, `US/Eastern`, `Europe/Kiev`) are not in zone.tab and are refused there.
 const ZONES: &str = include_str!("../data/zones.txt");
+/// ISO 3166-1 alpha-2, lowercase: pve-installer country.pl reads iso-codes' iso_3166-1.json;
+/// verify_locale_settings (proxmox-auto-installer/src/utils.rs) checks against it.
 const COUNTRIES: &str = include_str!("../data/countries.txt");
+
+/// The installer's own placeholder, refused as an address. proxmox-rs:
+/// proxmox-installer-types/src/lib.rs, EMAIL_DEFAULT_PLACEHOLDER; pve-installer:
+/// proxmox-installer-common/src/options.rs, email_validate.
+const MAILTO_PLACEHOLDER: &str = "mail@example.invalid";
+
+/// The address pattern of pve-installer: proxmox-installer-common/src/options.rs,
+/// email_validate (the HTML living standard's "valid e-mail address"): a domain without a
+/// dot (`root@localhost`) is fine.
+fn mailto_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+            .expect("a constant, valid expression")
+    })
+}
+
+/// A pinned interface name as pve-installer: proxmox-installer-common/src/options.rs,
+/// NetworkInterfacePinningOptions::verify takes it (its `pve-iface` expression, case-blind).
+/// The expression is theirs; matched in ASCII mode because the Unicode tables would add
+/// 24 KB to the hook. That only differs for non-ASCII names (the Kelvin sign folding to `k`,
+/// Arabic-Indic digits for `\d`), which Linux interface names cannot hold anyway.
+fn ifname_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::RegexBuilder::new(r"^[a-z][a-z0-9_]{1,20}([:\.]\d+)?$")
+            .case_insensitive(true)
+            .unicode(false)
+            .build()
+            .expect("a constant, valid expression")
+    })
+}
+
+/// proxmox-rs: proxmox-installer-types/src/answer.rs, SUBSCRIPTION_KEY_REGEX.
+fn subscription_key_regex() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"^(?:pve[0-9]+|pbs|pmg)[cbsp]-[0-9a-f]{10}$")
+            .expect("a constant, valid expression")
+    })
+}
+
+/// A `filter` value as the installer compiles it: `glob::Pattern::new` (glob 0.3) in
+/// pve-installer: proxmox-auto-installer/src/utils.rs, get_single_udev_index (NICs) and
+/// get_matched_udev_indexes (disks). An invalid pattern fails the install there ("invalid
+/// glob in disk selection"). The rules, from glob's Pattern::new: `*` and `?` anywhere;
+/// three or more `*` in a row never; `**` only as a whole `/`-separated part; `[` opens a
+/// class that needs a closing `]` with at least one character between (`[]]` and `[!]]`
+/// hold a `]`).
+pub fn check_glob(p: &str) -> Result<(), String> {
+    let c: Vec<char> = p.chars().collect();
+    let mut i = 0;
+    while i < c.len() {
+        match c[i] {
+            '*' => {
+                let start = i;
+                while c.get(i) == Some(&'*') {
+                    i += 1;
+                }
+                match i - start {
+                    1 => {}
+                    2 => {
+                        let alone_before = start == 0 || c[start - 1] == '/';
+                        let alone_after = i == c.len() || c[i] == '/';
+                        if !(alone_before && alone_after) {
+                            return Err(format!(
+                                "\"{p}\" is not a valid glob: `**` must be a whole path part (use `*`)"
+                            ));
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "\"{p}\" is not a valid glob: three or more `*` in a row (use `*`)"
+                        ));
+                    }
+                }
+            }
+            '[' => {
+                // `[!...]` needs one more character before its `]` can close it.
+                let (min_len, close_from) = if c.get(i + 1) == Some(&'!') {
+                    (4, 3)
+                } else {
+                    (3, 2)
+                };
+                let close = (i + min_len <= c.len())
+                    .then(|| c[i + close_from..].iter().position(|&x| x == ']'))
+                    .flatten();
+                match close {
+                    Some(j) => i += close_from + j + 1,
+                    None => {
+                        return Err(format!(
+                            "\"{p}\" is not a valid glob: `[` opens a character class that is never closed (match a literal `[` with `[[]`)"
+                        ));
+                    }
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Says which release a key of newer installers needs (see `answer::releases`), when the
+/// answer uses it.
+fn note_release(c: &mut Checker, t: &Tbl, key: &str) {
+    let path = t.key_path(key);
+    if let Some(k) = crate::answer::releases::newer(&path).filter(|_| t.has(key)) {
+        c.warning(
+            &t.key_span(key),
+            &path,
+            format!(
+                "needs a Proxmox VE {}.{} or newer ISO (older installers stop on this key; `image` checks)",
+                k.since.0, k.since.1
+            ),
+        );
+    }
+}
+
+/// A udev `filter` table: at least one property, each value a valid glob.
+fn check_filter(c: &mut Checker, t: &Tbl, filter: &[(Sp<String>, Sp<String>)]) {
+    for (k, v) in filter {
+        if let Err(e) = check_glob(&v.v) {
+            c.error(&v.span, &format!("{}.{}", t.key_path("filter"), k.v), e);
+        }
+    }
+}
 
 pub(super) fn read_installer(
     c: &mut Checker,
@@ -39,6 +174,10 @@ pub(super) fn read_installer(
             }
         }
         w.string(c, "cert-fingerprint");
+        // Since pve-installer 9.2 (post-hook: forward webhook auth token); proxmox-rs
+        // proxmox-installer-types/src/answer.rs, PostNotificationHookInfo::auth_token.
+        w.string(c, "auth-token");
+        note_release(c, &w, "auth-token");
         w.finish(c);
     }
     let network = match t.table(c, "network") {
@@ -47,14 +186,18 @@ pub(super) fn read_installer(
             n.finish(c);
             r
         }
+        // Required, with no default: proxmox-rs proxmox-installer-types/src/answer.rs,
+        // AutoInstallerConfig::network.
         None => {
-            c.warning(
-                &t.span,
-                "installer.network",
-                "missing; the Proxmox installer requires it (source = \"from-dhcp\" or \"from-answer\") \
-                 when this answer is built into an ISO",
-            );
-            Ok(None)
+            if !t.has("network") {
+                c.error(
+                    &t.span,
+                    "installer.network",
+                    "missing required table; the Proxmox installer has no default (add \
+                     [installer.network] with source = \"from-dhcp\" or \"from-answer\")",
+                );
+            }
+            Err(())
         }
     };
     let filesystem = match t.table(c, "disk-setup") {
@@ -63,13 +206,17 @@ pub(super) fn read_installer(
             d.finish(c);
             r
         }
+        // Required, with no default: AutoInstallerConfig::disks (proxmox-installer-types).
         None => {
-            c.warning(
-                &t.span,
-                "installer.disk-setup",
-                "missing; the Proxmox installer requires it when this answer is built into an ISO",
-            );
-            Some(String::new())
+            if !t.has("disk-setup") {
+                c.error(
+                    &t.span,
+                    "installer.disk-setup",
+                    "missing required table; the Proxmox installer has no default (add \
+                     [installer.disk-setup] with filesystem and disk-list or filter)",
+                );
+            }
+            None
         }
     };
     let Some(mut g) = t.table(c, "global") else {
@@ -112,11 +259,21 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
     };
     let mailto = g.req_string(c, "mailto", "the admin's e-mail address");
     if let Some(m) = &mailto {
-        if !net::is_email(&m.v) {
+        // pve-installer: proxmox-installer-common/src/options.rs, email_validate.
+        if !mailto_regex().is_match(&m.v) {
             c.error(
                 &m.span,
                 &g.key_path("mailto"),
-                format!("\"{}\" is not an e-mail address (user@example.org)", m.v),
+                format!(
+                    "\"{}\" is not an e-mail address (user@example.org); the Proxmox installer refuses it",
+                    m.v
+                ),
+            );
+        } else if m.v == MAILTO_PLACEHOLDER {
+            c.error(
+                &m.span,
+                &g.key_path("mailto"),
+                format!("\"{MAILTO_PLACEHOLDER}\" is the installer's placeholder, which it refuses; give a real address"),
             );
         }
     }
@@ -126,11 +283,16 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
         "a zone name such as \"Europe/Berlin\" or \"UTC\"",
     );
     if let Some(z) = &timezone {
-        if !ZONES.lines().any(|l| l == z.v) {
+        if z.v != "UTC" && !ZONES.lines().any(|l| l == z.v) {
             c.error(
                 &z.span,
                 &g.key_path("timezone"),
-                format!("\"{}\" is not a time zone name; use an IANA name such as \"Europe/Berlin\" or \"UTC\"", z.v),
+                format!(
+                    "\"{}\" is not a zone the Proxmox installer knows; use a name from tzdata's zone.tab \
+                     such as \"Europe/Berlin\" or \"America/New_York\", or \"UTC\" (aliases such as \
+                     \"Etc/UTC\", \"US/Eastern\" or \"Europe/Kiev\" are refused)",
+                    z.v
+                ),
             );
         }
     }
@@ -151,11 +313,14 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
     }
     if let Some(p) = &pw {
         sp.root_password = Some(p.span.clone());
-        if p.v.chars().count() < 8 {
+        // Proxmox counts bytes, not characters: pve-installer
+        // proxmox-auto-installer/src/utils.rs, verify_email_and_root_password_settings
+        // (`password.len() < ROOT_PASSWORD_MIN_LENGTH`, 8 in proxmox-installer-common).
+        if p.v.len() < 8 {
             c.error(
                 &p.span,
                 &g.key_path("root-password"),
-                "must be at least 8 characters (the Proxmox installer refuses shorter ones)",
+                "must be at least 8 bytes long (the Proxmox installer refuses shorter ones)",
             );
         }
     }
@@ -166,7 +331,8 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
             c.error(
                 &h.span,
                 &g.key_path("root-password-hashed"),
-                "is not a crypt(3) hash such as \"$y$j9T$...\" (make one with `mkpasswd -m yescrypt`)",
+                "is not a crypt(3) hash such as \"$y$j9T$...\" (make one with `mkpasswd -m yescrypt`); \
+                 the installer would set it as is, and nobody could log in as root",
             );
         }
     }
@@ -175,12 +341,33 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
         sp.root_ssh_keys = Some(g.key_span("root-ssh-keys"));
     }
     for (i, k) in keys.iter().enumerate() {
+        // Stricter than Proxmox, which installs any line: a broken key locks root out once
+        // the hardening phase turns password login off.
         if let Err(e) = check_ssh_key(&k.v) {
-            c.error(&k.span, &format!("{}[{i}]", g.key_path("root-ssh-keys")), e);
+            c.error(
+                &k.span,
+                &format!("{}[{i}]", g.key_path("root-ssh-keys")),
+                format!("{e}; root could not log in with it"),
+            );
         }
     }
     g.bool(c, "reboot-on-error");
     g.one_of(c, "reboot-mode", &["reboot", "power-off"]);
+    // Since pve-installer 9.2 (install: stage subscription key for first-boot activation);
+    // proxmox-rs proxmox-installer-types/src/answer.rs, GlobalOptions::subscription_key.
+    // The installer takes any string and fails only when activating it at first boot;
+    // we check it against the crate's SUBSCRIPTION_KEY_REGEX (with its 11..32 length) now.
+    note_release(c, g, "subscription-key");
+    if let Some(k) = g.string(c, "subscription-key") {
+        if !(11..=32).contains(&k.v.len()) || !subscription_key_regex().is_match(&k.v) {
+            c.error(
+                &k.span,
+                &g.key_path("subscription-key"),
+                "is not a Proxmox subscription key such as \"pve4b-0123456789\" (checked now \
+                 rather than failing to activate at first boot)",
+            );
+        }
+    }
     Some(Installer {
         fqdn: fqdn?,
         country: country?.v,
@@ -192,6 +379,7 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
         root_ssh_keys: keys.into_iter().map(|k| k.v).collect(),
         network: None,
         filesystem: String::new(),
+        tables: toml::Table::new(),
     })
 }
 
@@ -221,19 +409,43 @@ pub(super) fn read_fqdn(c: &mut Checker, g: &mut Tbl) -> Option<Option<String>> 
             }
         };
     }
+    // The table form: proxmox-rs proxmox-installer-types/src/answer.rs, FqdnFromDhcpConfig:
+    // `source` defaults to "from-dhcp" (its only value), `domain` is optional and an empty
+    // one counts as unset (deserialize_non_empty_string_maybe).
+    if let Some(v) = g
+        .raw("fqdn")
+        .filter(|v| !matches!(v.get_ref(), toml::de::DeValue::Table(_)))
+    {
+        c.error(
+            &v.span(),
+            &g.key_path("fqdn"),
+            format!(
+                "expected a name such as \"atlas.home.arpa\" or a table {{ source = \"from-dhcp\" }}, found {}",
+                crate::answer::reader::type_name(v.get_ref())
+            ),
+        );
+        return None;
+    }
     let mut t = g.table(c, "fqdn")?;
-    t.one_of(c, "source", &["from-dhcp"])?;
+    let source_ok = !t.has("source") || t.one_of(c, "source", &["from-dhcp"]).is_some();
+    t.raw("source");
     if let Some(d) = t.string(c, "domain") {
-        if !d.v.split('.').all(net::is_label) {
+        // Stricter than Proxmox, which takes any string and, when hostname.domain is not a
+        // valid name, silently installs as pve.example.invalid (pve-installer:
+        // proxmox-installer-common/src/options.rs, NetworkOptions::construct_fqdn).
+        if !d.v.is_empty() && !d.v.split('.').all(net::is_label) {
             c.error(
                 &d.span,
                 &t.key_path("domain"),
-                format!("\"{}\" is not a domain name", d.v),
+                format!(
+                    "\"{}\" is not a domain name (the installer would silently fall back to pve.example.invalid)",
+                    d.v
+                ),
             );
         }
     }
     t.finish(c);
-    Some(None)
+    source_ok.then_some(None)
 }
 
 /// An OpenSSH public key line: `type base64 [comment]`.
@@ -276,18 +488,25 @@ pub(super) fn read_mgmt_network(
     n: &mut Tbl,
     sp: &mut Spans,
 ) -> Result<Option<MgmtNet>, ()> {
+    // `source` is the tag of proxmox-rs proxmox-installer-types/src/answer.rs, NetworkConfig
+    // (`#[serde(tag = "source")]`): required, no default ("missing field `source`").
     let source = if n.has("source") {
         n.one_of(c, "source", &["from-dhcp", "from-answer"])
-            .ok_or(())?
-            .v
     } else {
+        n.missing(
+            c,
+            "source",
+            "\"from-dhcp\" or \"from-answer\"; the Proxmox installer has no default",
+        );
         n.raw("source");
-        "from-dhcp"
+        None
     };
     let cidr = n.string(c, "cidr");
     let dns = n.string(c, "dns");
     let gateway = n.string(c, "gateway");
     let filter = n.string_map(c, "filter");
+    read_pinning(c, n);
+    let source = source.ok_or(())?.v;
     if source == "from-dhcp" {
         for k in ["cidr", "dns", "gateway", "filter"] {
             if n.has(k) {
@@ -317,18 +536,32 @@ pub(super) fn read_mgmt_network(
         );
     }
     if let Some(f) = &filter {
+        // An empty filter fails the install: "no filter defined" in pve-installer
+        // proxmox-auto-installer/src/utils.rs, get_single_udev_index.
         if f.is_empty() {
             c.error(
                 &n.key_span("filter"),
                 &n.key_path("filter"),
-                "needs at least one udev property",
+                "needs at least one udev property (the Proxmox installer stops on an empty filter)",
             );
         }
+        check_filter(c, n, f);
     }
     let cidr = cidr.and_then(|s| {
         sp.mgmt_cidr = Some(s.span.clone());
+        // Stricter than Proxmox, whose Cidr (proxmox-rs proxmox-network-types
+        // ip_address.rs, Ipv4Cidr::from_str) reads a bare address as /32: a host alone in
+        // its subnet has no gateway it can reach.
+        let bare = !s.v.contains('/') && s.v.parse::<IpAddr>().is_ok();
         Cidr::parse(&s.v)
-            .map_err(|e| c.error(&s.span, &n.key_path("cidr"), e))
+            .map_err(|e| {
+                let e = if bare {
+                    format!("\"{}\" has no prefix; write it as ADDRESS/PREFIX such as {}/24 (the installer would take /32, leaving no route to the gateway)", s.v, s.v)
+                } else {
+                    e
+                };
+                c.error(&s.span, &n.key_path("cidr"), e)
+            })
             .ok()
     });
     let mut ip = |v: Option<Sp<String>>, key: &str| -> Option<IpAddr> {
@@ -354,8 +587,10 @@ pub(super) fn read_mgmt_network(
             c.error(
                 &gateway_span,
                 &n.key_path("gateway"),
+                // Stricter than Proxmox's installer, which takes any gateway: outside the
+                // subnet the host has no route to it and comes up unreachable.
                 format!(
-                    "{g4} is not a host in the management subnet {}",
+                    "{g4} is not a host in the management subnet {}, so the host would have no route to it",
                     c4.subnet()
                 ),
             );
@@ -363,6 +598,71 @@ pub(super) fn read_mgmt_network(
     }
     Ok(Some(MgmtNet { cidr, gateway, dns }))
 }
+
+/// `interface-name-pinning = { enabled = true, mapping = { "MAC" = "name" } }`, with either
+/// source. Since pve-installer 9.1 (auto: add support for pinning network interface names);
+/// proxmox-rs proxmox-installer-types/src/answer.rs, NetworkInterfacePinningOptionsAnswer
+/// (`enabled` required). The names are checked only when enabled, as in pve-installer
+/// proxmox-installer-common/src/options.rs, NetworkInterfacePinningOptions::verify:
+/// 2 to 15 bytes (MIN_IFNAME_LEN, MAX_IFNAME_LEN in its lib.rs), its `pve-iface`
+/// expression, and no name given to two addresses.
+fn read_pinning(c: &mut Checker, n: &mut Tbl) {
+    note_release(c, n, "interface-name-pinning");
+    let Some(mut p) = n.table(c, "interface-name-pinning") else {
+        return;
+    };
+    let enabled = if p.has("enabled") {
+        p.bool(c, "enabled").map(|b| b.v)
+    } else {
+        p.raw("enabled");
+        p.missing(c, "enabled", "true or false");
+        None
+    };
+    let mapping = p.string_map(c, "mapping").unwrap_or_default();
+    if enabled == Some(true) {
+        let mut seen: Vec<(String, &str)> = Vec::new();
+        for (mac, name) in &mapping {
+            let key = format!("{}.{}", p.key_path("mapping"), mac.v);
+            let mac_lc = mac.v.to_lowercase();
+            if !(2..=15).contains(&name.v.len()) {
+                c.error(
+                    &name.span,
+                    &key,
+                    format!("\"{}\" must be 2 to 15 bytes long", name.v),
+                );
+            } else if !ifname_regex().is_match(&name.v) {
+                c.error(
+                    &name.span,
+                    &key,
+                    format!(
+                        "\"{}\" is not an interface name: a letter, then letters, digits and underscores",
+                        name.v
+                    ),
+                );
+            } else if let Some((other, _)) = seen
+                .iter()
+                .find(|(m, n)| *n == name.v.as_str() && *m != mac_lc)
+            {
+                c.error(
+                    &name.span,
+                    &key,
+                    format!("\"{}\" is already the name of {other}", name.v),
+                );
+            }
+            seen.push((mac_lc, &name.v));
+        }
+    }
+    p.finish(c);
+}
+
+/// ZFS RAID levels as proxmox-rs proxmox-installer-types/src/answer.rs, ZfsRaidLevel reads
+/// them: the upper-case names and their lower-case aliases, nothing in between.
+const ZFS_RAID: &[&str] = &[
+    "raid0", "raid1", "raid10", "raidz-1", "raidz-2", "raidz-3", "RAID0", "RAID1", "RAID10",
+    "RAIDZ-1", "RAIDZ-2", "RAIDZ-3",
+];
+/// BtrfsRaidLevel in the same file.
+const BTRFS_RAID: &[&str] = &["raid0", "raid1", "raid10", "RAID0", "RAID1", "RAID10"];
 
 pub(super) fn read_disk_setup(
     c: &mut Checker,
@@ -379,45 +679,49 @@ pub(super) fn read_disk_setup(
     let disks = d.strings(c, "disk-list");
     let filter = d.string_map(c, "filter");
     d.one_of(c, "filter-match", &["any", "all"]);
-    match (&disks, &filter) {
-        (Some(_), Some(_)) => c.error(
+    // Both default to empty; exactly one must be non-empty (proxmox-installer-types
+    // answer.rs, DiskSetup::disk_selection: "Need either 'disk-list' or 'filter' set",
+    // "Cannot use both"). `disk-list = []` beside a filter is fine there, and so here.
+    let list_used = disks.as_ref().is_some_and(|l| !l.is_empty());
+    let filter_used = filter.as_ref().is_some_and(|f| !f.is_empty());
+    if list_used && filter_used {
+        c.error(
             &d.key_span("filter"),
             &d.key_path("filter"),
             "use either disk-list or filter, not both",
-        ),
-        (None, None) if !d.has("disk-list") && !d.has("filter") => d.missing(
-            c,
-            "disk-list",
-            "choose the disks with disk-list = [\"sda\"] or a filter.<UDEV_PROPERTY> glob",
-        ),
-        _ => {}
+        );
+    } else if !list_used
+        && !filter_used
+        // A key of the wrong type has had its error already.
+        && disks.is_some() == d.has("disk-list")
+        && filter.is_some() == d.has("filter")
+    {
+        let what = "choose the disks with disk-list = [\"sda\"] or a filter.<UDEV_PROPERTY> glob; \
+                    the Proxmox installer needs one of them non-empty";
+        if d.has("disk-list") || d.has("filter") {
+            let k = if d.has("disk-list") {
+                "disk-list"
+            } else {
+                "filter"
+            };
+            c.error(&d.key_span(k), &d.key_path(k), format!("is empty; {what}"));
+        } else {
+            d.missing(c, "disk-list", what);
+        }
+    }
+    if let Some(f) = &filter {
+        check_filter(c, d, f);
     }
     if let Some(list) = &disks {
-        if list.is_empty() {
-            c.error(
-                &d.key_span("disk-list"),
-                &d.key_path("disk-list"),
-                "needs at least one disk",
-            );
+        check_disk_list(c, d, list);
+        if list_used {
+            *disk_count = Some((list.len(), d.key_span("disk-list")));
         }
-        for (i, s) in list.iter().enumerate() {
-            if s.v.is_empty() || s.v.contains('/') || s.v.chars().any(char::is_whitespace) {
-                c.error(
-                    &s.span,
-                    &format!("{}[{i}]", d.key_path("disk-list")),
-                    format!(
-                        "\"{}\" is not a disk name such as \"sda\" or \"nvme0n1\"",
-                        s.v
-                    ),
-                );
-            }
-        }
-        *disk_count = Some((list.len(), d.key_span("disk-list")));
     }
-    const ZFS_RAID: &[&str] = &["raid0", "raid1", "raid10", "raidz-1", "raidz-2", "raidz-3"];
-    const BTRFS_RAID: &[&str] = &["raid0", "raid1", "raid10"];
     let fs_name = fs.as_ref().map(|f| f.v);
-    // One options table per filesystem; the others are errors.
+    let mut raid_given = false;
+    // One options table per filesystem; the others are errors (DiskSetup::filesystem_details:
+    // "make sure only 'zfs' options are set" and the like).
     for (sub, owner) in [("zfs", "zfs"), ("lvm", "ext4/xfs"), ("btrfs", "btrfs")] {
         let Some(mut t) = d.table(c, sub) else {
             continue;
@@ -438,25 +742,57 @@ pub(super) fn read_disk_setup(
         }
         match sub {
             "zfs" => {
+                raid_given |= fits && t.has("raid");
                 let raid = t.one_of(c, "raid", ZFS_RAID);
                 check_raid_disks(c, &t, raid.as_ref(), disk_count);
-                t.int(c, "ashift", 9..=16, "ashift");
-                t.int(c, "arc-max", 64..=1 << 30, "arc-max (MiB)");
+                // Stricter than Proxmox, whose answer types take any u32 here; these are the
+                // ranges of its own API schema (ZfsOptions in proxmox-installer-types), and
+                // what `zpool create` / the ZFS module accept.
+                t.int(
+                    c,
+                    "ashift",
+                    9..=16,
+                    "ashift (as ZFS and Proxmox's API schema allow)",
+                );
+                t.int(
+                    c,
+                    "arc-max",
+                    64..=1 << 30,
+                    "arc-max (MiB, ZFS's own minimum 64)",
+                );
                 t.one_of(c, "checksum", &["on", "fletcher4", "sha256"]);
                 t.one_of(
                     c,
                     "compress",
                     &["on", "off", "lzjb", "lz4", "zle", "gzip", "zstd"],
                 );
-                t.int(c, "copies", 1..=3, "copies");
+                t.int(c, "copies", 1..=3, "copies (as ZFS allows)");
                 t.number(c, "hdsize");
             }
             "lvm" => {
-                for k in ["hdsize", "swapsize", "maxroot", "maxvz", "minfree"] {
+                let hdsize = t.number(c, "hdsize");
+                let swapsize = t.number(c, "swapsize");
+                for k in ["maxroot", "maxvz", "minfree"] {
                     t.number(c, k);
+                }
+                // pve-installer: proxmox-auto-installer/src/utils.rs, verify_disks_settings
+                // calls check_swapsize (proxmox-installer-common/src/disk_checks.rs).
+                if let (Some(h), Some(s)) = (hdsize, swapsize) {
+                    if s.v > h.v / 2.0 {
+                        c.error(
+                            &s.span,
+                            &t.key_path("swapsize"),
+                            format!(
+                                "{} GiB is more than hdsize / 2 = {} GiB; the Proxmox installer refuses it",
+                                s.v,
+                                h.v / 2.0
+                            ),
+                        );
+                    }
                 }
             }
             _ => {
+                raid_given |= fits && t.has("raid");
                 let raid = t.one_of(c, "raid", BTRFS_RAID);
                 check_raid_disks(c, &t, raid.as_ref(), disk_count);
                 t.number(c, "hdsize");
@@ -467,11 +803,23 @@ pub(super) fn read_disk_setup(
     }
     if let Some(f) = &fs {
         match f.v {
-            "zfs" | "btrfs" if !d.has(f.v) => c.error(
-                &d.span,
-                &format!("{}.{}.raid", d.path, f.v),
-                format!("missing; filesystem = \"{}\" needs a RAID level", f.v),
-            ),
+            // No default RAID level: DiskSetup::filesystem_details bails on a missing table
+            // and on a table without `raid` alike ("ZFS raid level 'zfs.raid' must be set").
+            "zfs" | "btrfs" if !raid_given => {
+                let at = if d.has(f.v) {
+                    d.key_span(f.v)
+                } else {
+                    d.span.clone()
+                };
+                c.error(
+                    &at,
+                    &format!("{}.{}.raid", d.path, f.v),
+                    format!(
+                        "missing; filesystem = \"{}\" needs a RAID level (the Proxmox installer has no default)",
+                        f.v
+                    ),
+                )
+            }
             "ext4" | "xfs" => {
                 if let Some((n, span)) = disk_count {
                     if *n > 1 {
@@ -489,6 +837,44 @@ pub(super) fn read_disk_setup(
     fs.map(|f| f.v.to_string())
 }
 
+/// `disk-list`: Proxmox picks each disk whose device path ends with the entry
+/// (pve-installer: proxmox-auto-installer/src/utils.rs, set_single_disk and
+/// set_selected_disks, `path.ends_with(disk_name)`), so `sda` and `/dev/sda` both work, and
+/// refuses an entry given twice (verify_disks_settings). Stricter: an entry that cannot end
+/// a /dev/NAME path (empty: it would match every disk; a by-id path or a space: none), and
+/// `sda` beside `/dev/sda`, which the installer takes as two disks but installs on one.
+fn check_disk_list(c: &mut Checker, d: &Tbl, list: &[Sp<String>]) {
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let key = format!("{}[{i}]", d.key_path("disk-list"));
+        let name = s.v.strip_prefix("/dev/").unwrap_or(&s.v);
+        if name.is_empty() || name.contains('/') || name.chars().any(char::is_whitespace) {
+            c.error(
+                &s.span,
+                &key,
+                format!(
+                    "\"{}\" is not a disk name such as \"sda\", \"nvme0n1\" or \"/dev/sda\" (the installer \
+                     matches the end of /dev/NAME paths; by-id paths never match)",
+                    s.v
+                ),
+            );
+            continue;
+        }
+        if seen.contains(&name) {
+            let why = if list.iter().filter(|o| o.v == s.v).count() > 1 {
+                "the Proxmox installer refuses a disk listed twice"
+            } else {
+                "the same disk as an earlier entry (the installer would count it twice but install on it once)"
+            };
+            c.error(&s.span, &key, format!("\"{}\" is listed twice; {why}", s.v));
+        }
+        seen.push(name);
+    }
+}
+
+/// The fewest disks each RAID level takes: pve-installer
+/// proxmox-installer-common/src/options.rs, RaidLevel::get_min_disks, checked against
+/// `disk-list` in proxmox-auto-installer/src/utils.rs, verify_disks_settings.
 pub(super) fn check_raid_disks(
     c: &mut Checker,
     t: &Tbl,
@@ -498,7 +884,7 @@ pub(super) fn check_raid_disks(
     let (Some(raid), Some((n, _))) = (raid, disks) else {
         return;
     };
-    let min = match raid.v {
+    let min = match raid.v.to_ascii_lowercase().as_str() {
         "raid0" => 1,
         "raid1" => 2,
         "raidz-1" => 3,
@@ -511,5 +897,59 @@ pub(super) fn check_raid_disks(
             &t.key_path("raid"),
             format!("{} needs at least {min} disks, disk-list has {n}", raid.v),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each rule of glob's Pattern::new, both sides.
+    #[test]
+    fn globs_as_the_installer_compiles_them() {
+        for ok in [
+            "*", "eno*", "e?o1", "**", "a/**", "**/b", "a/**/b", "[ab]", "[!a]x", "[]]", "[!]]",
+            "]", "x[a-]", "",
+        ] {
+            assert!(check_glob(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "[", "eno[", "[]", "[!]", "[a", "***", "a**", "**b", "a/**b", "[!a",
+        ] {
+            assert!(check_glob(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The expressions are constants: each compiles (so `expect` cannot fire) and means
+    /// what Proxmox's does on both sides.
+    #[test]
+    fn interface_names_and_subscription_keys_as_the_installer_matches_them() {
+        for ok in ["eth0", "Lan_1", "nic0.100", "mgmt:1", "ab"] {
+            assert!(ifname_regex().is_match(ok), "{ok}");
+        }
+        for bad in ["0lan", "a", "a-b", "eth0.", "e".repeat(22).as_str()] {
+            assert!(!ifname_regex().is_match(bad), "{bad}");
+        }
+        for ok in ["pve4b-0123456789", "pve16p-abcdef0123", "pbsc-0123456789"] {
+            assert!(subscription_key_regex().is_match(ok), "{ok}");
+        }
+        for bad in [
+            "pveb-0123456789",
+            "pve4b-0123456789a",
+            "PVE4B-0123456789",
+            "pmgx-0123456789",
+        ] {
+            assert!(!subscription_key_regex().is_match(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mailto_as_the_installer_matches_it() {
+        for ok in ["root@localhost", "ops@home.arpa", "a.b+c@x-y.example"] {
+            assert!(mailto_regex().is_match(ok), "{ok}");
+        }
+        for bad in ["ops home.arpa", "@x", "a@-x", "a@x.", "a@@x"] {
+            assert!(!mailto_regex().is_match(bad), "{bad}");
+        }
     }
 }

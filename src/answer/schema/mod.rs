@@ -135,6 +135,26 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         t.finish(c);
         h
     });
+    // A table that is there but could not be read must never be dropped in silence (its
+    // phase would simply not run): each reader records why, and this says so if one did not.
+    for (key, read) in [
+        ("passthrough", passthrough.is_some()),
+        ("network", network.is_some()),
+        ("haos", haos.is_some()),
+    ] {
+        let errors = c
+            .diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        if !read && root.has(key) && errors == 0 {
+            c.error(
+                &root.key_span(key),
+                key,
+                "could not be read, and no more precise error was found (please report this answer)",
+            );
+        }
+    }
     root.finish(c);
     Read {
         installer,
