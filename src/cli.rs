@@ -36,6 +36,11 @@ usage:
                                                  the root password
   pve-firstboot hand-over --hook PATH            run by the hook: install the agent, the answer
                                                  and pve-firstboot.service, start it, return
+  pve-firstboot probe [--root DIR] [--json]      what this machine has, as an answer names it:
+                                                 disks and NICs with their udev properties, PCI
+                                                 devices with names, IOMMU groups and the boot
+                                                 VGA device, USB devices; and a starter answer
+  pve-firstboot COMMAND --help                   this text
 
 exit status: 0 done/valid, 1 failed/invalid, 2 usage error, 3 not finished yet (status,
 apply and run: a reboot is pending or the phases are still running)
@@ -79,6 +84,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--inspect",
         ],
         "hand-over" => &["--hook", "--root"],
+        "probe" => &["--root", "--json"],
         "-h" | "--help" | "help" | "-V" | "--version" => &[],
         other => return Err(format!("unknown command \"{other}\"")),
     };
@@ -86,6 +92,11 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         command,
         ..Args::default()
     };
+    // `COMMAND --help` anywhere on the line: the help, whatever else is there.
+    if argv.iter().skip(1).any(|a| a == "--help" || a == "-h") {
+        a.command = "--help".into();
+        return Ok(a);
+    }
     while let Some(arg) = it.next() {
         if arg.starts_with("--") || arg == "-o" {
             let (flag, inline) = match arg.split_once('=') {
@@ -214,7 +225,31 @@ pub fn main(argv: &[String]) -> i32 {
         }),
         "hook" => hook_cmd(&args),
         "image" => image_cmd(&args),
+        "probe" => probe_cmd(&args),
         _ => 2,
+    }
+}
+
+fn probe_cmd(args: &Args) -> i32 {
+    let host = match &args.root {
+        Some(r) => Host::plan(Some(r)),
+        None => Host::plan(None),
+    };
+    match crate::probe::probe(&host) {
+        Ok(p) if args.json => {
+            print!("{}", crate::probe::json(&p));
+            0
+        }
+        Ok(p) => {
+            print!("{}", crate::probe::text(&p));
+            println!("\nA starter answer for this machine:\n");
+            print!("{}", crate::probe::starter(&p));
+            0
+        }
+        Err(e) => {
+            eprintln!("pve-firstboot: probe: {e}");
+            1
+        }
     }
 }
 

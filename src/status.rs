@@ -58,7 +58,7 @@ pub fn human(st: &State) -> String {
     out
 }
 
-fn js(s: &str) -> String {
+pub(crate) fn js(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for ch in s.chars() {
@@ -80,7 +80,7 @@ fn js_opt(s: &Option<String>) -> String {
     s.as_deref().map_or("null".into(), js)
 }
 
-fn js_list(v: &[String]) -> String {
+pub(crate) fn js_list(v: &[String]) -> String {
     format!(
         "[{}]",
         v.iter().map(|s| js(s)).collect::<Vec<_>>().join(", ")

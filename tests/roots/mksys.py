@@ -101,6 +101,49 @@ AMD = ("AuthenticAMD", "AMD Ryzen 9 5900X 12-Core Processor")
 # Intel desktop: NVIDIA GPU (+ its HDMI audio) behind a root port, the iGPU is the boot VGA
 # device, onboard audio uses the same driver as the GPU's audio. ZFS on UEFI without Secure
 # Boot: systemd-boot through proxmox-boot-tool, entries from /etc/kernel/cmdline.
+# What `probe` reads besides PCI: two NVMe disks of the ZFS mirror and a USB stick as
+# /sys/block and udev's database (/run/udev/data/b<major>:<minor>, `E:KEY=VALUE` lines, as
+# systemd-udevd writes it), the onboard NIC, a Zigbee stick on USB, and the PCI ID
+# database entries for the devices (names as pci.ids spells them).
+def probe_extras():
+    f = {}
+    for name, dev, sectors, model, serial, removable in [
+        ("nvme0n1", "259:0", 1000215216, "Samsung SSD 980 PRO 500GB", "Samsung_SSD_980_PRO_500GB_S5GXNF0R123456", 0),
+        ("nvme1n1", "259:1", 1000215216, "Samsung SSD 980 PRO 500GB", "Samsung_SSD_980_PRO_500GB_S5GXNF0R654321", 0),
+        ("sda", "8:0", 60437492, "Cruzer Blade", "SanDisk_Cruzer_Blade_4C530001230416117142", 1),
+    ]:
+        f[f"sys/block/{name}/dev"] = dev + "\n"
+        f[f"sys/block/{name}/size"] = f"{sectors}\n"
+        f[f"sys/block/{name}/removable"] = f"{removable}\n"
+        f[f"sys/block/{name}/queue/rotational"] = "0\n"
+        f[f"sys/block/{name}/device/model"] = model + "\n"
+        f[f"run/udev/data/b{dev}"] = (
+            f"E:DEVTYPE=disk\nE:ID_MODEL={model.replace(' ', '_')}\nE:ID_SERIAL={serial}\n"
+            f"E:ID_BUS={'usb' if removable else 'nvme'}\n"
+        )
+    f["sys/block/loop0/dev"] = "7:0\n"
+    for attr, value in [("address", "b4:2e:99:12:34:56"), ("ifindex", "2"), ("operstate", "up")]:
+        f[f"sys/class/net/enp0s31f6/{attr}"] = value + "\n"
+    f["run/udev/data/n2"] = (
+        "E:ID_NET_NAME_MAC=enxb42e99123456\nE:ID_NET_NAME_PATH=enp0s31f6\n"
+        "E:ID_VENDOR_FROM_DATABASE=Intel Corporation\n"
+    )
+    for attr, value in [("idVendor", "1a86"), ("idProduct", "55d4"), ("manufacturer", "ITead"),
+                        ("product", "Sonoff Zigbee 3.0 USB Dongle Plus")]:
+        f[f"sys/bus/usb/devices/1-4/{attr}"] = value + "\n"
+    f["sys/bus/usb/devices/usb1/idVendor"] = "1d6b\n"
+    f["usr/share/misc/pci.ids"] = (
+        "# a few entries of the PCI ID database\n"
+        "8086  Intel Corporation\n\t3e92  CoffeeLake-S GT2 [UHD Graphics 630]\n"
+        "\t15bc  Ethernet Connection (7) I219-V\n\ta348  Cannon Lake PCH cAVS\n"
+        "10de  NVIDIA Corporation\n\t2484  GA104 [GeForce RTX 3070]\n"
+        "\t\t1458 404c  GeForce RTX 3070 GAMING OC 8G\n"
+        "\t228b  GA104 High Definition Audio Controller\n"
+        "C 03  Display controller\n\t00  VGA compatible controller\n"
+    )
+    return f
+
+
 NVIDIA_ZFS_DEVICES = [
     ("0000:00:00.0", None, 0x8086, 0x3e30, 0x060000, None, 0, False),
     ("0000:00:01.0", None, 0x8086, 0x1901, 0x060400, "pcieport", 1, False),
@@ -142,6 +185,7 @@ STORAGE_LOCAL = """dir: local
 """
 
 machine("hw-intel-nvidia-zfs", INTEL, NVIDIA_ZFS_DEVICES, {
+    **probe_extras(),
     "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     "etc/default/grub": GRUB,
@@ -150,6 +194,9 @@ machine("hw-intel-nvidia-zfs", INTEL, NVIDIA_ZFS_DEVICES, {
     "proc/cmdline": "initrd=\\EFI\\proxmox\\6.8.12-4-pve\\initrd.img-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     **uefi(False),
 })
+# The NIC's `device` link, as the kernel has it: to its PCI function (driver e1000e).
+link(os.path.join(HERE, "hw-intel-nvidia-zfs"), "sys/class/net/enp0s31f6/device",
+     "sys/devices/pci0000:00/0000:00:1f.6")
 
 # The same machine with ZFS installed in legacy BIOS mode: proxmox-boot-tool installed GRUB
 # (i386-pc) on each ESP, and GRUB reads /etc/default/grub and grub.d (zfs.cfg) — the

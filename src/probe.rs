@@ -1,0 +1,521 @@
+//! `pve-firstboot probe`: what this machine has, in the terms an answer file uses — disks
+//! and NICs with the udev properties the installer's filters match, PCI displays, audio and
+//! USB controllers by name with their IOMMU groups and the boot VGA device, USB devices —
+//! and a starter answer for it. Read-only, through the host boundary (so `--root` reads a
+//! fixture tree), and never a command: udev's database is read as files.
+//!
+//! What the installer itself sees: pve-installer `proxmox-auto-install-assistant`
+//! (`get_disks`, `get_nics`: `/sys/block` without ram, loop, md, dm-, fd and sr devices,
+//! and only `DEVTYPE=disk`; every link but `lo`; each with `udevadm info`'s `E:` properties).
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::host::Host;
+use crate::pci::{self, PciDevice};
+use crate::status::{js, js_list};
+
+/// Block devices the installer never offers (its `unwanted_block_devs`).
+const UNWANTED_BLOCK: [&str; 6] = ["ram", "loop", "md", "dm-", "fd", "sr"];
+/// Where pciutils and hwdata keep the PCI ID database.
+const PCI_IDS: [&str; 2] = ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"];
+
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub name: String,
+    pub bytes: u64,
+    pub model: String,
+    pub removable: bool,
+    pub rotational: bool,
+    pub udev: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Nic {
+    pub name: String,
+    pub mac: String,
+    pub driver: Option<String>,
+    pub link: String,
+    pub udev: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Usb {
+    /// The port path (`1-2.3`), as `usb = [...]` takes it.
+    pub path: String,
+    /// `vendor:product`.
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pci {
+    pub dev: PciDevice,
+    pub name: Option<String>,
+    /// Other devices in its IOMMU group (bridges included).
+    pub group_peers: Vec<String>,
+}
+
+pub struct Probe {
+    pub disks: Vec<Disk>,
+    pub nics: Vec<Nic>,
+    pub pci: Vec<Pci>,
+    pub usb: Vec<Usb>,
+    pub iommu: bool,
+}
+
+/// `E:KEY=VALUE` lines of a udev database entry (`/run/udev/data/<id>`); the database
+/// format of systemd's `udevadm info --query all` output without the space.
+fn udev_props(host: &Host, id: &str) -> Result<BTreeMap<String, String>> {
+    let text = host
+        .read_text(&format!("/run/udev/data/{id}"))?
+        .unwrap_or_default();
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("E:"))
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+fn attr(host: &Host, path: &str) -> Result<String> {
+    Ok(host.read_text(path)?.unwrap_or_default().trim().to_string())
+}
+
+fn disks(host: &Host) -> Result<Vec<Disk>> {
+    let mut out = Vec::new();
+    let mut names = host.list_dir("/sys/block")?;
+    names.sort();
+    for name in names {
+        if UNWANTED_BLOCK.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let base = format!("/sys/block/{name}");
+        let udev = udev_props(host, &format!("b{}", attr(host, &format!("{base}/dev"))?))?;
+        if udev.get("DEVTYPE").is_some_and(|t| t != "disk")
+            || udev.contains_key("ID_CDROM")
+            || udev.get("ID_FS_TYPE").is_some_and(|t| t == "iso9660")
+        {
+            continue;
+        }
+        let sectors: u64 = attr(host, &format!("{base}/size"))?.parse().unwrap_or(0);
+        out.push(Disk {
+            bytes: sectors * 512,
+            model: attr(host, &format!("{base}/device/model"))?,
+            removable: attr(host, &format!("{base}/removable"))? == "1",
+            rotational: attr(host, &format!("{base}/queue/rotational"))? == "1",
+            udev,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+fn nics(host: &Host) -> Result<Vec<Nic>> {
+    let mut out = Vec::new();
+    let mut names = host.list_dir("/sys/class/net")?;
+    names.sort();
+    for name in names {
+        let base = format!("/sys/class/net/{name}");
+        // Physical NICs only: bridges, bonds, taps and lo have no `device`.
+        if name == "lo" || !host.exists(&format!("{base}/device")) {
+            continue;
+        }
+        let udev = udev_props(
+            host,
+            &format!("n{}", attr(host, &format!("{base}/ifindex"))?),
+        )?;
+        out.push(Nic {
+            mac: attr(host, &format!("{base}/address"))?,
+            driver: host
+                .read_link(&format!("{base}/device/driver"))?
+                .and_then(|t| t.rsplit('/').next().map(String::from)),
+            link: attr(host, &format!("{base}/operstate"))?,
+            udev,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+fn usb(host: &Host) -> Result<Vec<Usb>> {
+    let base = "/sys/bus/usb/devices";
+    let mut out = Vec::new();
+    let mut names = host.list_dir(base)?;
+    names.sort();
+    for name in names {
+        // Devices are `bus-port(.port)*`; `usbN` are root hubs, `x-y:c.i` interfaces.
+        if name.starts_with("usb") || name.contains(':') {
+            continue;
+        }
+        let d = format!("{base}/{name}");
+        let (v, p) = (
+            attr(host, &format!("{d}/idVendor"))?,
+            attr(host, &format!("{d}/idProduct"))?,
+        );
+        if v.is_empty() {
+            continue;
+        }
+        let name_of = [
+            attr(host, &format!("{d}/manufacturer"))?,
+            attr(host, &format!("{d}/product"))?,
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+        out.push(Usb {
+            id: format!("{v}:{p}"),
+            name: name_of,
+            path: name,
+        });
+    }
+    Ok(out)
+}
+
+/// Names of the given vendor:device IDs from pci.ids (`vvvv  Vendor`, then
+/// `\tdddd  Device` lines under it).
+fn pci_names(host: &Host, devs: &[PciDevice]) -> Result<BTreeMap<(u16, u16), String>> {
+    let mut text = None;
+    for p in PCI_IDS {
+        if let Some(t) = host.read_text(p)? {
+            text = Some(t);
+            break;
+        }
+    }
+    let mut out = BTreeMap::new();
+    let Some(text) = text else { return Ok(out) };
+    let mut vendor: Option<(u16, String)> = None;
+    for l in text.lines() {
+        if l.starts_with('C') && l.as_bytes().get(1) == Some(&b' ') {
+            break; // the device classes follow the vendors
+        }
+        if l.starts_with('#') || l.is_empty() || l.starts_with("\t\t") {
+            continue;
+        }
+        let (tab, rest) = match l.strip_prefix('\t') {
+            Some(r) => (true, r),
+            None => (false, l),
+        };
+        let Some((id, name)) = rest.split_once("  ") else {
+            continue;
+        };
+        let Ok(id) = u16::from_str_radix(id, 16) else {
+            continue;
+        };
+        if !tab {
+            vendor = devs
+                .iter()
+                .any(|d| d.vendor == id)
+                .then(|| (id, name.to_string()));
+        } else if let Some((v, vname)) = &vendor {
+            if devs.iter().any(|d| d.vendor == *v && d.device == id) {
+                out.insert((*v, id), format!("{vname} {name}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn probe(host: &Host) -> Result<Probe> {
+    let all = pci::scan(host)?;
+    let names = pci_names(host, &all)?;
+    let mut pci_out = Vec::new();
+    for d in &all {
+        // Displays, audio, USB controllers, NICs and storage: what one passes through.
+        if !matches!(d.class >> 16, 0x01 | 0x02 | 0x03 | 0x04 | 0x0c) {
+            continue;
+        }
+        let group_peers = match &d.iommu_group {
+            Some(g) => pci::group_members(host, g)?
+                .into_iter()
+                .filter(|m| *m != d.addr)
+                .collect(),
+            None => Vec::new(),
+        };
+        pci_out.push(Pci {
+            name: names.get(&(d.vendor, d.device)).cloned(),
+            dev: d.clone(),
+            group_peers,
+        });
+    }
+    Ok(Probe {
+        disks: disks(host)?,
+        nics: nics(host)?,
+        pci: pci_out,
+        usb: usb(host)?,
+        iommu: !host.list_dir("/sys/kernel/iommu_groups")?.is_empty(),
+    })
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// The udev properties an answer's filters usually match, in the order worth trying.
+const FILTER_KEYS: [&str; 6] = [
+    "ID_SERIAL",
+    "ID_MODEL",
+    "ID_WWN",
+    "ID_NET_NAME_MAC",
+    "ID_NET_NAME_PATH",
+    "ID_VENDOR_FROM_DATABASE",
+];
+
+fn filter_props(udev: &BTreeMap<String, String>) -> String {
+    FILTER_KEYS
+        .iter()
+        .filter_map(|k| udev.get(*k).map(|v| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The filter properties on a line of their own, or nothing where udev knows none.
+fn props_line(udev: &BTreeMap<String, String>) -> String {
+    let p = filter_props(udev);
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("           {p}\n")
+    }
+}
+
+pub fn text(p: &Probe) -> String {
+    let heading = |o: &mut String, title: &str, empty: bool| {
+        o.push_str(title);
+        o.push_str(if empty { ":\n  none\n" } else { ":\n" });
+    };
+    let mut o = String::new();
+    heading(
+        &mut o,
+        "Disks (what [installer.disk-setup] disk-list and filter match)",
+        p.disks.is_empty(),
+    );
+    for d in &p.disks {
+        o.push_str(&format!(
+            "  {:<8} {:>10}  {}{}{}\n{}",
+            d.name,
+            gib(d.bytes),
+            if d.model.is_empty() { "?" } else { &d.model },
+            if d.rotational { ", rotational" } else { "" },
+            if d.removable { ", removable" } else { "" },
+            props_line(&d.udev)
+        ));
+    }
+    heading(
+        &mut o,
+        "NICs (what [installer.network] filter matches)",
+        p.nics.is_empty(),
+    );
+    for n in &p.nics {
+        o.push_str(&format!(
+            "  {:<12} {}  driver {}, link {}\n{}",
+            n.name,
+            n.mac,
+            n.driver.as_deref().unwrap_or("none"),
+            n.link,
+            props_line(&n.udev)
+        ));
+    }
+    o.push_str(&format!(
+        "PCI devices ([passthrough] devices){}:\n",
+        if p.iommu {
+            ""
+        } else {
+            " — the IOMMU is off (enable VT-d or AMD-Vi in the firmware)"
+        }
+    ));
+    for c in &p.pci {
+        let d = &c.dev;
+        let mut notes = Vec::new();
+        if d.boot_vga {
+            notes.push("boot VGA (the host's console)".to_string());
+        }
+        if d.is_bmc_display() {
+            notes.push("BMC display".to_string());
+        }
+        notes.push(match &d.iommu_group {
+            Some(g) if c.group_peers.is_empty() => format!("IOMMU group {g} alone"),
+            Some(g) => format!("IOMMU group {g} with {}", c.group_peers.join(", ")),
+            None => "no IOMMU group".to_string(),
+        });
+        o.push_str(&format!(
+            "  {} [{}] {}\n           class {:06x}, driver {}; {}\n",
+            d.addr,
+            d.id(),
+            c.name.as_deref().unwrap_or("(not in pci.ids)"),
+            d.class,
+            d.driver.as_deref().unwrap_or("none"),
+            notes.join("; ")
+        ));
+    }
+    heading(&mut o, "USB devices ([haos] usb)", p.usb.is_empty());
+    for u in &p.usb {
+        o.push_str(&format!("  {:<8} {}  {}\n", u.path, u.id, u.name));
+    }
+    o
+}
+
+fn js_map(m: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{}: {}", js(k), js(v)))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+pub fn json(p: &Probe) -> String {
+    let disks: Vec<String> = p
+        .disks
+        .iter()
+        .map(|d| {
+            format!(
+                "{{\"name\": {}, \"bytes\": {}, \"model\": {}, \"removable\": {}, \"rotational\": {}, \"udev\": {}}}",
+                js(&d.name),
+                d.bytes,
+                js(&d.model),
+                d.removable,
+                d.rotational,
+                js_map(&d.udev)
+            )
+        })
+        .collect();
+    let nics: Vec<String> = p
+        .nics
+        .iter()
+        .map(|n| {
+            format!(
+                "{{\"name\": {}, \"mac\": {}, \"driver\": {}, \"link\": {}, \"udev\": {}}}",
+                js(&n.name),
+                js(&n.mac),
+                n.driver.as_deref().map_or("null".into(), js),
+                js(&n.link),
+                js_map(&n.udev)
+            )
+        })
+        .collect();
+    let pci: Vec<String> = p
+        .pci
+        .iter()
+        .map(|c| {
+            let d = &c.dev;
+            format!(
+                "{{\"address\": {}, \"id\": {}, \"name\": {}, \"class\": {}, \"driver\": {}, \
+                 \"boot_vga\": {}, \"bmc_display\": {}, \"iommu_group\": {}, \"group_peers\": {}}}",
+                js(&d.addr),
+                js(&d.id()),
+                c.name.as_deref().map_or("null".into(), js),
+                js(&format!("{:06x}", d.class)),
+                d.driver.as_deref().map_or("null".into(), js),
+                d.boot_vga,
+                d.is_bmc_display(),
+                d.iommu_group.as_deref().map_or("null".into(), js),
+                js_list(&c.group_peers)
+            )
+        })
+        .collect();
+    let usb: Vec<String> = p
+        .usb
+        .iter()
+        .map(|u| {
+            format!(
+                "{{\"path\": {}, \"id\": {}, \"name\": {}}}",
+                js(&u.path),
+                js(&u.id),
+                js(&u.name)
+            )
+        })
+        .collect();
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "[]".to_string()
+        } else {
+            format!("[\n    {}\n  ]", v.join(",\n    "))
+        }
+    };
+    format!(
+        "{{\n  \"iommu\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
+        p.iommu,
+        list(&disks),
+        list(&nics),
+        list(&pci),
+        list(&usb)
+    )
+}
+
+/// A starter answer for this machine: its first fixed disk by serial, its first NIC with a
+/// link by its MAC-based name, and the real GPUs for passthrough; the rest is the
+/// admin's to fill in (marked `CHANGE`).
+pub fn starter(p: &Probe) -> String {
+    let mut o = String::from(
+        "# A starting point written by `pve-firstboot probe` for this machine: fill in every\n\
+         # CHANGE, then `pve-firstboot validate` it.\n\
+         [installer.global]\n\
+         keyboard = \"en-us\"                 # CHANGE\n\
+         country = \"us\"                     # CHANGE\n\
+         fqdn = \"pve.home.arpa\"             # CHANGE\n\
+         mailto = \"admin@home.arpa\"         # CHANGE\n\
+         timezone = \"Europe/Berlin\"         # CHANGE\n\
+         root-password-hashed = \"CHANGE: mkpasswd --method=yescrypt\"\n\
+         \n\
+         [installer.network]\n\
+         source = \"from-dhcp\"\n",
+    );
+    let nic = p
+        .nics
+        .iter()
+        .find(|n| n.link == "up")
+        .or_else(|| p.nics.first());
+    if let (Some(n), Some(v)) = (nic, nic.and_then(|n| n.udev.get("ID_NET_NAME_MAC"))) {
+        o.push_str(&format!(
+            "# or a static address on {} ({}):\n\
+             # source = \"from-answer\"\n\
+             # cidr = \"192.168.1.10/24\"\n\
+             # gateway = \"192.168.1.1\"\n\
+             # dns = \"192.168.1.1\"\n\
+             # filter.ID_NET_NAME_MAC = \"{v}\"\n",
+            n.name, n.mac
+        ));
+    }
+    o.push_str("\n[installer.disk-setup]\nfilesystem = \"ext4\"\n");
+    let disk = p.disks.iter().find(|d| !d.removable);
+    match disk {
+        Some(d) => match d.udev.get("ID_SERIAL") {
+            Some(s) => o.push_str(&format!(
+                "filter.ID_SERIAL = \"{s}\"    # {} {} — ERASED by the install\n",
+                d.name,
+                gib(d.bytes)
+            )),
+            None => o.push_str(&format!(
+                "disk-list = [\"{}\"]    # {} — ERASED by the install\n",
+                d.name,
+                gib(d.bytes)
+            )),
+        },
+        None => o.push_str("disk-list = [\"CHANGE\"]\n"),
+    }
+    let gpus: Vec<String> = p
+        .pci
+        .iter()
+        .filter(|c| c.dev.is_display() && !c.dev.boot_vga && !c.dev.is_bmc_display())
+        .map(|c| c.dev.slot())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !gpus.is_empty() {
+        o.push_str(&format!(
+            "\n[passthrough]\ndevices = [{}]\n",
+            gpus.iter()
+                .map(|g| format!("\"{g}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !p.usb.is_empty() {
+        o.push_str("\n# USB devices a guest could have ([haos] usb = [...]):\n");
+        for u in &p.usb {
+            o.push_str(&format!("#   \"{}\"    {}\n", u.id, u.name));
+        }
+    }
+    o
+}
