@@ -101,7 +101,9 @@ fn the_starter_answer_validates_once_filled_in() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["validate", "plan", "apply", "run", "status", "probe", "image", "hook"] {
+    for cmd in [
+        "validate", "plan", "apply", "run", "status", "probe", "image", "hook",
+    ] {
         let out = agent(&[cmd, "--help"], "warn");
         assert_eq!(out.status.code(), Some(0), "{cmd} --help");
         assert!(
