@@ -165,8 +165,12 @@ impl Host {
     }
 
     /// Simulate a power cut after `n` more mutating steps (writes, removals, commands).
+    /// From now on this thread's writes are tracked, and the cut loses those not yet
+    /// durable (see [`durability`]).
     pub fn crash_after(&self, n: u64) {
         self.budget.set(Some(n));
+        // Alternate the two ways a cut can treat renames not yet synced (see durability).
+        durability::track(n % 2 == 1);
     }
 
     /// Steps left before the simulated power cut, if one is armed.
@@ -182,6 +186,8 @@ impl Host {
         if let Some(n) = self.budget.get() {
             if n == 0 {
                 self.crashed.set(true);
+                // What the power cut takes with it: every write not yet made durable.
+                durability::power_cut();
                 return Err(Error::crash());
             }
             self.budget.set(Some(n - 1));
@@ -667,7 +673,125 @@ fn comps(p: &str) -> Vec<String> {
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
+    fs::File::open(dir)?.sync_all()?;
+    durability::dir_synced(dir);
+    Ok(())
+}
+
+/// fsync a file's data and metadata (and tell the power-cut model so).
+fn sync_file(f: &fs::File, path: &Path) -> std::io::Result<()> {
+    f.sync_all()?;
+    durability::file_synced(path);
+    Ok(())
+}
+
+/// The power-cut model of the crash tests. A write survives a power cut only once its
+/// data was fsynced before the rename and the directory was fsynced after it (on ext4 with
+/// `data=ordered` a rename may reach the disk before the data, leaving an empty file; on any
+/// file system the rename itself may be lost until the directory is synced). While
+/// tracking (armed by [`Host::crash_after`], per thread), every `atomic_write` is recorded;
+/// at the cut, those not yet durable are undone: the previous content comes back (or the
+/// file goes), or — renamed but its data never synced — the file is left empty. Renames
+/// whose directory was never synced reach the disk in no particular order, so the cut either
+/// loses all of them or (the harsher case, armed on odd cut points) keeps those in the
+/// directory written last — typically the agent's state, now ahead of the files it speaks
+/// of. So a missing fsync makes a crash test fail instead of passing unseen.
+pub mod durability {
+    use std::cell::RefCell;
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    struct Pending {
+        path: PathBuf,
+        before: Option<Vec<u8>>,
+        data_synced: bool,
+        dir_synced: bool,
+    }
+
+    #[derive(Default)]
+    struct Tracker {
+        on: bool,
+        keep_last_dir: bool,
+        synced_temps: Vec<PathBuf>,
+        pending: Vec<Pending>,
+    }
+
+    thread_local! {
+        static T: RefCell<Tracker> = RefCell::default();
+    }
+
+    pub(super) fn track(keep_last_dir: bool) {
+        T.with(|t| {
+            *t.borrow_mut() = Tracker {
+                on: true,
+                keep_last_dir,
+                ..Tracker::default()
+            }
+        });
+    }
+
+    pub(super) fn file_synced(path: &Path) {
+        T.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.on {
+                t.synced_temps.push(path.to_path_buf());
+            }
+        });
+    }
+
+    /// `tmp` is about to be renamed over `target`.
+    pub(super) fn renaming(tmp: &Path, target: &Path) {
+        T.with(|t| {
+            let mut t = t.borrow_mut();
+            if !t.on {
+                return;
+            }
+            let data_synced = t.synced_temps.iter().any(|p| p == tmp);
+            t.synced_temps.retain(|p| p != tmp);
+            let before = fs::read(target).ok();
+            t.pending.push(Pending {
+                path: target.to_path_buf(),
+                before,
+                data_synced,
+                dir_synced: false,
+            });
+        });
+    }
+
+    pub(super) fn dir_synced(dir: &Path) {
+        T.with(|t| {
+            let mut t = t.borrow_mut();
+            if !t.on {
+                return;
+            }
+            for p in t.pending.iter_mut() {
+                if p.path.parent() == Some(dir) {
+                    p.dir_synced = true;
+                }
+            }
+            t.pending.retain(|p| !(p.data_synced && p.dir_synced));
+        });
+    }
+
+    /// Undo what the cut takes: writes not yet durable, newest first.
+    pub(super) fn power_cut() {
+        let t = T.with(|t| std::mem::take(&mut *t.borrow_mut()));
+        let last_dir = t
+            .pending
+            .last()
+            .and_then(|p| p.path.parent().map(Path::to_path_buf));
+        for p in t.pending.into_iter().rev() {
+            let kept = t.keep_last_dir && p.data_synced && p.path.parent() == last_dir.as_deref();
+            if kept {
+                continue;
+            }
+            let _ = match (p.dir_synced, &p.before) {
+                (true, _) => fs::write(&p.path, b""),
+                (false, Some(b)) => fs::write(&p.path, b),
+                (false, None) => fs::remove_file(&p.path),
+            };
+        }
+    }
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
@@ -691,8 +815,9 @@ pub fn atomic_write(p: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
         f.write_all(data)?;
         // Only now the final mode: nobody else could read the data while it was written.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
+        sync_file(&f, &tmp)?;
         drop(f);
+        durability::renaming(&tmp, p);
         fs::rename(&tmp, p)
     })();
     if res.is_err() {

@@ -490,3 +490,67 @@ fn power_cut_after_every_step_of_the_real_phases() {
         );
     }
 }
+
+/// A phase that is cut off by a power cut every single time it runs (a command that hangs
+/// the machine, say).
+struct AlwaysCut;
+impl Phase for AlwaysCut {
+    fn id(&self) -> &'static str {
+        "always-cut"
+    }
+    fn not_configured(&self, _: &Answer) -> Option<String> {
+        None
+    }
+    fn apply(&self, cx: &mut Cx) -> Result<()> {
+        cx.host.crash_after(0);
+        cx.write("/etc/always-cut", "never\n", 0o644)?;
+        Ok(())
+    }
+}
+
+fn cut_phases() -> Vec<Box<dyn Phase>> {
+    vec![Box::new(Modules), Box::new(AlwaysCut), Box::new(Vm)]
+}
+
+/// The engine gives up on a phase interrupted MAX_ATTEMPTS times instead of looping
+/// through boots for ever, and the phases after it still run.
+#[test]
+fn a_phase_cut_off_every_time_is_given_up() {
+    use pve_firstboot::engine::MAX_ATTEMPTS;
+    let root = scratch("engine-always-cut");
+    let a = minimal_answer("");
+    let mut boots = 0;
+    let outcome = loop {
+        reboot(&root, boots);
+        let host = Host::rooted(&root);
+        let engine = Engine {
+            host: &host,
+            answer: &a,
+            phases: cut_phases(),
+            mode: RunMode::Resume,
+        };
+        match engine.run() {
+            Err(e) if e.is_crash() => {
+                boots += 1;
+                assert!(
+                    boots <= MAX_ATTEMPTS + 1,
+                    "still cut off after {boots} boots: the engine never gives up"
+                );
+            }
+            Err(e) => panic!("engine error: {e}"),
+            Ok(r) => break r.outcome,
+        }
+    };
+    assert_eq!(boots, MAX_ATTEMPTS, "one boot per attempt, then no more");
+    assert_eq!(outcome, Outcome::Failed);
+    let st = state(&root);
+    let p = st.phase("always-cut").unwrap();
+    assert_eq!(p.status, Status::Failed);
+    assert_eq!(p.attempts, MAX_ATTEMPTS);
+    assert!(
+        p.reason.as_deref().unwrap_or("").contains("giving up"),
+        "{p:?}"
+    );
+    assert_eq!(st.phase("vm").unwrap().status, Status::Done);
+    assert!(!root.join("etc/always-cut").exists());
+}
