@@ -564,8 +564,13 @@ fn run(args: &Args) -> i32 {
     code
 }
 
+/// How long `status --wait` waits at most: the unit's own start timeout
+/// (`TimeoutStartSec=4h` in systemd/pve-firstboot.service).
+const WAIT_LIMIT_SECS: u64 = 4 * 3600;
+
 fn status_cmd(args: &Args) -> i32 {
     let host = host_for(args);
+    let mut waited = 0;
     loop {
         let st = match State::load(&host) {
             Ok(s) => s,
@@ -574,17 +579,35 @@ fn status_cmd(args: &Args) -> i32 {
                 return 1;
             }
         };
-        let (_, code) = status::overall(&st);
-        if code == 3 && args.wait {
-            std::thread::sleep(std::time::Duration::from_secs(2));
-            continue;
-        }
-        if !host.exists(STATE_FILE) && !args.json {
-            println!("pve-firstboot: not started (no {STATE_FILE})");
-            return 3;
+        let (word, code) = status::overall(&st);
+        if args.wait && word == "not-started" {
+            // Nothing runs that could ever finish: say so rather than wait for ever.
+            eprintln!(
+                "pve-firstboot: nothing to wait for: the agent has not started (no progress in {STATE_FILE})"
+            );
+        } else if code == 3 && args.wait {
+            if waited >= WAIT_LIMIT_SECS {
+                eprintln!(
+                    "pve-firstboot: still {word} after {} h; giving up waiting",
+                    WAIT_LIMIT_SECS / 3600
+                );
+            } else {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                waited += 2;
+                continue;
+            }
         }
         if args.json {
             print!("{}", status::json(&st));
+        } else if word == "not-started" {
+            println!(
+                "pve-firstboot: not started ({})",
+                if host.exists(STATE_FILE) {
+                    "no phase has run yet"
+                } else {
+                    "no state file yet"
+                }
+            );
         } else {
             print!("{}", status::human(&st));
         }

@@ -239,6 +239,9 @@ impl<'a> Engine<'a> {
                     p.status = Status::Done;
                     if changes.is_empty() {
                         log::info!("phase {id}: done, no changes");
+                    } else if self.host.mode() == Mode::Plan {
+                        // plan only reads: nothing was done, so the log must not say so.
+                        log::info!("phase {id}: would make {} change(s)", changes.len());
                     } else {
                         log::info!("phase {id}: done, {} change(s)", changes.len());
                     }
@@ -343,7 +346,12 @@ impl<'a> Engine<'a> {
         // Saved before the reboot is asked for: the next boot must know it was ours.
         self.save(st, saved)?;
         log::info!(
-            "rebooting (reboot {} of at most {max}) for: {}",
+            "{} (reboot {} of at most {max}) for: {}",
+            if self.host.mode() == Mode::Plan {
+                "a reboot would follow"
+            } else {
+                "rebooting"
+            },
             st.reboots,
             st.reboot_for.join(", ")
         );

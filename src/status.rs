@@ -6,9 +6,12 @@
 use crate::engine::VERIFY;
 use crate::state::{State, Status};
 
-/// The overall status of a state: `done`, `failed` or `in-progress`, and its exit code.
+/// The overall status of a state: `done`, `failed`, `in-progress` or `not-started` (no
+/// phase ever ran), and its exit code.
 pub fn overall(st: &State) -> (&'static str, i32) {
-    if st.phases.iter().any(|p| p.status == Status::Failed) {
+    if st.started.is_none() && st.phases.iter().all(|p| p.attempts == 0) {
+        ("not-started", 3)
+    } else if st.phases.iter().any(|p| p.status == Status::Failed) {
         ("failed", 1)
     } else if st.finished.is_some() && st.phase(VERIFY).is_some_and(|p| p.status == Status::Done) {
         ("done", 0)
@@ -134,7 +137,9 @@ mod tests {
     #[test]
     fn overall_states() {
         let mut st = State::new();
-        assert_eq!(overall(&st).1, 3);
+        assert_eq!(overall(&st), ("not-started", 3));
+        st.started = Some("x".into());
+        assert_eq!(overall(&st), ("in-progress", 3));
         st.phase_mut("host").status = Status::Done;
         st.phase_mut(VERIFY).status = Status::Done;
         st.finished = Some("x".into());

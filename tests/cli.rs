@@ -350,3 +350,61 @@ fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
         "Welcome.\n"
     );
 }
+
+/// Before anything ran, the text and the JSON say the same, and `--wait` returns at once
+/// (there is nothing that could ever finish).
+#[test]
+fn status_before_a_run_agrees_and_does_not_wait() {
+    let root = scratch("cli-status-fresh");
+    let r = root.to_str().unwrap();
+    let t = pvefb(&["status", "--root", r]);
+    let j = pvefb(&["status", "--json", "--root", r]);
+    assert_eq!(t.status.code(), Some(3));
+    assert_eq!(j.status.code(), Some(3));
+    assert!(
+        text(&t.stdout).contains("not started"),
+        "{}",
+        text(&t.stdout)
+    );
+    assert!(
+        text(&j.stdout).contains("\"status\": \"not-started\""),
+        "{}",
+        text(&j.stdout)
+    );
+    let started = std::time::Instant::now();
+    let w = pvefb(&["status", "--wait", "--root", r]);
+    assert_eq!(w.status.code(), Some(3));
+    assert!(text(&w.stderr).contains("nothing to wait for"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// The README's first command: `plan --root examples/sample-host` shows every phase working
+/// and exits 0; the sample is exactly the PVE 9 tree with the Intel + NVIDIA ZFS machine
+/// laid over it (`tests/roots/mksys.py` makes it).
+#[test]
+fn the_sample_host_plans_cleanly() {
+    let layered = scratch("cli-sample-layered");
+    copy_tree(&manifest().join("tests/roots/pve9"), &layered);
+    copy_tree(
+        &manifest().join("tests/roots/hw-intel-nvidia-zfs"),
+        &layered,
+    );
+    assert!(
+        snapshot(&layered) == snapshot(&manifest().join("examples/sample-host")),
+        "examples/sample-host drifted from tests/roots: run python3 tests/roots/mksys.py"
+    );
+    let sample = manifest().join("examples/sample-host");
+    let out = pvefb(&["plan", "--root", sample.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    for phase in ["host", "passthrough", "network", "hardening", "haos"] {
+        assert!(
+            plan.contains(&format!("== {phase} ==")),
+            "{phase} in\n{plan}"
+        );
+    }
+    assert!(
+        plan.contains("phases that would fail: 0") && plan.contains("reboot: yes"),
+        "{plan}"
+    );
+}

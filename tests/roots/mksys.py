@@ -298,3 +298,11 @@ layout("layout-btrfs", {
     "etc/pve/storage.cfg": STORAGE_BTRFS,
     "etc/kernel/cmdline": "root=UUID=5d7b6c1e-1f0e-4c52-9a57-3c1b2f1f0a11\n",
 })
+
+
+# The sample fresh install the README's first command plans against: the PVE 9 tree with
+# the Intel + NVIDIA ZFS machine laid over it (tests/cli.rs checks it stays exactly that).
+sample = os.path.join(HERE, "..", "..", "examples", "sample-host")
+shutil.rmtree(sample, ignore_errors=True)
+shutil.copytree(os.path.join(HERE, "pve9"), sample, symlinks=True)
+shutil.copytree(os.path.join(HERE, "hw-intel-nvidia-zfs"), sample, symlinks=True, dirs_exist_ok=True)
