@@ -40,6 +40,10 @@ usage:
                                                  disks and NICs with their udev properties, PCI
                                                  devices with names, IOMMU groups and the boot
                                                  VGA device, USB devices; and a starter answer
+  pve-firstboot probe --check FILE [--root DIR]  what the answer would do on this machine: the
+                                                 disks the install erases, the NIC it takes,
+                                                 the devices passed through (exit 1 if any is
+                                                 not found or unsafe)
   pve-firstboot COMMAND --help                   this text
 
 exit status: 0 done/valid, 1 failed/invalid, 2 usage error, 3 not finished yet (status,
@@ -84,7 +88,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--inspect",
         ],
         "hand-over" => &["--hook", "--root"],
-        "probe" => &["--root", "--json"],
+        "probe" => &["--root", "--json", "--check"],
         "-h" | "--help" | "help" | "-V" | "--version" => &[],
         other => return Err(format!("unknown command \"{other}\"")),
     };
@@ -116,7 +120,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             };
             match flag {
                 "--root" => a.root = Some(value()?),
-                "--answer" => a.file = Some(value()?),
+                "--answer" | "--check" => a.file = Some(value()?),
                 "-o" | "--output" => a.output = Some(value()?),
                 "--hook" => a.hook = Some(value()?),
                 "--iso" => a.iso = Some(value()?),
@@ -235,6 +239,22 @@ fn probe_cmd(args: &Args) -> i32 {
         Some(r) => Host::plan(Some(r)),
         None => Host::plan(None),
     };
+    if let Some(file) = &args.file {
+        let Some(l) = load(Some(file)) else {
+            return 1;
+        };
+        return match crate::probe::probe(&host) {
+            Ok(p) => {
+                let (report, ok) = crate::probe::check(&p, &l.answer, &host);
+                print!("{report}");
+                i32::from(!ok)
+            }
+            Err(e) => {
+                eprintln!("pve-firstboot: probe: {e}");
+                1
+            }
+        };
+    }
     match crate::probe::probe(&host) {
         Ok(p) if args.json => {
             print!("{}", crate::probe::json(&p));

@@ -519,3 +519,239 @@ pub fn starter(p: &Probe) -> String {
     }
     o
 }
+
+/// `glob::Pattern::matches` (glob 0.3, default options), as the installer matches its
+/// filters (pve-installer: `proxmox-auto-installer/src/utils.rs`): `*` any run of
+/// characters (`/` included: no literal separator is required), `?` one character,
+/// `[abc]`, `[a-z]` and `[!...]` classes; case-sensitive. The pattern is one `validate`
+/// accepted (`schema::installer::check_glob`), so classes are closed.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    glob_at(&p, &t)
+}
+
+fn glob_at(p: &[char], t: &[char]) -> bool {
+    match p.first() {
+        None => t.is_empty(),
+        Some('*') => {
+            let rest = &p[p.iter().take_while(|c| **c == '*').count()..];
+            (0..=t.len()).any(|i| glob_at(rest, &t[i..]))
+        }
+        Some('?') => !t.is_empty() && glob_at(&p[1..], &t[1..]),
+        Some('[') => {
+            let Some(&c) = t.first() else { return false };
+            let negate = p.get(1) == Some(&'!');
+            let start = if negate { 2 } else { 1 };
+            // The first character of a class may be `]` itself.
+            let Some(len) = p[start + 1..].iter().position(|x| *x == ']') else {
+                return false;
+            };
+            let class = &p[start..start + 1 + len];
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == '-' {
+                    hit |= class[i] <= c && c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == c;
+                    i += 1;
+                }
+            }
+            hit != negate && glob_at(&p[start + 2 + len..], &t[1..])
+        }
+        Some(&c) => t.first() == Some(&c) && glob_at(&p[1..], &t[1..]),
+    }
+}
+
+/// The installer's `get_single_udev_index`: the first device (in name order) with any
+/// filter key whose value matches its glob.
+fn first_match<'a>(
+    filter: &toml::Table,
+    devs: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
+) -> Option<&'a str> {
+    let pats: Vec<(&str, &str)> = filter
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+        .collect();
+    devs.into_iter()
+        .find(|(_, props)| {
+            pats.iter()
+                .any(|(k, g)| props.get(*k).is_some_and(|v| glob_matches(g, v)))
+        })
+        .map(|(n, _)| n)
+}
+
+/// The installer's `get_matched_udev_indexes`: with `all`, a device matches unless a key
+/// it has fails its glob (a key it lacks does not count against it, as there); with
+/// `any`, when one key matches.
+fn all_matches<'a>(
+    filter: &toml::Table,
+    all: bool,
+    devs: impl Iterator<Item = (&'a str, &'a BTreeMap<String, String>)>,
+) -> Vec<&'a str> {
+    let pats: Vec<(&str, &str)> = filter
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+        .collect();
+    devs.filter(|(_, props)| {
+        let (mut once, mut every) = (false, true);
+        for (k, g) in &pats {
+            if let Some(v) = props.get(*k) {
+                if glob_matches(g, v) {
+                    once = true;
+                } else {
+                    every = false;
+                }
+            }
+        }
+        if all { every } else { once }
+    })
+    .map(|(n, _)| n)
+    .collect()
+}
+
+/// `probe --check`: what the answer would do on this machine, decided as the installer
+/// decides it (pve-installer `proxmox-auto-installer/src/utils.rs`: `set_disks`,
+/// `get_network_settings`), and the passthrough devices as the phase resolves them.
+/// Returns the report and whether everything was found.
+pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool) {
+    let mut o = String::new();
+    let mut ok = true;
+    let t = &a.installer.tables;
+    let disk_setup = t.get("disk-setup").and_then(|v| v.as_table());
+    let fs = a.installer.filesystem.as_str();
+    let single = fs == "ext4" || fs == "xfs";
+    let disks = || p.disks.iter().map(|d| (d.name.as_str(), &d.udev));
+    let mut erased: Vec<&str> = Vec::new();
+    if let Some(ds) = disk_setup {
+        if let Some(list) = ds.get("disk-list").and_then(|v| v.as_array()) {
+            // The installer takes the disk whose path ends with the name (`/dev/sda`
+            // and `sda` alike); ext4/xfs only the first of the list.
+            let names: Vec<&str> = list.iter().filter_map(|v| v.as_str()).collect();
+            for n in names.iter().take(if single { 1 } else { names.len() }) {
+                match p
+                    .disks
+                    .iter()
+                    .find(|d| format!("/dev/{}", d.name).ends_with(n))
+                {
+                    Some(d) => erased.push(&d.name),
+                    None => {
+                        ok = false;
+                        o.push_str(&format!("disk-list: no disk here is \"{n}\"\n"));
+                    }
+                }
+            }
+        } else if let Some(f) = ds.get("filter").and_then(|v| v.as_table()) {
+            if single {
+                erased.extend(first_match(f, disks()));
+            } else {
+                let all = ds.get("filter-match").and_then(|v| v.as_str()) == Some("all");
+                erased.extend(all_matches(f, all, disks()));
+            }
+            if erased.is_empty() {
+                ok = false;
+                o.push_str("disk filter: matches no disk here (the install would stop)\n");
+            }
+        }
+    }
+    for name in &erased {
+        let d = p
+            .disks
+            .iter()
+            .find(|d| d.name == *name)
+            .expect("found above");
+        o.push_str(&format!(
+            "ERASED by the install: {} ({}, {}){}\n",
+            d.name,
+            gib(d.bytes),
+            if d.model.is_empty() { "?" } else { &d.model },
+            if d.removable {
+                " — a removable disk: is it the install stick?"
+            } else {
+                ""
+            }
+        ));
+    }
+    let net = t.get("network").and_then(|v| v.as_table());
+    if let Some(f) = net
+        .filter(|n| n.get("source").and_then(|v| v.as_str()) == Some("from-answer"))
+        .and_then(|n| n.get("filter"))
+        .and_then(|v| v.as_table())
+    {
+        match first_match(f, p.nics.iter().map(|n| (n.name.as_str(), &n.udev))) {
+            Some(n) => o.push_str(&format!("management NIC: {n}\n")),
+            None => {
+                ok = false;
+                o.push_str("network filter: matches no NIC here (the install would stop)\n");
+            }
+        }
+    }
+    if let Some(pt) = &a.passthrough {
+        let all: Vec<PciDevice> = p.pci.iter().map(|c| c.dev.clone()).collect();
+        match pci::scan(host).and_then(|every| {
+            crate::phases::passthrough::resolve(&pt.devices, &every).map(|r| (r, every))
+        }) {
+            Ok((devs, every)) => {
+                for d in &devs {
+                    let strangers: Vec<String> = every
+                        .iter()
+                        .filter(|x| {
+                            x.iommu_group.is_some()
+                                && x.iommu_group == d.iommu_group
+                                && !x.is_bridge()
+                                && !devs.iter().any(|y| y.addr == x.addr)
+                        })
+                        .map(|x| x.addr.clone())
+                        .collect();
+                    if !strangers.is_empty() {
+                        ok = false;
+                    }
+                    o.push_str(&format!(
+                        "passed through: {} [{}] {}{}\n",
+                        d.addr,
+                        d.id(),
+                        all.iter()
+                            .position(|x| x.addr == d.addr)
+                            .and_then(|i| p.pci[i].name.clone())
+                            .unwrap_or_default(),
+                        if strangers.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " — shares its IOMMU group with {}: unsafe",
+                                strangers.join(", ")
+                            )
+                        }
+                    ));
+                }
+            }
+            Err(e) => {
+                ok = false;
+                o.push_str(&format!("passthrough: {e}\n"));
+            }
+        }
+    }
+    (o, ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches as m;
+
+    #[test]
+    fn globs_match_as_the_installer_matches_them() {
+        assert!(m("Samsung*", "Samsung_SSD_980_PRO_500GB"));
+        assert!(m("*980*", "Samsung_SSD_980_PRO_500GB"));
+        assert!(m("en?b42e99123456", "enxb42e99123456"));
+        assert!(m("nvme[01]n1", "nvme1n1"));
+        assert!(m("nvme[!0]n1", "nvme1n1") && !m("nvme[!1]n1", "nvme1n1"));
+        assert!(m("sd[a-c]", "sdb") && !m("sd[a-c]", "sdd"));
+        assert!(m("[]]x", "]x"));
+        assert!(m("a*b", "a/x/b"), "no literal separator is required");
+        assert!(!m("samsung*", "Samsung_SSD"), "case-sensitive");
+        assert!(!m("nvme0n1", "nvme0n1p1"), "the whole value");
+        assert!(m("*", ""));
+    }
+}

@@ -112,3 +112,78 @@ fn every_command_has_help() {
         );
     }
 }
+
+/// `probe --check` of the common answer with its `[installer.disk-setup]` replaced.
+fn check(disk_setup: &str) -> (i32, String) {
+    let text = installer_tables(
+        "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\"",
+    );
+    let at = text.find("[installer.disk-setup]").unwrap();
+    let text = format!("{}[installer.disk-setup]\n{disk_setup}", &text[..at]);
+    let dir = scratch("probe-check");
+    let f = dir.join("answer.toml");
+    fs::write(&f, text).unwrap();
+    let root = manifest().join("tests/roots/hw-intel-nvidia-zfs");
+    let out = agent(
+        &[
+            "probe",
+            "--check",
+            f.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        "warn",
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `probe --check` names the disks an answer erases, decided as the installer decides
+/// (pve-installer `proxmox-auto-installer/src/utils.rs`, `set_disks`).
+#[test]
+fn check_names_the_disks_an_answer_erases() {
+    let erased = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("ERASED by the install: "))
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    // disk-list "sda": here that is the USB stick, and the check says so.
+    let (code, out) = check("filesystem = \"ext4\"\ndisk-list = [\"sda\"]\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("a removable disk: is it the install stick?"),
+        "{out}"
+    );
+    assert!(out.contains("management NIC: enp0s31f6"), "{out}");
+    // A ZFS mirror by model glob: both NVMe disks, never the stick.
+    let (code, out) =
+        check("filesystem = \"zfs\"\nzfs.raid = \"raid1\"\nfilter.ID_MODEL = \"Samsung*\"\n");
+    assert_eq!(
+        (code, erased(&out)),
+        (0, vec!["nvme0n1".into(), "nvme1n1".into()]),
+        "{out}"
+    );
+    // ext4 with a filter takes the first match only.
+    let (_, out) = check("filesystem = \"ext4\"\nfilter.ID_MODEL = \"Samsung*\"\n");
+    assert_eq!(erased(&out), ["nvme0n1"], "{out}");
+    // filter-match = "all": a key the disk has must match (ID_BUS differs on the stick).
+    let (_, out) = check(
+        "filesystem = \"btrfs\"\nbtrfs.raid = \"raid1\"\nfilter-match = \"all\"\n\
+         filter.ID_BUS = \"nvme\"\nfilter.ID_SERIAL = \"*\"\n",
+    );
+    assert_eq!(erased(&out), ["nvme0n1", "nvme1n1"], "{out}");
+    // The path's end, as the installer matches disk-list entries.
+    let (_, out) = check("filesystem = \"ext4\"\ndisk-list = [\"/dev/nvme1n1\"]\n");
+    assert_eq!(erased(&out), ["nvme1n1"], "{out}");
+    // Nothing matches: the install would stop there; exit 1.
+    let (code, out) = check("filesystem = \"ext4\"\nfilter.ID_MODEL = \"WD*\"\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("matches no disk here"), "{out}");
+}
