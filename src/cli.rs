@@ -450,9 +450,9 @@ fn image_cmd(args: &Args) -> i32 {
     }
     let file = args.file.as_deref().expect("checked by parse");
     // The same checks as `validate`, before anything is touched.
-    if load(Some(file)).is_none() {
+    let Some(loaded) = load(Some(file)) else {
         return 1;
-    }
+    };
     let text = match read_text(file) {
         Ok(t) => t,
         Err(e) => {
@@ -476,6 +476,7 @@ fn image_cmd(args: &Args) -> i32 {
                 "  dd if={} of=/dev/sdX bs=4M conv=fsync status=progress",
                 out.display()
             );
+            println!("{}", erase_warning(&loaded.answer));
             0
         }
         Err(e) => {
@@ -483,6 +484,33 @@ fn image_cmd(args: &Args) -> i32 {
             interrupted_or(1)
         }
     }
+}
+
+/// What the stick does to any machine that boots it: the installer starts without asking
+/// and erases the disks the answer selects. Said last, where the admin reads it.
+fn erase_warning(a: &answer::Answer) -> String {
+    let ds = a
+        .installer
+        .tables
+        .get("disk-setup")
+        .and_then(|v| v.as_table());
+    let which = match ds {
+        Some(d) if d.get("disk-list").is_some() => format!(
+            "disk-list {}",
+            d.get("disk-list").map(|v| v.to_string()).unwrap_or_default()
+        ),
+        Some(d) => format!(
+            "every disk matching {}",
+            d.get("filter").map(|v| v.to_string()).unwrap_or_default()
+        ),
+        None => "the disks of [installer.disk-setup]".into(),
+    };
+    format!(
+        "WARNING: this stick installs without asking. Any machine that boots it loses {which} \
+         ({}). Run `pve-firstboot probe --check ANSWER` on the target first to see which disks \
+         those are there, and keep the stick away from other machines.",
+        a.installer.filesystem
+    )
 }
 
 /// An answer file as text, bounded like every read of one.
