@@ -497,7 +497,9 @@ fn erase_warning(a: &answer::Answer) -> String {
     let which = match ds {
         Some(d) if d.get("disk-list").is_some() => format!(
             "disk-list {}",
-            d.get("disk-list").map(|v| v.to_string()).unwrap_or_default()
+            d.get("disk-list")
+                .map(|v| v.to_string())
+                .unwrap_or_default()
         ),
         Some(d) => format!(
             "every disk matching {}",
