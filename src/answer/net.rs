@@ -113,6 +113,17 @@ pub fn check_fqdn(s: &str) -> Result<(), String> {
     if labels[0].bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("\"{s}\": the hostname part may not be all digits"));
     }
+    // The names /etc/hosts gives the loopback: a host called so would have its management
+    // line and the loopback's collide (and the agent rewrite the localhost line).
+    if ["localhost", "ip6-localhost", "ip6-loopback"]
+        .iter()
+        .any(|l| labels[0].eq_ignore_ascii_case(l))
+    {
+        return Err(format!(
+            "\"{s}\": \"{}\" is the loopback's name in /etc/hosts; give the host its own name",
+            labels[0]
+        ));
+    }
     Ok(())
 }
 
