@@ -691,7 +691,8 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
     if let Some(pt) = &a.passthrough {
         let all: Vec<PciDevice> = p.pci.iter().map(|c| c.dev.clone()).collect();
         match pci::scan(host).and_then(|every| {
-            crate::phases::passthrough::resolve(&pt.devices, &every).map(|r| (r, every))
+            crate::phases::passthrough::resolve(&pt.devices, &every, pt.take_boot_vga)
+                .map(|r| (r, every))
         }) {
             Ok((devs, every)) => {
                 for d in &devs {

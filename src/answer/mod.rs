@@ -212,6 +212,8 @@ pub struct Passthrough {
     pub kernel_args: Vec<String>,
     pub blacklist_drivers: Vec<String>,
     pub ignore_msrs: bool,
+    /// Opt-in for a single-GPU host: the boot VGA device may be passed through.
+    pub take_boot_vga: bool,
 }
 
 #[derive(Debug, Clone)]

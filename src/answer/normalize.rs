@@ -119,6 +119,7 @@ pub fn normalized(a: &Answer) -> String {
         t.insert("kernel-args".into(), strs(&p.kernel_args));
         t.insert("blacklist-drivers".into(), strs(&p.blacklist_drivers));
         t.insert("ignore-msrs".into(), Value::Boolean(p.ignore_msrs));
+        t.insert("take-boot-vga".into(), Value::Boolean(p.take_boot_vga));
         root.insert("passthrough".into(), Value::Table(t));
     }
     if let Some(net) = &a.network {

@@ -33,14 +33,14 @@ impl Phase for PassthroughPhase {
     fn apply(&self, cx: &mut Cx) -> Result<()> {
         let cfg = cx.answer.passthrough.clone().expect("configured");
         let all = pci::scan(cx.host)?;
-        let devices = resolve(&cfg.devices, &all)?;
+        let devices = resolve(&cfg.devices, &all, cfg.take_boot_vga)?;
         let loader = Loader::detect(cx)?;
         cx.results.push(loader.describe().to_string());
         for d in &devices {
             cx.results.push(format!("{d}"));
         }
         blacklist_spares_the_host(&cfg.blacklist_drivers, &all, &devices)?;
-        let args = wanted_args(cx, &cfg)?;
+        let args = wanted_args(cx, &cfg, &devices)?;
         let cmdline_changed = kernel_cmdline(cx, loader, &args)?;
         let modules_changed = vfio_config(cx, &cfg, &devices)?;
         if cmdline_changed || cx.resumed {
@@ -85,9 +85,9 @@ impl Phase for PassthroughPhase {
     fn verify(&self, cx: &mut Cx) -> Result<()> {
         let cfg = cx.answer.passthrough.clone().expect("configured");
         let all = pci::scan(cx.host)?;
-        let devices = resolve(&cfg.devices, &all)?;
+        let devices = resolve(&cfg.devices, &all, cfg.take_boot_vga)?;
         let mut problems = Vec::new();
-        let args = wanted_args(cx, &cfg)?;
+        let args = wanted_args(cx, &cfg, &devices)?;
         let running = running_cmdline(cx)?;
         let missing: Vec<String> = args.into_iter().filter(|a| !running.contains(a)).collect();
         if missing.is_empty() {
@@ -119,6 +119,13 @@ impl Phase for PassthroughPhase {
                      (try another slot, or a board with ACS)",
                     d.addr,
                     strangers.join(", ")
+                ));
+            }
+            if d.boot_vga {
+                cx.results.push(format!(
+                    "{} is the boot VGA device, passed through (take-boot-vga): the host's \
+                     console is dark; use the web UI or ssh",
+                    d.addr
                 ));
             }
             cx.results.push(format!(
@@ -161,8 +168,9 @@ fn gpu_missing(all: &[PciDevice]) -> String {
     match all.iter().find(|d| d.boot_vga && !d.is_bmc_display()) {
         Some(vga) => format!(
             "\"gpu\": the only GPU, {} [{}], is the boot VGA device (the host's console), which \
-             pve-firstboot never takes{note}; make the onboard or BMC display the boot device in \
-             the firmware setup, or add a second GPU",
+             pve-firstboot takes only with take-boot-vga = true (the host's console then goes \
+             dark){note}; or make the onboard or BMC display the boot device in the firmware \
+             setup, or add a second GPU",
             vga.addr,
             vga.id()
         ),
@@ -170,7 +178,11 @@ fn gpu_missing(all: &[PciDevice]) -> String {
     }
 }
 
-pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> {
+pub fn resolve(
+    sels: &[DeviceSel],
+    all: &[PciDevice],
+    take_boot_vga: bool,
+) -> Result<Vec<PciDevice>> {
     let mut picked: Vec<PciDevice> = Vec::new();
     let present = || {
         all.iter()
@@ -202,7 +214,9 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
                 // a BMC's remote-console chip (and then every function of its card).
                 let slots: BTreeSet<String> = all
                     .iter()
-                    .filter(|d| d.is_display() && !d.boot_vga && !d.is_bmc_display())
+                    .filter(|d| {
+                        d.is_display() && (take_boot_vga || !d.boot_vga) && !d.is_bmc_display()
+                    })
                     .map(PciDevice::slot)
                     .collect();
                 all.iter().filter(|d| slots.contains(&d.slot())).collect()
@@ -223,11 +237,12 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
         }
     }
     picked.sort_by(|a, b| a.addr.cmp(&b.addr));
-    if let Some(vga) = picked.iter().find(|d| d.boot_vga) {
+    if let Some(vga) = picked.iter().find(|d| d.boot_vga && !take_boot_vga) {
         return Err(Error::msg(format!(
             "{vga} is the boot VGA device (the host's console); pve-firstboot never takes it \
              from the host. Pass another GPU (\"gpu\" picks any that is neither the console nor \
-             a BMC display), or make another display the boot device in the firmware setup"
+             a BMC display), make another display the boot device in the firmware setup, or — \
+             a single-GPU host — set take-boot-vga = true and lose the host's console"
         )));
     }
     // `options vfio-pci ids=` claims every device with these IDs, so an identical card
@@ -248,7 +263,7 @@ pub fn resolve(sels: &[DeviceSel], all: &[PciDevice]) -> Result<Vec<PciDevice>> 
 
 /// `intel_iommu=on` on Intel CPUs (AMD's IOMMU is on by default), `iommu=pt` if asked,
 /// then the answer's own arguments.
-fn wanted_args(cx: &Cx, cfg: &Passthrough) -> Result<Vec<String>> {
+fn wanted_args(cx: &Cx, cfg: &Passthrough, devices: &[PciDevice]) -> Result<Vec<String>> {
     let cpuinfo = cx
         .read("/proc/cpuinfo")?
         .ok_or_else(|| Error::msg("reading /proc/cpuinfo: not found"))?;
@@ -261,6 +276,12 @@ fn wanted_args(cx: &Cx, cfg: &Passthrough) -> Result<Vec<String>> {
     }
     if cfg.iommu_pt {
         args.push("iommu=pt".to_string());
+    }
+    if devices.iter().any(|d| d.boot_vga) {
+        // The firmware's framebuffer (efifb/simpledrm, set up by sysfb) holds the boot GPU's
+        // memory from early boot on; without it vfio-pci can take the card cleanly
+        // (kernel-parameters: initcall_blacklist).
+        args.push("initcall_blacklist=sysfb_init".to_string());
     }
     for a in &cfg.kernel_args {
         if !args.contains(a) {

@@ -144,6 +144,19 @@ pub(super) fn read_passthrough(c: &mut Checker, t: &mut Tbl) -> Option<Passthrou
     let iommu_pt = t.bool(c, "iommu-pt").is_none_or(|b| b.v);
     let disable_vga = t.bool(c, "disable-vga").is_some_and(|b| b.v);
     let ignore_msrs = t.bool(c, "ignore-msrs").is_some_and(|b| b.v);
+    let take_boot_vga = match t.bool(c, "take-boot-vga") {
+        Some(b) if b.v => {
+            c.warning(
+                &b.span,
+                &t.key_path("take-boot-vga"),
+                "the boot VGA device goes to a guest: from the first boot on, the host's own \
+                 console is dark (no screen, no local login); the web UI and ssh are the only way \
+                 in, so the network had better work",
+            );
+            true
+        }
+        _ => false,
+    };
     let kernel_args = t.strings(c, "kernel-args").unwrap_or_default();
     for (i, a) in kernel_args.iter().enumerate() {
         if let Err(why) = kernel_arg_ok(&a.v) {
@@ -205,5 +218,6 @@ pub(super) fn read_passthrough(c: &mut Checker, t: &mut Tbl) -> Option<Passthrou
         kernel_args: kernel_args.into_iter().map(|a| a.v).collect(),
         blacklist_drivers: blacklist.into_iter().map(|a| a.v).collect(),
         ignore_msrs,
+        take_boot_vga,
     })
 }
