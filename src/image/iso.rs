@@ -355,26 +355,111 @@ pub fn inspect(iso: &Path) -> Result<String> {
                     "plain text"
                 };
                 out.push_str(&format!(
-                    "  answer:      fqdn {}, filesystem {}, network {}, root password {pw} (not shown), {keys} ssh key(s), first-boot {}\n",
+                    "  answer:      fqdn {}, root password {pw} (not shown), {keys} ssh key(s), first-boot {}\n",
                     get("global", "fqdn"),
-                    get("disk-setup", "filesystem"),
-                    get("network", "source"),
                     get("first-boot", "ordering"),
+                ));
+                // What the stick does to the machine that boots it: the disks it erases.
+                let ds = t.get("disk-setup");
+                let raid = ds
+                    .and_then(|d| {
+                        ["zfs", "btrfs"]
+                            .iter()
+                            .find_map(|f| d.get(*f).and_then(|o| o.get("raid")))
+                    })
+                    .map(|r| format!(" {}", r.as_str().unwrap_or("?")))
+                    .unwrap_or_default();
+                let which = ds
+                    .and_then(|d| d.get("disk-list").or_else(|| d.get("filter")))
+                    .map_or("-".into(), |v| v.to_string());
+                out.push_str(&format!(
+                    "  disks:       {}{raid} on {which} — ERASED on any machine that boots it\n",
+                    get("disk-setup", "filesystem")
+                ));
+                out.push_str(&format!(
+                    "  network:     {}{}\n",
+                    get("network", "source"),
+                    match get("network", "cidr").as_str() {
+                        "-" => String::new(),
+                        c => format!(
+                            " {c}, gateway {}, dns {}, nic {}",
+                            get("network", "gateway"),
+                            get("network", "dns"),
+                            t.get("network")
+                                .and_then(|n| n.get("filter"))
+                                .map_or("-".into(), |f| f.to_string())
+                        ),
+                    }
                 ));
             }
             None => out.push_str("  answer:      none\n"),
         }
         match extract(iso, "/proxmox-first-boot", work)? {
-            Some(h) => out.push_str(&format!(
-                "  hook:        {} bytes (limit {}), pve-firstboot {}\n",
-                h.len(),
-                hook::MAX_HOOK_BYTES,
-                hook::version_of(&h).unwrap_or_else(|| "? (not ours)".into())
-            )),
+            Some(h) => {
+                out.push_str(&format!(
+                    "  hook:        {} bytes (limit {}), pve-firstboot {}\n",
+                    h.len(),
+                    hook::MAX_HOOK_BYTES,
+                    hook::version_of(&h).unwrap_or_else(|| "? (not ours)".into())
+                ));
+                if let Ok(a) = hook::answer_of(&h) {
+                    out.push_str(&ours_in_short(&a));
+                }
+            }
             None => out.push_str("  hook:        none\n"),
         }
         Ok(out)
     })()
+}
+
+/// Our tables of the hook's answer, one line each that matters (the hook's answer has no
+/// root password to hide).
+fn ours_in_short(answer: &str) -> String {
+    let Ok(t) = toml::from_str::<toml::Table>(answer) else {
+        return "  agent:       the hook's answer does not parse\n".into();
+    };
+    let mut out = String::new();
+    let show = |v: Option<&toml::Value>| {
+        v.map_or("-".into(), |v| {
+            v.as_str().map_or_else(|| v.to_string(), String::from)
+        })
+    };
+    if let Some(p) = t.get("passthrough") {
+        out.push_str(&format!("  passthrough: {}\n", show(p.get("devices"))));
+    }
+    if let Some(n) = t.get("network") {
+        if let Some(b) = n.get("vm-bridge") {
+            out.push_str(&format!(
+                "  vm-bridge:   {} {}, dhcp {}\n",
+                b.get("name").and_then(|v| v.as_str()).unwrap_or("vmbr1"),
+                show(b.get("cidr")),
+                show(b.get("dhcp-range"))
+            ));
+        }
+        if let Some(f) = n.get("port-forward").and_then(|v| v.as_array()) {
+            let list: Vec<String> = f
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}/{} -> {}",
+                        show(e.get("port")),
+                        e.get("protocol").and_then(|v| v.as_str()).unwrap_or("tcp"),
+                        e.get("to").and_then(|v| v.as_str()).unwrap_or("?")
+                    )
+                })
+                .collect();
+            out.push_str(&format!("  forwards:    {}\n", list.join(", ")));
+        }
+    }
+    if let Some(h) = t.get("haos") {
+        out.push_str(&format!(
+            "  haos:        version {}, sha256 {}, vmid {}\n",
+            show(h.get("version")),
+            show(h.get("sha256")),
+            show(h.get("vmid"))
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
