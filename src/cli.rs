@@ -606,7 +606,7 @@ fn run(args: &Args) -> i32 {
     };
     let (code, report) = execute(&host, &l, RunMode::Resume);
     if let Some(r) = report {
-        if let Err(e) = crate::handover::finish(&host, r.outcome, &r.state) {
+        if let Err(e) = crate::handover::finish(&host, r.outcome, &r.state, &l.answer) {
             log::error!("finishing: {e}");
             return 1;
         }

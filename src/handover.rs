@@ -21,6 +21,9 @@ pub const UNIT: &str = include_str!("../systemd/pve-firstboot.service");
 /// Exists once the agent has finished (done or failed); the unit's condition.
 pub const FINISHED: &str = "/var/lib/pve-firstboot/finished";
 const MOTD: &str = "/etc/motd";
+/// agetty shows every `*.issue` here above the console login (util-linux 2.35+: Debian 12
+/// and 13 alike).
+pub const ISSUE: &str = "/etc/issue.d/pve-firstboot.issue";
 const MOTD_BEGIN: &str = "---- pve-firstboot ----";
 const MOTD_END: &str = "---- end of pve-firstboot ----";
 
@@ -53,31 +56,21 @@ pub fn hand_over(host: &Host, hook_path: &str) -> Result<()> {
 }
 
 /// After `run` has finished (done or failed): mark it so the unit stops starting, tell the
-/// admin on the console and in /etc/motd, and disable the unit.
-pub fn finish(host: &Host, outcome: Outcome, st: &State) -> Result<()> {
+/// admin — on the console's login screen and in /etc/motd — how it ended and what to open,
+/// and disable the unit.
+pub fn finish(host: &Host, outcome: Outcome, st: &State, a: &answer::Answer) -> Result<()> {
     let word = match outcome {
         Outcome::Done => "done",
         Outcome::Failed => "failed",
         _ => return Ok(()),
     };
-    let failed: Vec<&str> = st
-        .phases
-        .iter()
-        .filter(|p| p.status == crate::state::Status::Failed)
-        .map(|p| p.id.as_str())
-        .collect();
-    let block = if failed.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "{MOTD_BEGIN}\npve-firstboot FAILED in: {}.\n  pve-firstboot status            what happened\n  \
-             journalctl -u pve-firstboot     the whole log\n  pve-firstboot reset             run it again at the next boot\n{MOTD_END}\n",
-            failed.join(", ")
-        ))
-    };
-    set_motd(host, block.as_deref())?;
-    if let Some(b) = &block {
-        log::error!("{}", b.lines().nth(1).unwrap_or_default());
+    let text = summary(host, word, st, a)?;
+    set_motd(host, Some(&format!("{MOTD_BEGIN}\n{text}{MOTD_END}\n")))?;
+    // agetty reads backslash sequences in issue files (`\4` is the address): ours are
+    // plain text.
+    host.write(ISSUE, text.replace('\\', "\\\\").as_bytes(), 0o644)?;
+    if word == "failed" {
+        log::error!("{}", text.lines().next().unwrap_or_default());
     }
     if host.read_text(FINISHED)?.as_deref() != Some(&format!("{word}\n")) {
         host.write(FINISHED, format!("{word}\n").as_bytes(), 0o644)?;
@@ -86,11 +79,77 @@ pub fn finish(host: &Host, outcome: Outcome, st: &State) -> Result<()> {
     Ok(())
 }
 
+/// How the run ended, phase by phase, and where the homeserver's pages are.
+pub fn summary(host: &Host, word: &str, st: &State, a: &answer::Answer) -> Result<String> {
+    use crate::state::{Status, parse_utc};
+    // A failed run has no `finished` in the state: it ended now.
+    let now = crate::state::now_utc();
+    let took = match (
+        st.started.as_deref().and_then(parse_utc),
+        parse_utc(st.finished.as_deref().unwrap_or(&now)),
+    ) {
+        (Some(s), Some(f)) if f >= s => format!(" in {} min", (f - s).div_ceil(60)),
+        _ => String::new(),
+    };
+    let mut o = format!(
+        "pve-firstboot {}{took}, {} reboot(s)\n",
+        if word == "done" { "finished" } else { "FAILED" },
+        st.reboots
+    );
+    for p in &st.phases {
+        let why = match (&p.status, &p.reason) {
+            (Status::Done, _) => String::new(),
+            (_, Some(r)) => {
+                // The first line, shortened: `status` has the whole reason.
+                let r: String = r.lines().next().unwrap_or("").chars().take(100).collect();
+                format!(": {r}")
+            }
+            _ => String::new(),
+        };
+        o.push_str(&format!("  {:<12} {}{why}\n", p.id, p.status.as_str()));
+    }
+    let interfaces = host
+        .read_text("/etc/network/interfaces")?
+        .unwrap_or_default();
+    let mgmt = crate::phases::network::management_of(&interfaces, a);
+    if let Some(ip) = mgmt.addr {
+        o.push_str(&format!(
+            "Proxmox VE:      https://{ip}:8006 (user root, realm PAM)\n"
+        ));
+        if let Some(h) = &a.haos {
+            let fwd = a.network.as_ref().and_then(|n| {
+                n.port_forwards
+                    .iter()
+                    .find(|f| Some(f.to) == h.ip && f.to_port == 8123)
+            });
+            match (fwd, h.ip) {
+                (Some(f), _) => o.push_str(&format!(
+                    "Home Assistant:  http://{ip}:{} (forwarded to VM {})\n",
+                    f.port, h.vmid
+                )),
+                (None, Some(vm_ip)) => o.push_str(&format!(
+                    "Home Assistant:  http://{vm_ip}:8123 (VM {}, on the VM network)\n",
+                    h.vmid
+                )),
+                (None, None) => o.push_str(&format!(
+                    "Home Assistant:  VM {}, port 8123 at the address its DHCP gives it\n",
+                    h.vmid
+                )),
+            }
+        }
+    }
+    o.push_str(
+        "More: pve-firstboot status; journalctl -u pve-firstboot; pve-firstboot reset runs it again\n",
+    );
+    Ok(o)
+}
+
 /// `pve-firstboot reset`: forget the run, so the unit runs the phases again at next boot.
 pub fn reset(host: &Host) -> Result<()> {
     host.remove(STATE_FILE)?;
     host.remove(FINISHED)?;
     set_motd(host, None)?;
+    host.remove(ISSUE)?;
     host.run_ok(&Cmd::new("systemctl").args(["enable", UNIT_NAME]))?;
     Ok(())
 }

@@ -147,6 +147,25 @@ pub fn now_utc() -> String {
     format_utc(secs)
 }
 
+/// The seconds since the epoch of a time [`format_utc`] wrote (`YYYY-MM-DDTHH:MM:SSZ`).
+pub fn parse_utc(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // Howard Hinnant's days-from-civil, the inverse of format_utc's.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
 pub fn format_utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
@@ -170,6 +189,15 @@ pub fn format_utc(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn utc_times_read_back() {
+        for secs in [0, 1_700_000_000, 1_795_795_200, 4_102_444_799] {
+            assert_eq!(parse_utc(&format_utc(secs)), Some(secs));
+        }
+        assert_eq!(parse_utc("2026-11-27 17:00:00"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -335,11 +335,23 @@ fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
     assert_eq!(run.status.code(), Some(1));
     let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
     assert!(
-        motd.starts_with(
-            "Welcome.\n---- pve-firstboot ----\npve-firstboot FAILED in: passthrough."
-        ),
+        motd.starts_with("Welcome.\n---- pve-firstboot ----\npve-firstboot FAILED in "),
         "{motd}"
     );
+    for want in [
+        "  passthrough  failed: no PCI device matches \"0000:01:00\"; present:\n",
+        "  network      done\n",
+        // The management address the installer wrote for vmbr0, and the HAOS port forward.
+        "Proxmox VE:      https://10.0.200.10:8006",
+        "Home Assistant:  http://10.0.200.10:8123 (forwarded to VM 100)",
+        "---- end of pve-firstboot ----\n",
+    ] {
+        assert!(motd.contains(want), "{want:?} in\n{motd}");
+    }
+    // The same on the console's login screen, without the markers.
+    let issue = std::fs::read_to_string(root.join("etc/issue.d/pve-firstboot.issue")).unwrap();
+    assert!(issue.starts_with("pve-firstboot FAILED in "), "{issue}");
+    assert!(!issue.contains("----"), "{issue}");
     assert_eq!(
         std::fs::read_to_string(root.join("var/lib/pve-firstboot/finished")).unwrap(),
         "failed\n"
@@ -349,6 +361,7 @@ fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
         std::fs::read_to_string(root.join("etc/motd")).unwrap(),
         "Welcome.\n"
     );
+    assert!(!root.join("etc/issue.d/pve-firstboot.issue").exists());
 }
 
 /// Before anything ran, the text and the JSON say the same, and `--wait` returns at once

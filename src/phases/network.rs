@@ -159,7 +159,15 @@ fn no_overlap_with_the_host(cx: &Cx, b: &VmBridge, mgmt: &Mgmt) -> Result<()> {
 /// The management address and gateway: vmbr0's stanza in /etc/network/interfaces (what the
 /// installer really configured), else the answer's.
 fn management(cx: &Cx) -> Result<Mgmt> {
-    let text = cx.read(INTERFACES)?.unwrap_or_default();
+    Ok(management_of(
+        &cx.read(INTERFACES)?.unwrap_or_default(),
+        cx.answer,
+    ))
+}
+
+/// The management side from the text of /etc/network/interfaces (vmbr0's stanza), else
+/// the answer's.
+pub fn management_of(text: &str, answer: &Answer) -> Mgmt {
     let mut addr = None;
     let mut cidr = None;
     let mut gateway = None;
@@ -186,7 +194,7 @@ fn management(cx: &Cx) -> Result<Mgmt> {
             }
         }
     }
-    if let Some(n) = &cx.answer.installer.network {
+    if let Some(n) = &answer.installer.network {
         if addr.is_none() {
             addr = n.cidr.v4().map(|c| c.addr);
             cidr = n.cidr.v4();
@@ -195,12 +203,12 @@ fn management(cx: &Cx) -> Result<Mgmt> {
             gateway = Some(n.gateway.to_string());
         }
     }
-    Ok(Mgmt {
+    Mgmt {
         addr,
         cidr,
         gateway,
         ports,
-    })
+    }
 }
 
 /// `<management IP> <fqdn> <hostname>` exactly once (pve-cluster refuses to start when the
