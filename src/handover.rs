@@ -72,11 +72,100 @@ pub fn finish(host: &Host, outcome: Outcome, st: &State, a: &answer::Answer) -> 
     if word == "failed" {
         log::error!("{}", text.lines().next().unwrap_or_default());
     }
+    if let Some(n) = &a.notify {
+        // Once per outcome: a later `run` of a finished agent does not send it again.
+        if st.notified.is_none() {
+            let how = notify(host, n, word, &text, a);
+            let mut st = st.clone();
+            st.notified = Some(how);
+            st.save(host)?;
+        }
+    }
     if host.read_text(FINISHED)?.as_deref() != Some(&format!("{word}\n")) {
         host.write(FINISHED, format!("{word}\n").as_bytes(), 0o644)?;
         host.run_ok(&Cmd::new("systemctl").args(["disable", UNIT_NAME]))?;
     }
     Ok(())
+}
+
+/// A value for curl's config file (`-K`): quoted, with the escapes curl reads there.
+fn curl_quote(s: &str) -> String {
+    crate::status::quoted(s, false)
+}
+
+/// The curl config that POSTs the message: the URL, headers and body all go on curl's stdin
+/// (`-K -`), never on its command line, where the webhook's secret would be visible.
+pub fn notify_config(n: &answer::Notify, word: &str, text: &str, host_name: &str) -> String {
+    let title = format!(
+        "pve-firstboot {} on {host_name}",
+        if word == "done" { "finished" } else { "FAILED" }
+    );
+    let mut cfg = format!("url = {}\n", curl_quote(n.webhook.expose()));
+    match n.format {
+        answer::NotifyFormat::Ntfy => {
+            // ntfy's publishing headers: Title, Priority (default 3, high 4), Tags.
+            cfg.push_str(&format!(
+                "header = {}\n",
+                curl_quote(&format!("Title: {title}"))
+            ));
+            let (prio, tag) = if word == "done" {
+                ("3", "white_check_mark")
+            } else {
+                ("4", "warning")
+            };
+            cfg.push_str(&format!(
+                "header = \"Priority: {prio}\"\nheader = \"Tags: {tag}\"\n"
+            ));
+            cfg.push_str(&format!("data-binary = {}\n", curl_quote(text)));
+        }
+        answer::NotifyFormat::Json => {
+            let body = format!(
+                "{{\"title\": {}, \"status\": {}, \"message\": {}}}",
+                crate::status::js(&title),
+                crate::status::js(word),
+                crate::status::js(text)
+            );
+            cfg.push_str("header = \"Content-Type: application/json\"\n");
+            cfg.push_str(&format!("data-binary = {}\n", curl_quote(&body)));
+        }
+    }
+    cfg
+}
+
+/// Send the message: a few tries with backoff, and whatever happens the run's outcome
+/// stands — a message that could not be sent is logged and shown by `status`.
+fn notify(host: &Host, n: &answer::Notify, word: &str, text: &str, a: &answer::Answer) -> String {
+    let name = a.installer.fqdn.as_deref().unwrap_or("this host");
+    let cmd = Cmd::new("curl")
+        .args([
+            "-fsS",
+            "--max-time",
+            "30",
+            "--retry",
+            "4",
+            "--retry-delay",
+            "10",
+            "--retry-all-errors",
+            "--proto",
+            "=https,http",
+            "-o",
+            "/dev/null",
+            "-K",
+            "-",
+        ])
+        .stdin(notify_config(n, word, text, name).into_bytes());
+    let how = match host.run(&cmd) {
+        Ok(o) if o.recorded => "recorded, not sent (not a live host)".to_string(),
+        Ok(o) if o.success() => format!("sent at {}", crate::state::now_utc()),
+        Ok(o) => format!("failed: curl: {}", o.stderr.trim()),
+        Err(e) => format!("failed: {e}"),
+    };
+    if how.starts_with("failed") {
+        log::warn!("notify: {how}");
+    } else {
+        log::info!("notify: {how}");
+    }
+    how
 }
 
 /// How the run ended, phase by phase, and where the homeserver's pages are.

@@ -82,6 +82,9 @@ pub struct State {
     pub reboot_for: Vec<String>,
     #[serde(default)]
     pub phases: Vec<PhaseState>,
+    /// How sending `[notify]`'s message went (`sent ...` or `failed: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notified: Option<String>,
 }
 
 impl State {

@@ -55,6 +55,9 @@ pub fn human(st: &State) -> String {
             out.push_str(&format!("      {r}\n"));
         }
     }
+    if let Some(n) = &st.notified {
+        out.push_str(&format!("notification: {n}\n"));
+    }
     if word == "failed" {
         out.push_str("more: journalctl -u pve-firstboot.service\n");
     }
@@ -62,6 +65,13 @@ pub fn human(st: &State) -> String {
 }
 
 pub(crate) fn js(s: &str) -> String {
+    quoted(s, true)
+}
+
+/// `s` in double quotes with `"`, `\` and line ends escaped — the escapes JSON and curl's
+/// config files (`-K`) share. Other control characters: `\u00XX` in JSON; curl's config
+/// has no such escape, so there they become `?`.
+pub(crate) fn quoted(s: &str, json: bool) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
     for ch in s.chars() {
@@ -71,7 +81,8 @@ pub(crate) fn js(s: &str) -> String {
             '\n' => o.push_str("\\n"),
             '\r' => o.push_str("\\r"),
             '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 && json => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => o.push('?'),
             c => o.push(c),
         }
     }

@@ -56,6 +56,24 @@ pub struct Answer {
     pub network: Option<NetworkCfg>,
     pub hardening: Option<Hardening>,
     pub haos: Option<Haos>,
+    pub notify: Option<Notify>,
+}
+
+/// `[notify]`: where the agent says how it ended.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    /// The webhook URL. A secret: an ntfy topic or a token in it is all it takes to read
+    /// or post the messages.
+    pub webhook: Secret,
+    pub format: NotifyFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// ntfy.sh and compatible: the text as the body, Title/Priority/Tags headers.
+    Ntfy,
+    /// `{"title": ..., "status": ..., "message": ...}`.
+    Json,
 }
 
 #[derive(Debug, Clone)]

@@ -169,6 +169,16 @@ pub fn normalized(a: &Answer) -> String {
         t.insert("unattended-upgrades".into(), s(u));
         root.insert("hardening".into(), Value::Table(t));
     }
+    if let Some(n) = &a.notify {
+        let mut t = Table::new();
+        t.insert("webhook".into(), s(REDACTED));
+        let f = match n.format {
+            NotifyFormat::Ntfy => "ntfy",
+            NotifyFormat::Json => "json",
+        };
+        t.insert("format".into(), s(f));
+        root.insert("notify".into(), Value::Table(t));
+    }
     if let Some(h) = &a.haos {
         let mut t = Table::new();
         t.insert("vmid".into(), Value::Integer(h.vmid.into()));

@@ -12,6 +12,7 @@ mod hardening;
 mod host;
 mod installer;
 mod network;
+mod notify;
 mod passthrough;
 
 use std::ops::Range;
@@ -25,6 +26,7 @@ use hardening::read_hardening;
 use host::read_host;
 use installer::read_installer;
 use network::read_network;
+use notify::read_notify;
 use passthrough::read_passthrough;
 
 /// Spans of the values that cross-field rules report on.
@@ -57,6 +59,7 @@ pub struct Read {
     pub network: Option<NetworkCfg>,
     pub hardening: Option<Hardening>,
     pub haos: Option<Haos>,
+    pub notify: Option<Notify>,
     pub sp: Spans,
 }
 
@@ -71,6 +74,7 @@ impl Read {
             network: self.network,
             hardening: self.hardening,
             haos: self.haos,
+            notify: self.notify,
         })
     }
 }
@@ -155,6 +159,11 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
             );
         }
     }
+    let notify = root.table(c, "notify").and_then(|mut t| {
+        let n = read_notify(c, &mut t);
+        t.finish(c);
+        n
+    });
     root.finish(c);
     Read {
         installer,
@@ -164,6 +173,7 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         network,
         hardening,
         haos,
+        notify,
         sp,
     }
 }
