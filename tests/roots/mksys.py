@@ -201,26 +201,20 @@ link(os.path.join(HERE, "hw-intel-nvidia-zfs"), "sys/class/net/enp0s31f6/device"
 # The same machine with ZFS installed in legacy BIOS mode: proxmox-boot-tool installed GRUB
 # (i386-pc) on each ESP, and GRUB reads /etc/default/grub and grub.d (zfs.cfg) — the
 # /etc/kernel/cmdline the installer wrote as well is not read (zz-proxmox-boot).
-machine("hw-intel-nvidia-zfs-bios", INTEL, NVIDIA_ZFS_DEVICES, {
+# What a ZFS install booting GRUB through proxmox-boot-tool has, BIOS or Secure Boot alike.
+ZFS_GRUB_BOOT = {
     "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
     "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
     "etc/default/grub": GRUB,
     "etc/default/grub.d/zfs.cfg": ZFS_CFG,
     "etc/pve/storage.cfg": STORAGE_ZFS,
     "proc/cmdline": "BOOT_IMAGE=/ROOT/pve-1@/boot/vmlinuz-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 ro root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n",
-})
+}
+machine("hw-intel-nvidia-zfs-bios", INTEL, NVIDIA_ZFS_DEVICES, ZFS_GRUB_BOOT)
 
 # ZFS with Secure Boot (PVE 8.1+): the installer initialised the ESPs for GRUB (shim), so
 # GRUB's settings count here too although the machine boots through UEFI.
-machine("hw-intel-nvidia-zfs-secureboot", INTEL, NVIDIA_ZFS_DEVICES, {
-    "etc/kernel/proxmox-boot-uuids": "4A1C-2B3D\n",
-    "etc/kernel/cmdline": "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
-    "etc/default/grub": GRUB,
-    "etc/default/grub.d/zfs.cfg": ZFS_CFG,
-    "etc/pve/storage.cfg": STORAGE_ZFS,
-    "proc/cmdline": "BOOT_IMAGE=/ROOT/pve-1@/boot/vmlinuz-6.8.12-4-pve root=ZFS=rpool/ROOT/pve-1 ro root=ZFS=rpool/ROOT/pve-1 boot=zfs quiet\n",
-    **uefi(True),
-})
+machine("hw-intel-nvidia-zfs-secureboot", INTEL, NVIDIA_ZFS_DEVICES, {**ZFS_GRUB_BOOT, **uefi(True)})
 
 # The same machine once the agent has run and rebooted: everything in place.
 machine("hw-intel-nvidia-zfs-done", INTEL, [
