@@ -235,6 +235,24 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_storage_is_never_taken_even_with_images() {
+        let cfg = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,images\n\tdisable\n\n\
+                   lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent images\n\tdisable\n\n\
+                   zfspool: tank\n\tpool tank\n\tcontent images\n";
+        assert_eq!(
+            choose(&parse(cfg), None, "haos.storage").unwrap().id,
+            "tank"
+        );
+        let e = choose(&parse(cfg), Some("local-lvm"), "haos.storage")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("disabled") && e.contains("tank (zfspool)"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn missing_content_takes_the_type_default_and_local_is_always_there() {
         let s = parse("nfs: nas\n\tpath /mnt/pve/nas\n\tserver 10.0.0.5\n\texport /tank\n");
         assert_eq!(s[0].id, "local");
