@@ -204,10 +204,10 @@ impl Vm<'_> {
         let tmp = format!("{TMP_DIR}/{}", img.file);
         cx.remember(&self.key("image"), &tmp)?;
         let got = fetch::fetch_image(cx.host, &img.source, img.sha256.as_deref(), &tmp)?;
-        if !got.sha256.is_empty() {
-            cx.remember(&self.key("sha256"), &got.sha256)?;
+        if !got.sum.is_empty() {
+            cx.remember(&self.key("sha256"), &got.sum)?;
             cx.results
-                .push(format!("image {}: sha256 {}", img.what, got.sha256));
+                .push(format!("image {}: sha256 {}", img.what, got.sum));
         }
         // From here on the VM is ours: noted before it exists, so an interruption is
         // cleaned up.
