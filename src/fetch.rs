@@ -189,15 +189,15 @@ pub fn fetch_image_limited(
 }
 
 /// A disk image that may come compressed or not (a cloud image is a plain `.qcow2` or
-/// `.raw`, or `.xz` of either): decompressed only when the source's name ends in `.xz`.
-/// `expected` is a SHA-256 or a SHA-512 (see [`Sum`]).
+/// `.raw`, or `.xz` of either): decompressed with xz only when `xz`. `expected` is a
+/// SHA-256 or a SHA-512 (see [`Sum`]).
 pub fn fetch_disk_image(
     host: &Host,
     src: &Source,
     expected: Option<&str>,
     dest: &str,
+    xz: bool,
 ) -> Result<Fetched> {
-    let xz = src.describe().ends_with(".xz");
     fetch(
         host,
         src,

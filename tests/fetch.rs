@@ -294,6 +294,7 @@ fn a_plain_image_is_verified_by_sha512_and_kept_as_is() {
         &Source::Url(url.clone()),
         Some(&sha512),
         d.to_str().unwrap(),
+        false,
     )
     .unwrap();
     assert_eq!(f.sum, sha512);
@@ -305,6 +306,7 @@ fn a_plain_image_is_verified_by_sha512_and_kept_as_is() {
         &Source::Url(url),
         Some(&wrong),
         d.to_str().unwrap(),
+        false,
     )
     .unwrap_err()
     .to_string();

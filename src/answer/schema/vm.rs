@@ -287,6 +287,13 @@ fn read_one(c: &mut Checker, t: &mut Tbl, ctx: &VmCtx) -> Option<(VmCfg, At)> {
         );
     }
     let usb = read_usb(c, t);
+    if let (Some(_), true) = (&iso, t.has("cloud-init")) {
+        c.error(
+            &t.key_span("iso"),
+            &t.key_path("iso"),
+            "a cloud-init VM boots its cloud image (and its cloud-init drive takes ide2); iso is for a VM with an empty disk",
+        );
+    }
     let cloud_init = match t.table(c, "cloud-init") {
         Some(mut ci) => {
             let r = read_cloud_init(c, &mut ci, ctx.root_keys);
