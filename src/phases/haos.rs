@@ -2,7 +2,7 @@
 //! imported once, idempotent, and cleaned up after an interruption — but only what the
 //! state recorded as ours.
 
-use super::vm::{Extra, Image, Vm};
+use super::vm::{Extra, Image, Made, Vm};
 use super::{Cx, Phase};
 use crate::answer::{Answer, Haos, ImageSource};
 use crate::error::{Error, Result};
@@ -60,7 +60,12 @@ impl Phase for HaosPhase {
 
     fn apply(&self, cx: &mut Cx) -> Result<()> {
         let cfg = cx.answer.haos.clone().expect("configured");
-        vm(cx, &cfg).ensure(cx, &|cx| image(cx, &cfg).map(Some))
+        vm(cx, &cfg).ensure(cx, &|cx| {
+            Ok(Made {
+                image: Some(image(cx, &cfg)?),
+                cloud_init: None,
+            })
+        })
     }
 
     fn verify(&self, cx: &mut Cx) -> Result<()> {

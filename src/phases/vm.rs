@@ -77,8 +77,6 @@ pub struct Extra {
     pub startup_order: Option<u32>,
     /// Boot media: an ISO volume as `ide2 <volume>,media=cdrom`, booted after the disk.
     pub iso: Option<String>,
-    /// The cloud-init drive and what it tells the guest.
-    pub cloud_init: Option<CloudInitDrive>,
     /// Why the VM must not start now although `start` is set (its PCI devices are not on
     /// vfio-pci yet: `verify` starts it after the reboot).
     pub hold_start: Option<String>,
@@ -108,9 +106,18 @@ pub struct Image {
     pub file: String,
 }
 
-/// What a VM's disk comes from: `None` from the image closure means an empty disk of the
-/// VM's disk size.
-pub type ImageFn<'f> = &'f dyn Fn(&mut Cx) -> Result<Option<Image>>;
+/// What a VM is made from, prepared only once the VM is really to be made (not for one
+/// that exists or is refused).
+#[derive(Default)]
+pub struct Made {
+    /// The disk image; `None`: an empty disk of the VM's disk size.
+    pub image: Option<Image>,
+    /// The cloud-init drive and what it tells the guest.
+    pub cloud_init: Option<CloudInitDrive>,
+}
+
+/// Prepares a VM's [`Made`].
+pub type MadeFn<'f> = &'f dyn Fn(&mut Cx) -> Result<Made>;
 
 fn conf_path(vmid: u32) -> String {
     format!("/etc/pve/qemu-server/{vmid}.conf")
@@ -134,8 +141,8 @@ impl Vm<'_> {
     }
 
     /// Make the VM unless it exists: adopted when it carries our tag and its disk, refused
-    /// when it is someone else's. `image` is asked for only when the VM is really made.
-    pub fn ensure(&self, cx: &mut Cx, image: ImageFn) -> Result<()> {
+    /// when it is someone else's. `made` is asked for only when the VM is really made.
+    pub fn ensure(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
         if cx.recall(&self.key("vm")) == Some(vmid.as_str()) {
             cx.results
@@ -149,7 +156,7 @@ impl Vm<'_> {
                 return self.adopt_or_refuse(cx, &conf);
             }
         }
-        self.create(cx, image)
+        self.create(cx, made)
     }
 
     /// After the reboot: the VM exists and has its disk; whether each USB device is
@@ -240,7 +247,7 @@ impl Vm<'_> {
         Ok(())
     }
 
-    fn create(&self, cx: &mut Cx, image: ImageFn) -> Result<()> {
+    fn create(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
         // Before anything is downloaded: a storage that cannot take the disk fails now.
         let storage = storage::choose(
@@ -258,7 +265,10 @@ impl Vm<'_> {
                 ", the host's own for VM disks"
             }
         ));
-        let img = image(cx)?;
+        let Made {
+            image: img,
+            cloud_init,
+        } = made(cx)?;
         let tmp = match &img {
             Some(img) => Some(self.fetch(cx, img)?),
             None => None,
@@ -308,7 +318,7 @@ impl Vm<'_> {
             set = set.args(["--ide2".to_string(), format!("{iso},media=cdrom")]);
             boot.push_str(";ide2");
         }
-        if let Some(ci) = &x.cloud_init {
+        if let Some(ci) = &cloud_init {
             set = set.args([
                 "--ide2".to_string(),
                 format!("{}:cloudinit", storage.id),

@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::vm::{CloudInitDrive, Extra, Image, Vm};
+use super::vm::{CloudInitDrive, Extra, Image, Made, Vm};
 use super::{Cx, Phase, owned_header};
 use crate::answer::{Answer, Bios, CloudInit, ImageSource, VmCfg};
 use crate::error::{Error, Result};
@@ -38,12 +38,12 @@ impl Phase for VmsPhase {
     fn apply(&self, cx: &mut Cx) -> Result<()> {
         each_vm(cx, |cx, i, cfg| {
             let pci = Pci::of(cx, cfg)?;
-            let mut vm = vm(cx, i, cfg, &pci);
-            if let Some(ci) = &cfg.cloud_init {
-                vm.extra.cloud_init = Some(snippet(cx, cfg, ci)?);
-            }
-            vm.ensure(cx, &|_| {
-                Ok(cfg.cloud_init.as_ref().map(|ci| image(cfg, ci)))
+            vm(cx, i, cfg, &pci).ensure(cx, &|cx| match &cfg.cloud_init {
+                Some(ci) => Ok(Made {
+                    cloud_init: Some(snippet(cx, cfg, ci)?),
+                    image: Some(image(cfg, ci)),
+                }),
+                None => Ok(Made::default()),
             })
         })
     }
@@ -211,7 +211,6 @@ fn vm<'a>(cx: &Cx, i: usize, cfg: &'a VmCfg, pci: &Pci) -> Vm<'a> {
             // HAOS is 1; the [[vm]]s follow in file order.
             startup_order: Some(2 + i as u32),
             iso: cfg.iso.clone(),
-            cloud_init: None,
             hold_start: pci.not_ready(),
         },
     }
