@@ -61,19 +61,22 @@ pub struct Extra {
     pub tpm: bool,
     /// `cpu host`: every CPU feature the host has (Windows 11's CPU check, GPU drivers).
     pub cpu_host: bool,
-    /// `balloon 0`: no ballooning. A VM with PCI devices has all its memory pinned for DMA,
-    /// so a balloon could never give any back.
+    /// `balloon 0`: no ballooning (`balloon`: "disabled ... by setting the value to
+    /// zero"). A VM with PCI devices has all its memory pinned for DMA, so a balloon could
+    /// never give any back.
     pub balloon_off: bool,
     /// `vga`: `none` when a passed GPU is the primary display, `serial0` for a cloud
-    /// image's serial console (pve-docs `qm-cloud-init.adoc`).
+    /// image's serial console (both in `$vga_fmt`'s `type` enum; pve-docs
+    /// `qm-cloud-init.adoc` uses `--serial0 socket --vga serial0`).
     pub vga: Option<&'static str>,
     /// No `serial0 socket` (Windows has no use for it).
     pub no_serial: bool,
     /// `hostpciN` values, as `host[,pcie=1][,x-vga=1]` (`src/PVE/QemuServer/PCI.pm`,
     /// `$hostpci_fmt`).
     pub hostpci: Vec<String>,
-    /// `startup order=N`: the start order at boot (lower first; VMs without one start
-    /// after all that have one: pve-docs `qm.adoc`, "Automatic Start and Shutdown").
+    /// `startup order=N`: the start order at boot (`startup`, the standard option
+    /// `pve-startup-order`; lower first, and VMs without one start after all that
+    /// have one: pve-docs `qm.adoc`, "Automatic Start and Shutdown").
     pub startup_order: Option<u32>,
     /// Boot media: an ISO volume as `ide2 <volume>,media=cdrom`, booted after the disk.
     pub iso: Option<String>,
@@ -85,8 +88,10 @@ pub struct Extra {
 /// `ide2 <storage>:cloudinit` (pve-docs `qm-cloud-init.adoc`), its network and user data.
 pub struct CloudInitDrive {
     /// `ipconfig0`: `ip=dhcp`, or `ip=A.B.C.D/N,gw=G` (qemu-server
-    /// `src/PVE/QemuServer/Cloudinit.pm` reads it with `parse_ipconfig`).
+    /// `src/PVE/QemuServer/Network.pm` `$ipconfigdesc`, its `ip` and `gw` keys, read by
+    /// `src/PVE/QemuServer/Cloudinit.pm`).
     pub ipconfig0: String,
+    /// `nameserver` (`$confdesc_cloudinit`): the DNS server cloud-init configures.
     pub nameserver: Option<String>,
     /// `cicustom user=<storage>:snippets/<file>` (`$cicustom_fmt`): our user-data in place
     /// of the one Proxmox would generate.

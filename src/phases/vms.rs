@@ -337,3 +337,68 @@ pub fn leases(answer: &Answer, bridge: &str) -> Vec<(String, Ipv4Addr, String)> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(user: Option<&str>) -> (VmCfg, CloudInit) {
+        let ci = CloudInit {
+            image: ImageSource::Url("https://example.org/debian.qcow2".into()),
+            sum: None,
+            allow_unpinned: true,
+            user: user.map(String::from),
+            ssh_keys: vec!["ssh-ed25519 AAAA k\"ey\\".into()],
+            packages: vec!["docker.io".into()],
+        };
+        let v = VmCfg {
+            vmid: 101,
+            name: "docker".into(),
+            ostype: "l26".into(),
+            bios: Bios::Ovmf,
+            cores: 2,
+            memory: 2048,
+            disk_size: "32G".into(),
+            storage: None,
+            bridge: "vmbr1".into(),
+            ip: None,
+            start: true,
+            iso: None,
+            hostpci: Vec::new(),
+            usb: Vec::new(),
+            cloud_init: Some(ci.clone()),
+        };
+        (v, ci)
+    }
+
+    #[test]
+    fn user_data_gives_the_keys_to_the_named_or_the_default_user() {
+        let (v, ci) = cfg(Some("admin"));
+        let y = user_data(&v, &ci);
+        assert!(y.starts_with("#cloud-config\n"), "{y}");
+        assert!(y.contains("users:\n  - name: admin\n"), "{y}");
+        // Quoted the YAML (and JSON) way: a quote or backslash cannot end the string.
+        assert!(
+            y.contains("      - \"ssh-ed25519 AAAA k\\\"ey\\\\\"\n"),
+            "{y}"
+        );
+        assert!(y.contains("  - qemu-guest-agent\n  - docker.io\n"), "{y}");
+        let (v, ci) = cfg(None);
+        let y = user_data(&v, &ci);
+        assert!(!y.contains("users:"), "{y}");
+        assert!(
+            y.contains("\nssh_authorized_keys:\n  - \"ssh-ed25519"),
+            "{y}"
+        );
+    }
+
+    #[test]
+    fn the_image_file_is_named_per_vm_and_xz_is_seen() {
+        let (v, mut ci) = cfg(None);
+        let i = image(&v, &ci);
+        assert_eq!((i.file.as_str(), i.xz), ("vm101-debian.qcow2", false));
+        ci.image = ImageSource::Path("/srv/x/debian.raw.xz".into());
+        let i = image(&v, &ci);
+        assert_eq!((i.file.as_str(), i.xz), ("vm101-debian.raw", true));
+    }
+}
