@@ -110,6 +110,38 @@ fn plan_is_read_only_and_shows_diffs_and_commands() {
     );
 }
 
+/// `plan` shows each `[[vm]]`'s complete `qm` command lines and its user-data snippet,
+/// and changes nothing.
+#[test]
+fn plan_shows_each_vms_qm_command_lines() {
+    let root = scratch("cli-plan-vms");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), &root);
+    let before = snapshot(&root);
+    let answer = manifest().join("tests/fixtures/vms-docker-and-gpu/answer.toml");
+    let out = pvefb(&[
+        "plan",
+        answer.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{s}{}", text(&out.stderr));
+    for line in [
+        "would run: qm create 101 --name docker ",
+        "would run: qm disk import 101 /var/lib/vz/images/pve-firstboot/vm101-debian-12-genericcloud-amd64.qcow2 local-zfs",
+        "--ide2 local-zfs:cloudinit --ipconfig0 ip=10.0.100.11/24,gw=10.0.100.1 --cicustom user=local:snippets/pve-firstboot-101-user.yaml",
+        "would run: qm create 102 --name gaming ",
+        "--hostpci0 0000:01:00,pcie=1,x-vga=1",
+        "--tpmstate0 local-zfs:1,version=v2.0",
+        "+++ b/var/lib/vz/snippets/pve-firstboot-101-user.yaml",
+        "+  - docker.io",
+    ] {
+        assert!(s.contains(line), "{line}\n{s}");
+    }
+    assert_eq!(snapshot(&root), before, "plan changed the tree");
+}
+
 #[test]
 fn plan_on_a_machine_that_does_not_match_still_completes() {
     // An empty tree: no /etc/os-release, so the host phase cannot pick repositories.
