@@ -396,6 +396,29 @@ fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
     assert!(!root.join("etc/issue.d/pve-firstboot.issue").exists());
 }
 
+/// The summary names each `[[vm]]` and how to reach it.
+#[test]
+fn the_summary_says_how_to_reach_each_vm() {
+    let root = scratch("cli-motd-vms");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(
+        &manifest().join("tests/roots/hw-intel-nvidia-zfs-done"),
+        &root,
+    );
+    let r = root.to_str().unwrap();
+    let answer = manifest().join("tests/fixtures/vms-docker-and-gpu/answer.toml");
+    let run = pvefb(&["run", "--answer", answer.to_str().unwrap(), "--root", r]);
+    let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
+    assert_eq!(run.status.code(), Some(0), "{motd}{}", text(&run.stderr));
+    for want in [
+        "  vms          done\n",
+        "VM 101 docker: ssh admin@10.0.100.11\n",
+        "VM 102 gaming: its console in the web UI\n",
+    ] {
+        assert!(motd.contains(want), "{want:?} in\n{motd}");
+    }
+}
+
 /// Before anything ran, the text and the JSON say the same, and `--wait` returns at once
 /// (there is nothing that could ever finish).
 #[test]

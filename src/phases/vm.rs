@@ -191,6 +191,17 @@ impl Vm<'_> {
         let scsi0 = conf_value(&conf, "scsi0")
             .ok_or_else(|| Error::msg(format!("VM {} has no scsi0 disk", self.vmid)))?;
         cx.results.push(format!("VM {}: scsi0 {scsi0}", self.vmid));
+        // What the guest was given beyond its disk, as its config now says.
+        for (i, _) in self.extra.hostpci.iter().enumerate() {
+            let key = format!("hostpci{i}");
+            let v = conf_value(&conf, &key).unwrap_or("missing");
+            cx.results.push(format!("VM {}: {key} {v}", self.vmid));
+        }
+        for key in ["tpmstate0", "cicustom", "ipconfig0"] {
+            if let Some(v) = conf_value(&conf, key) {
+                cx.results.push(format!("VM {}: {key} {v}", self.vmid));
+            }
+        }
         Ok(())
     }
 
