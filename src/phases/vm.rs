@@ -272,7 +272,7 @@ impl Vm<'_> {
             &format!("{}.storage", self.table),
         )?;
         cx.results.push(format!(
-            "storage: {} ({}){}",
+            "VM {vmid}: storage {} ({}){}",
             storage.id,
             storage.kind,
             if self.storage.is_some() {
