@@ -41,7 +41,7 @@ impl Phase for VmsPhase {
             vm(cx, i, cfg, &pci).ensure(cx, &|cx| match &cfg.cloud_init {
                 Some(ci) => Ok(Made {
                     cloud_init: Some(snippet(cx, cfg, ci)?),
-                    image: Some(image(cfg, ci)),
+                    image: Some(image(cfg, ci)?),
                 }),
                 None => Ok(Made::default()),
             })
@@ -216,22 +216,34 @@ fn vm<'a>(cx: &Cx, i: usize, cfg: &'a VmCfg, pci: &Pci) -> Vm<'a> {
     }
 }
 
-fn image(cfg: &VmCfg, ci: &CloudInit) -> Image {
+fn image(cfg: &VmCfg, ci: &CloudInit) -> Result<Image> {
     let (source, name) = match &ci.image {
         ImageSource::Url(u) => (Source::Url(u.clone()), u.as_str()),
         ImageSource::Path(p) => (Source::File(p.clone()), p.as_str()),
-        ImageSource::Release => unreachable!("a cloud image is always a URL or a path"),
+        // The answer never gives one (`image` is required in [vm.cloud-init]).
+        ImageSource::Release => return Err(Error::msg("a cloud image needs a URL or a path")),
     };
     let xz = name.ends_with(".xz");
     let base = name.rsplit('/').next().unwrap_or("image");
     let base = base.strip_suffix(".xz").unwrap_or(base);
-    Image {
+    // A file name of safe characters only, whatever the URL's last part holds (a query).
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(Image {
         what: format!("cloud image {base}"),
         source,
         sum: ci.sum.clone(),
         xz,
         file: format!("vm{}-{base}", cfg.vmid),
-    }
+    })
 }
 
 /// The user-data snippet, on a storage that holds snippets (`local` gets the content
@@ -395,10 +407,12 @@ mod tests {
     #[test]
     fn the_image_file_is_named_per_vm_and_xz_is_seen() {
         let (v, mut ci) = cfg(None);
-        let i = image(&v, &ci);
+        let i = image(&v, &ci).unwrap();
         assert_eq!((i.file.as_str(), i.xz), ("vm101-debian.qcow2", false));
         ci.image = ImageSource::Path("/srv/x/debian.raw.xz".into());
-        let i = image(&v, &ci);
+        let i = image(&v, &ci).unwrap();
         assert_eq!((i.file.as_str(), i.xz), ("vm101-debian.raw", true));
+        ci.image = ImageSource::Url("https://x/img?a=b&c%20d".into());
+        assert_eq!(image(&v, &ci).unwrap().file, "vm101-img_a_b_c_20d");
     }
 }
