@@ -17,6 +17,7 @@ const OSTYPES: &[&str] = &[
 /// Where each value the cross-table rules judge sits.
 struct At {
     vmid: Range<usize>,
+    name: Range<usize>,
     bridge: Range<usize>,
     ip: Option<Range<usize>>,
     hostpci: Vec<Range<usize>>,
@@ -322,6 +323,7 @@ fn read_one(c: &mut Checker, t: &mut Tbl, ctx: &VmCtx) -> Option<(VmCfg, At)> {
         },
         At {
             vmid: vmid_v?.span,
+            name: t.key_span("name"),
             bridge: bridge_at,
             ip: ip_at,
             hostpci: hostpci_at,
@@ -396,6 +398,21 @@ fn check(c: &mut Checker, i: usize, v: &VmCfg, at: &At, earlier: &[(VmCfg, At)],
             &at.vmid,
             &key("vmid"),
             format!("{} is already vm[{j}]'s", v.vmid),
+        );
+    }
+    // The name is also the guest's host name in dnsmasq (`dhcp-host=MAC,IP,NAME`) and
+    // cloud-init: two guests may not share one, nor take HAOS's.
+    if ctx.haos.is_some() && v.name.eq_ignore_ascii_case("haos") {
+        c.error(&at.name, &key("name"), "\"haos\" is the [haos] VM's name");
+    }
+    if let Some(j) = earlier
+        .iter()
+        .position(|(e, _)| e.name.eq_ignore_ascii_case(&v.name))
+    {
+        c.error(
+            &at.name,
+            &key("name"),
+            format!("\"{}\" is already vm[{j}]'s name", v.name),
         );
     }
     let bridge = ctx.network.and_then(|n| n.vm_bridge.as_ref());
