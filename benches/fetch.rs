@@ -49,7 +49,7 @@ fn main() {
     match res {
         Ok(f) => println!(
             "seconds={secs:.2} cpu_seconds={cpu:.2} sha256={} peak_rss_kib={hwm}",
-            f.sha256
+            f.sum
         ),
         Err(e) => {
             eprintln!("fetch failed: {e}");

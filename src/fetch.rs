@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::error::{Context, Error, Result};
 use crate::host::{Cmd, Host, shell_quote};
@@ -35,8 +35,9 @@ impl Source {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {
-    /// SHA-256 of the compressed stream, lowercase hex.
-    pub sha256: String,
+    /// The checksum of the stream as downloaded, lowercase hex: SHA-512 when a 128-digit
+    /// sum was expected, SHA-256 otherwise (see [`Sum`]).
+    pub sum: String,
     pub compressed_bytes: u64,
 }
 
@@ -120,6 +121,34 @@ pub fn check_url(u: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// The checksum of a download, chosen by the expected sum's length: 128 hex digits are
+/// SHA-512 (Debian publishes SHA512SUMS for its cloud images), anything else SHA-256.
+enum Sum {
+    S256(Sha256),
+    S512(Box<Sha512>),
+}
+
+impl Sum {
+    fn for_expected(expected: Option<&str>) -> Sum {
+        match expected {
+            Some(e) if e.len() == 128 => Sum::S512(Box::default()),
+            _ => Sum::S256(Sha256::new()),
+        }
+    }
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Sum::S256(h) => h.update(data),
+            Sum::S512(h) => h.update(data),
+        }
+    }
+    fn hex(self) -> String {
+        match self {
+            Sum::S256(h) => hex(&h.finalize()),
+            Sum::S512(h) => hex(&h.finalize()),
+        }
+    }
+}
+
 const CHUNK: usize = 1 << 20;
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -156,24 +185,57 @@ pub fn fetch_image_limited(
     retry: Retry,
     limits: Limits,
 ) -> Result<Fetched> {
+    fetch(host, src, expected, dest, retry, limits, true)
+}
+
+/// A disk image that may come compressed or not (a cloud image is a plain `.qcow2` or
+/// `.raw`, or `.xz` of either): decompressed with xz only when `xz`. `expected` is a
+/// SHA-256 or a SHA-512 (see [`Sum`]).
+pub fn fetch_disk_image(
+    host: &Host,
+    src: &Source,
+    expected: Option<&str>,
+    dest: &str,
+    xz: bool,
+) -> Result<Fetched> {
+    fetch(
+        host,
+        src,
+        expected,
+        dest,
+        Retry::default(),
+        Limits::default(),
+        xz,
+    )
+}
+
+fn fetch(
+    host: &Host,
+    src: &Source,
+    expected: Option<&str>,
+    dest: &str,
+    retry: Retry,
+    limits: Limits,
+    xz: bool,
+) -> Result<Fetched> {
     if let Source::Url(u) = src {
         check_url(u).map_err(|e| Error::msg(format!("image URL {u:?}: {e}")))?;
     }
     if !host.is_live() {
-        return record(host, src, expected, dest, &limits);
+        return record(host, src, expected, dest, &limits, xz);
     }
     let mut last = String::new();
     let attempts = retry.checksum_attempts;
     let deadline = Instant::now() + limits.total;
     for attempt in 1..=attempts {
-        let res = stream_once(host, src, dest, retry, &limits, deadline);
+        let res = stream_once(host, src, expected, dest, retry, &limits, deadline, xz);
         match res {
             // The checksum is judged first: corrupted data usually also breaks xz, but the
             // root cause is the data, and a second pass may fix it.
-            Ok((f, None)) if expected.is_none_or(|e| e.eq_ignore_ascii_case(&f.sha256)) => {
+            Ok((f, None)) if expected.is_none_or(|e| e.eq_ignore_ascii_case(&f.sum)) => {
                 return Ok(f);
             }
-            Ok((f, Some(xz_err))) if expected.is_none_or(|e| e.eq_ignore_ascii_case(&f.sha256)) => {
+            Ok((f, Some(xz_err))) if expected.is_none_or(|e| e.eq_ignore_ascii_case(&f.sum)) => {
                 let _ = host.remove(dest);
                 return Err(Error::msg(format!(
                     "decompressing {} failed: {xz_err}",
@@ -186,7 +248,7 @@ pub fn fetch_image_limited(
                     "checksum mismatch for {}: expected {}, got {}",
                     src.describe(),
                     expected.unwrap_or_default(),
-                    f.sha256
+                    f.sum
                 );
                 log::warn!("{last} (attempt {attempt} of {attempts})");
             }
@@ -209,29 +271,31 @@ fn record(
     expected: Option<&str>,
     dest: &str,
     limits: &Limits,
+    xz: bool,
 ) -> Result<Fetched> {
+    let unpack = if xz { " | xz -dc -T0" } else { "" };
     let (line, fetched) = match src {
         Source::Url(u) => (
             format!(
-                "curl -fsSL {} {} | xz -dc -T0 > {}",
+                "curl -fsSL {} {}{unpack} > {}",
                 curl_limits(limits, limits.total).join(" "),
                 shell_quote(u),
                 shell_quote(dest)
             ),
             Fetched {
-                sha256: String::new(),
+                sum: String::new(),
                 compressed_bytes: 0,
             },
         ),
         Source::File(p) => {
             // Hashed as it streams, never read whole: the file may be large (or hostile).
             let (mut f, _) = open_image_file(host, p, limits)?;
-            let mut hasher = Sha256::new();
+            let mut hasher = Sum::for_expected(expected);
             let len = each_chunk(&mut f, p, limits, &mut vec![0u8; CHUNK], |c, _| {
                 hasher.update(c);
                 Ok(())
             })?;
-            let sha = hex(&hasher.finalize());
+            let sha = hasher.hex();
             if let Some(e) = expected {
                 if !e.eq_ignore_ascii_case(&sha) {
                     return Err(Error::msg(format!(
@@ -240,9 +304,14 @@ fn record(
                 }
             }
             (
-                format!("xz -dc -T0 < {} > {}", shell_quote(p), shell_quote(dest)),
+                format!(
+                    "{} < {} > {}",
+                    if xz { "xz -dc -T0" } else { "cat" },
+                    shell_quote(p),
+                    shell_quote(dest)
+                ),
                 Fetched {
-                    sha256: sha,
+                    sum: sha,
                     compressed_bytes: len,
                 },
             )
@@ -401,7 +470,7 @@ fn stderr_of(child: &mut Child) -> String {
 /// so that a corrupted download is reported as a checksum mismatch.
 struct Tap<W: Write> {
     sink: Option<W>,
-    hasher: Sha256,
+    hasher: Sum,
 }
 
 impl<W: Write> Tap<W> {
@@ -417,13 +486,16 @@ impl<W: Write> Tap<W> {
 
 /// One pass: source -> SHA-256 tap -> xz -dc -> dest. Returns what was fetched and, if xz
 /// failed, its message.
+#[allow(clippy::too_many_arguments)]
 fn stream_once(
     host: &Host,
     src: &Source,
+    expected: Option<&str>,
     dest: &str,
     retry: Retry,
     limits: &Limits,
     deadline: Instant,
+    xz: bool,
 ) -> Result<(Fetched, Option<String>)> {
     let path = host.resolve(dest, true)?;
     if let Some(dir) = path.parent() {
@@ -441,16 +513,18 @@ fn stream_once(
             .open(&path)
             .ctx(|| format!("creating {dest}"))?
     };
-    let mut xz = host.spawn(
-        &Cmd::new("xz").args(["-dc", "-T0"]),
-        Stdio::piped(),
-        Stdio::from(out),
-    )?;
+    // A plain image goes through `cat`, so that both kinds take the same bounded path.
+    let unpack = if xz {
+        Cmd::new("xz").args(["-dc", "-T0"])
+    } else {
+        Cmd::new("cat")
+    };
+    let mut xz = host.spawn(&unpack, Stdio::piped(), Stdio::from(out))?;
     let stdin = xz.stdin.take().expect("piped");
     widen_pipe(&stdin);
     let mut tap = Tap {
         sink: Some(stdin),
-        hasher: Sha256::new(),
+        hasher: Sum::for_expected(expected),
     };
     let mut done: u64 = 0;
     let mut buf = vec![0u8; CHUNK];
@@ -514,7 +588,7 @@ fn stream_once(
     }
     Ok((
         Fetched {
-            sha256: hex(&tap.hasher.finalize()),
+            sum: tap.hasher.hex(),
             compressed_bytes: done,
         },
         xz_failed,

@@ -226,6 +226,19 @@ pub fn summary(host: &Host, word: &str, st: &State, a: &answer::Answer) -> Resul
                 )),
             }
         }
+        for v in &a.vms {
+            let at = match (v.ip, &v.cloud_init) {
+                (Some(vm_ip), Some(ci)) => match &ci.user {
+                    Some(u) => format!("ssh {u}@{vm_ip}"),
+                    None => format!(
+                        "ssh to {vm_ip} as the image's own user (debian on Debian's images)"
+                    ),
+                },
+                (Some(vm_ip), None) => format!("{vm_ip} (its console in the web UI)"),
+                (None, _) => "its console in the web UI".to_string(),
+            };
+            o.push_str(&format!("VM {} {}: {at}\n", v.vmid, v.name));
+        }
     }
     o.push_str(
         "More: pve-firstboot status; journalctl -u pve-firstboot; pve-firstboot reset runs it again\n",

@@ -22,6 +22,8 @@ pub struct Storage {
     pub kind: String,
     pub content: Vec<String>,
     pub disabled: bool,
+    /// The directory of a file-based storage (`path`), where its `snippets/` live.
+    pub path: Option<String>,
 }
 
 impl Storage {
@@ -85,6 +87,7 @@ pub fn parse(text: &str) -> Vec<Storage> {
                     kind: kind.trim().to_string(),
                     content: Vec::new(),
                     disabled: false,
+                    path: None,
                 });
             }
             continue;
@@ -105,6 +108,7 @@ pub fn parse(text: &str) -> Vec<Storage> {
             }
             // `disable` alone is the flag set; `disable 0` also occurs in hand-made files.
             "disable" => s.disabled = value != "0",
+            "path" => s.path = Some(value.to_string()),
             _ => {}
         }
     }
@@ -122,6 +126,7 @@ pub fn parse(text: &str) -> Vec<Storage> {
                     .map(String::from)
                     .to_vec(),
                 disabled: false,
+                path: Some("/var/lib/vz".into()),
             },
         );
     }
@@ -185,6 +190,57 @@ pub fn choose(storages: &[Storage], wanted: Option<&str>, what: &str) -> Result<
                  enable images on one"
             ))
         })
+}
+
+/// Where cloud-init snippets go (content type `snippets`, kept under `<path>/snippets/`
+/// on file-based storages: pve-storage `src/PVE/Storage/Plugin.pm`, `$vtype_subdirs`).
+pub struct Snippets {
+    pub storage: Storage,
+    /// The content list to set with `pvesm set <id> --content ...` first, when the
+    /// storage does not hold snippets yet.
+    pub enable: Option<String>,
+}
+
+impl Snippets {
+    pub fn dir(&self) -> String {
+        format!(
+            "{}/snippets",
+            self.storage.path.as_deref().unwrap_or("/var/lib/vz")
+        )
+    }
+}
+
+/// A storage for snippets: an enabled file-based one that holds them; else `local` (or,
+/// where the installer disabled it — btrfs — the first enabled file-based storage), with
+/// `snippets` added to the content types it has.
+pub fn snippets(storages: &[Storage]) -> Result<Snippets> {
+    let usable = |s: &&Storage| !s.disabled && s.path.is_some();
+    if let Some(s) = storages
+        .iter()
+        .filter(usable)
+        .find(|s| s.content.iter().any(|c| c == "snippets"))
+    {
+        return Ok(Snippets {
+            storage: s.clone(),
+            enable: None,
+        });
+    }
+    let s = storages
+        .iter()
+        .filter(usable)
+        .find(|s| s.id == "local")
+        .or_else(|| storages.iter().find(usable))
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "no enabled directory storage in {STORAGE_CFG} can hold cloud-init snippets"
+            ))
+        })?;
+    let mut content = s.content.clone();
+    content.push("snippets".into());
+    Ok(Snippets {
+        storage: s.clone(),
+        enable: Some(content.join(",")),
+    })
 }
 
 #[cfg(test)]
@@ -266,5 +322,24 @@ mod tests {
                 .unwrap()
                 .holds_images()
         );
+    }
+
+    #[test]
+    fn snippets_go_where_they_are_allowed_else_local_gets_them() {
+        let s = snippets(&parse(LVMTHIN)).unwrap();
+        assert_eq!(s.storage.id, "local");
+        assert_eq!(
+            s.enable.as_deref(),
+            Some("iso,vztmpl,backup,import,snippets")
+        );
+        assert_eq!(s.dir(), "/var/lib/vz/snippets");
+        // btrfs: local is disabled; the btrfs storage is a directory too.
+        let s = snippets(&parse(BTRFS)).unwrap();
+        assert_eq!(s.storage.id, "local-btrfs");
+        assert_eq!(s.dir(), "/var/lib/pve/local-btrfs/snippets");
+        let cfg = format!("{ZFS}\ndir: snip\n\tpath /srv/snip\n\tcontent snippets\n");
+        let s = snippets(&parse(&cfg)).unwrap();
+        assert_eq!((s.storage.id.as_str(), s.enable), ("snip", None));
+        assert!(snippets(&parse("dir: local\n\tpath /var/lib/vz\n\tdisable\n")).is_err());
     }
 }

@@ -298,6 +298,7 @@ fn every_refusal_names_an_error_and_its_key() {
         "fqdn-domain-only",
         "btrfs-upper-case-raid",
         "disk-list-dev-path",
+        "vm-docker-and-gaming",
     ]
     .iter()
     .map(|n| dir("ok").join(format!("{n}.toml")))

@@ -85,3 +85,48 @@ fn iommu_arguments_reach_the_kernel_on_every_boot_path() {
         assert!(out.contains("verify: done"), "{machine}\n{out}");
     }
 }
+
+/// A `[[vm]]` with the GPU and `start = true`: before the passthrough reboot the GPU is on
+/// its host driver, so the VM is made but not started; after the reboot (the GPU on
+/// vfio-pci) it starts, and `verify` names each device's driver for that VM.
+#[test]
+fn a_gpu_vm_starts_only_once_its_devices_are_on_vfio_pci() {
+    let base =
+        fs::read_to_string(manifest().join("tests/fixtures/passthrough-intel-zfs/answer.toml"))
+            .unwrap();
+    let root = scratch("boot-gpu-vm");
+    let answer = root.with_extension("toml");
+    fs::write(
+        &answer,
+        format!("{base}\n[[vm]]\nvmid = 102\nname = \"ai\"\nhostpci = [\"gpu\"]\n"),
+    )
+    .unwrap();
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), &root);
+    let (code, out) = apply(&root, &answer);
+    assert_eq!(code, 3, "a reboot is asked for\n{out}");
+    assert!(out.contains("VM 102: not started yet: its PCI devices are not on vfio-pci yet (0000:01:00.0 is on nouveau"), "{out}");
+    let log = commands_log(&root);
+    assert!(
+        log.contains("--hostpci0 0000:01:00,pcie=1,x-vga=1"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("qm start 102"),
+        "started before the reboot\n{log}"
+    );
+    boot_machine(&root, 1);
+    let (code, out) = apply(&root, &answer);
+    assert_eq!(code, 0, "verify passes after the reboot\n{out}");
+    assert!(
+        out.contains("vms: VM 102: 0000:01:00.0 on vfio-pci"),
+        "{out}"
+    );
+    assert!(
+        out.contains("vms: VM 102: 0000:01:00.1 on vfio-pci"),
+        "{out}"
+    );
+    let log = commands_log(&root);
+    assert_eq!(log.matches("qm start 102").count(), 1, "{log}");
+    assert_eq!(log.matches("qm create 102").count(), 1, "{log}");
+}

@@ -110,6 +110,38 @@ fn plan_is_read_only_and_shows_diffs_and_commands() {
     );
 }
 
+/// `plan` shows each `[[vm]]`'s complete `qm` command lines and its user-data snippet,
+/// and changes nothing.
+#[test]
+fn plan_shows_each_vms_qm_command_lines() {
+    let root = scratch("cli-plan-vms");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), &root);
+    let before = snapshot(&root);
+    let answer = manifest().join("tests/fixtures/vms-docker-and-gpu/answer.toml");
+    let out = pvefb(&[
+        "plan",
+        answer.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    let s = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{s}{}", text(&out.stderr));
+    for line in [
+        "would run: qm create 101 --name docker ",
+        "would run: qm disk import 101 /var/lib/vz/images/pve-firstboot/vm101-debian-12-genericcloud-amd64.qcow2 local-zfs",
+        "--ide2 local-zfs:cloudinit --ipconfig0 ip=10.0.100.11/24,gw=10.0.100.1 --cicustom user=local:snippets/pve-firstboot-101-user.yaml",
+        "would run: qm create 102 --name gaming ",
+        "--hostpci0 0000:01:00,pcie=1,x-vga=1",
+        "--tpmstate0 local-zfs:1,version=v2.0",
+        "+++ b/var/lib/vz/snippets/pve-firstboot-101-user.yaml",
+        "+  - docker.io",
+    ] {
+        assert!(s.contains(line), "{line}\n{s}");
+    }
+    assert_eq!(snapshot(&root), before, "plan changed the tree");
+}
+
 #[test]
 fn plan_on_a_machine_that_does_not_match_still_completes() {
     // An empty tree: no /etc/os-release, so the host phase cannot pick repositories.
@@ -362,6 +394,29 @@ fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
         "Welcome.\n"
     );
     assert!(!root.join("etc/issue.d/pve-firstboot.issue").exists());
+}
+
+/// The summary names each `[[vm]]` and how to reach it.
+#[test]
+fn the_summary_says_how_to_reach_each_vm() {
+    let root = scratch("cli-motd-vms");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(
+        &manifest().join("tests/roots/hw-intel-nvidia-zfs-done"),
+        &root,
+    );
+    let r = root.to_str().unwrap();
+    let answer = manifest().join("tests/fixtures/vms-docker-and-gpu/answer.toml");
+    let run = pvefb(&["run", "--answer", answer.to_str().unwrap(), "--root", r]);
+    let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
+    assert_eq!(run.status.code(), Some(0), "{motd}{}", text(&run.stderr));
+    for want in [
+        "  vms          done\n",
+        "VM 101 docker: ssh admin@10.0.100.11\n",
+        "VM 102 gaming: its console in the web UI\n",
+    ] {
+        assert!(motd.contains(want), "{want:?} in\n{motd}");
+    }
 }
 
 /// Before anything ran, the text and the JSON say the same, and `--wait` returns at once

@@ -453,8 +453,14 @@ fn power_cut_after_every_step_of_the_real_phases() {
         fs::read_to_string(manifest().join("tests/fixtures/haos-local-image/answer.toml")).unwrap();
     // The storage is left to the host: this ZFS machine has local-zfs, not local-lvm.
     let haos = haos[haos.find("[haos]").unwrap()..].replace("storage = \"local-lvm\"\n", "");
+    // [[vm]]: a cloud-image VM (the same local image, pinned) and a GPU VM.
+    let vms = "[[vm]]\nvmid = 101\nname = \"docker\"\nip = \"10.0.100.11\"\n\n\
+               [vm.cloud-init]\nimage = \"/srv/images/haos_ova-16.3.qcow2.xz\"\n\
+               sha256 = \"b908fdff6e6d911466ab8507108ef678dee121094b3f886ed7f0b40c184ff3dd\"\n\
+               packages = [\"docker.io\"]\n\n\
+               [[vm]]\nvmid = 102\nname = \"gaming\"\nostype = \"win11\"\nhostpci = [\"gpu\"]\n";
     let text = format!(
-        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}"
+        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}\n{vms}"
     );
     let a = answer::parse("answer.toml", text.as_bytes())
         .unwrap_or_else(|r| panic!("{r}"))
@@ -481,7 +487,7 @@ fn power_cut_after_every_step_of_the_real_phases() {
         "{:?}",
         st.phase("verify")
     );
-    for p in ["host", "passthrough", "network", "hardening", "haos"] {
+    for p in ["host", "passthrough", "network", "hardening", "haos", "vms"] {
         assert_eq!(
             st.phase(p).unwrap().status,
             Status::Done,

@@ -162,7 +162,7 @@ fn good_download_is_verified_and_decompressed() {
         quick(),
     )
     .unwrap();
-    assert_eq!(f.sha256, sha);
+    assert_eq!(f.sum, sha);
     assert_eq!(f.compressed_bytes, xz.len() as u64);
     assert!(
         std::fs::read(&d).unwrap() == raw,
@@ -184,7 +184,7 @@ fn a_broken_transfer_resumes_with_a_range() {
         quick(),
     )
     .unwrap();
-    assert_eq!(f.sha256, sha);
+    assert_eq!(f.sum, sha);
     assert_eq!(
         s.gets.load(Ordering::SeqCst),
         2,
@@ -262,11 +262,54 @@ fn a_local_image_file_works_the_same() {
         quick(),
     )
     .unwrap();
-    assert_eq!(f.sha256, sha);
+    assert_eq!(f.sum, sha);
     let mut got = Vec::new();
     std::fs::File::open(&d)
         .unwrap()
         .read_to_end(&mut got)
         .unwrap();
     assert!(got == raw);
+}
+
+/// A cloud image as Debian publishes it: a plain qcow2 (no xz), pinned by SHA-512. It is
+/// stored as it came; a wrong SHA-512 fails naming both sums and leaves no file.
+#[test]
+fn a_plain_image_is_verified_by_sha512_and_kept_as_is() {
+    let (raw, _, _) = image("a_plain_image_is_verified_by_sha512_and_kept_as_is");
+    let sha512 = {
+        use sha2::Digest;
+        sha2::Sha512::digest(&raw)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let s = serve(Mode::Good, raw.clone());
+    let d = dest("plain");
+    let url = format!(
+        "http://127.0.0.1:{}/debian-12-genericcloud-amd64.qcow2",
+        s.port
+    );
+    let f = pve_firstboot::fetch::fetch_disk_image(
+        &Host::live(),
+        &Source::Url(url.clone()),
+        Some(&sha512),
+        d.to_str().unwrap(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(f.sum, sha512);
+    assert!(std::fs::read(&d).unwrap() == raw, "bytes differ");
+    std::fs::remove_file(&d).unwrap();
+    let wrong = "0".repeat(128);
+    let e = pve_firstboot::fetch::fetch_disk_image(
+        &Host::live(),
+        &Source::Url(url),
+        Some(&wrong),
+        d.to_str().unwrap(),
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(&wrong) && e.contains(&sha512), "{e}");
+    assert!(!d.exists(), "a failed fetch leaves no file");
 }

@@ -715,8 +715,32 @@ const HOSTILE: &[&str] = &[
 /// the example, and the first entry of every array, takes each hostile value in turn.
 #[test]
 fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
-    let (_, root) = intel_nvidia_root("hostile-property");
     let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    hostile_values_in("hostile-property", &base);
+}
+
+/// The same for the example's `[[vm]]` tables (commented out there), uncommented: what
+/// reaches the user-data snippet and the `qm` command lines.
+#[test]
+fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
+    let ex = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let from = ex.find("# [[vm]]\n# vmid = 101").unwrap();
+    let to = from + ex[from..].find("# ----").unwrap();
+    let vms: String = ex[from..to]
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if !rest.starts_with('#') => format!("{rest}\n"),
+            _ => "\n".to_string(),
+        })
+        .collect();
+    // Only the [[vm]] lines vary: the rest is the example without them.
+    let base = format!("{}{vms}", &ex[..from]);
+    hostile_values_in("hostile-property-vms", &base);
+}
+
+fn hostile_values_in(name: &str, base: &str) {
+    let (_, root) = intel_nvidia_root(name);
+    let base = base.to_string();
     let baseline = planned_files(&root, &base).expect("the example is valid");
     let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
     let mut tried = 0;

@@ -18,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 pub use diag::{Diag, Report, Severity, Source};
 pub use net::{Cidr, Ipv4Cidr};
+pub use schema::parse_size_gib;
 
 /// The example answer file, shipped as `examples/homeserver.toml` and used when no file is
 /// given.
@@ -56,6 +57,8 @@ pub struct Answer {
     pub network: Option<NetworkCfg>,
     pub hardening: Option<Hardening>,
     pub haos: Option<Haos>,
+    /// `[[vm]]`, in file order (which is their start order, after HAOS).
+    pub vms: Vec<VmCfg>,
     pub notify: Option<Notify>,
 }
 
@@ -373,27 +376,89 @@ pub struct Haos {
 }
 
 impl Haos {
-    /// The VM's MAC address, derived from the answer so that the network phase's static
-    /// DHCP lease and the HAOS phase's `net0` agree without sharing state: a locally
-    /// administered unicast address (02:...) hashed from the FQDN and the VMID.
     pub fn mac(&self, fqdn: Option<&str>) -> String {
-        // FNV-1a: stable across releases and platforms, unlike std's hasher.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in fqdn
-            .unwrap_or("")
-            .bytes()
-            .chain([0])
-            .chain(self.vmid.to_string().bytes())
-        {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        let b = h.to_be_bytes();
-        format!(
-            "02:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
-            b[0], b[1], b[2], b[3], b[4]
-        )
+        derived_mac(fqdn, self.vmid)
     }
+}
+
+/// The firmware a `[[vm]]` boots with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bios {
+    /// UEFI, with machine q35: what PCI passthrough and Windows 11 need.
+    Ovmf,
+    /// Legacy BIOS, Proxmox's own default machine (i440fx).
+    Seabios,
+}
+
+/// `[vm.cloud-init]`: a VM made from a cloud image and configured at its first boot.
+#[derive(Debug, Clone)]
+pub struct CloudInit {
+    /// A URL or a path on the host (never [`ImageSource::Release`]).
+    pub image: ImageSource,
+    /// SHA-256 (64 hex digits) or SHA-512 (128) of the file as downloaded.
+    pub sum: Option<String>,
+    pub allow_unpinned: bool,
+    /// `None`: the image's own default user (`debian` on Debian's images), as Proxmox
+    /// does when `ciuser` is not set.
+    pub user: Option<String>,
+    pub ssh_keys: Vec<String>,
+    pub packages: Vec<String>,
+}
+
+/// One `[[vm]]` table.
+#[derive(Debug, Clone)]
+pub struct VmCfg {
+    pub vmid: u32,
+    pub name: String,
+    pub ostype: String,
+    pub bios: Bios,
+    pub cores: u32,
+    /// MiB.
+    pub memory: u32,
+    pub disk_size: String,
+    pub storage: Option<String>,
+    pub bridge: String,
+    pub ip: Option<Ipv4Addr>,
+    pub start: bool,
+    /// Boot media on a Proxmox storage (`local:iso/Win11_24H2.iso`).
+    pub iso: Option<String>,
+    /// PCI devices for the guest, selectors as in `[passthrough].devices`.
+    pub hostpci: Vec<DeviceSel>,
+    pub usb: Vec<String>,
+    pub cloud_init: Option<CloudInit>,
+}
+
+impl VmCfg {
+    pub fn mac(&self, fqdn: Option<&str>) -> String {
+        derived_mac(fqdn, self.vmid)
+    }
+    /// Windows 10/11 (and their server releases): TPM 2.0 state, Secure Boot keys,
+    /// `cpu host` (qemu-server `src/PVE/QemuServer.pm` `ostype`: win10, win11).
+    pub fn is_modern_windows(&self) -> bool {
+        matches!(self.ostype.as_str(), "win10" | "win11")
+    }
+}
+
+/// A VM's MAC address, derived from the answer so that the network phase's static
+/// DHCP lease and the VM's `net0` agree without sharing state: a locally administered
+/// unicast address (02:...) hashed from the FQDN and the VMID.
+pub fn derived_mac(fqdn: Option<&str>, vmid: u32) -> String {
+    // FNV-1a: stable across releases and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in fqdn
+        .unwrap_or("")
+        .bytes()
+        .chain([0])
+        .chain(vmid.to_string().bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    format!(
+        "02:{:02X}:{:02X}:{:02X}:{:02X}:{:02X}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
 }
 
 /// A parsed answer with the warnings found while reading it.

@@ -207,6 +207,12 @@ pub fn normalized(a: &Answer) -> String {
         }
         root.insert("haos".into(), Value::Table(t));
     }
+    if !a.vms.is_empty() {
+        root.insert(
+            "vm".into(),
+            Value::Array(a.vms.iter().map(|v| Value::Table(vm_table(v))).collect()),
+        );
+    }
     let mut out = toml::to_string(&root).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     // Derived values are not keys of the answer: a comment keeps the output an answer file.
     if let Some(h) = &a.haos {
@@ -215,5 +221,63 @@ pub fn normalized(a: &Answer) -> String {
             h.mac(i.fqdn.as_deref())
         ));
     }
+    for v in &a.vms {
+        out.push_str(&format!(
+            "# Derived: VM {}'s MAC address (and its DHCP lease) is {}.\n",
+            v.vmid,
+            v.mac(i.fqdn.as_deref())
+        ));
+    }
     out
+}
+
+fn vm_table(v: &VmCfg) -> Table {
+    let mut t = Table::new();
+    t.insert("vmid".into(), Value::Integer(v.vmid.into()));
+    t.insert("name".into(), s(&v.name));
+    t.insert("ostype".into(), s(&v.ostype));
+    let bios = match v.bios {
+        Bios::Ovmf => "ovmf",
+        Bios::Seabios => "seabios",
+    };
+    t.insert("bios".into(), s(bios));
+    t.insert("cores".into(), Value::Integer(v.cores.into()));
+    t.insert("memory".into(), Value::Integer(v.memory.into()));
+    t.insert("disk-size".into(), s(&v.disk_size));
+    if let Some(st) = &v.storage {
+        t.insert("storage".into(), s(st));
+    }
+    t.insert("bridge".into(), s(&v.bridge));
+    if let Some(ip) = v.ip {
+        t.insert("ip".into(), s(ip.to_string()));
+    }
+    t.insert("start".into(), Value::Boolean(v.start));
+    if let Some(iso) = &v.iso {
+        t.insert("iso".into(), s(iso));
+    }
+    if !v.hostpci.is_empty() {
+        let d: Vec<String> = v.hostpci.iter().map(|d| d.to_string()).collect();
+        t.insert("hostpci".into(), strs(&d));
+    }
+    if !v.usb.is_empty() {
+        t.insert("usb".into(), strs(&v.usb));
+    }
+    if let Some(ci) = &v.cloud_init {
+        let mut c = Table::new();
+        if let ImageSource::Url(u) | ImageSource::Path(u) = &ci.image {
+            c.insert("image".into(), s(u));
+        }
+        if let Some(sum) = &ci.sum {
+            let key = if sum.len() == 128 { "sha512" } else { "sha256" };
+            c.insert(key.into(), s(sum));
+        }
+        c.insert("allow-unpinned".into(), Value::Boolean(ci.allow_unpinned));
+        if let Some(u) = &ci.user {
+            c.insert("user".into(), s(u));
+        }
+        c.insert("ssh-keys".into(), strs(&ci.ssh_keys));
+        c.insert("packages".into(), strs(&ci.packages));
+        t.insert("cloud-init".into(), Value::Table(c));
+    }
+    t
 }

@@ -145,46 +145,13 @@ pub fn check(c: &mut Checker, r: &Read) {
     }
 
     if let Some(h) = &r.haos {
-        let names: Vec<&str> = std::iter::once("vmbr0")
-            .chain(bridge.map(|b| b.name.as_str()))
-            .collect();
-        if !names.contains(&h.bridge.as_str()) {
-            c.error(
-                &sp.haos_bridge.clone().unwrap_or_default(),
-                "haos.bridge",
-                format!(
-                    "bridge \"{}\" does not exist; use one of: {}",
-                    h.bridge,
-                    names.join(", ")
-                ),
-            );
-        }
-        if let (Some(ip), Some(at)) = (h.ip, &sp.haos_ip) {
-            match bridge {
-                Some(b) if b.name == h.bridge => {
-                    if !b.cidr.contains_host(ip) || ip == b.cidr.addr {
-                        c.error(
-                            at,
-                            "haos.ip",
-                            format!("{ip} is not a guest address in the VM subnet {}", b.cidr.subnet()),
-                        );
-                    }
-                    if b.dhcp_range.is_none() {
-                        c.error(
-                            at,
-                            "haos.ip",
-                            "is handed out as a static DHCP lease; set network.vm-bridge.dhcp-range too",
-                        );
-                    }
-                }
-                _ => c.error(
-                    at,
-                    "haos.ip",
-                    "a fixed address needs the VM on the NAT'd VM bridge (its DHCP server hands it out); \
-                     remove ip or set bridge to the vm-bridge name",
-                ),
-            }
-        }
+        super::schema::guest_net(
+            c,
+            "haos",
+            (&h.bridge, &sp.haos_bridge.clone().unwrap_or_default()),
+            h.ip.zip(sp.haos_ip.as_ref()),
+            bridge,
+        );
     }
 
     if let Some(hd) = &r.hardening {

@@ -459,12 +459,46 @@ fn ours_in_short(answer: &str) -> String {
             show(h.get("vmid"))
         ));
     }
+    for v in t.get("vm").and_then(|v| v.as_array()).into_iter().flatten() {
+        let ci = v.get("cloud-init");
+        let sum = ci.and_then(|c| c.get("sha512").or_else(|| c.get("sha256")));
+        out.push_str(&format!(
+            "  vm:          {} {}, {}{}\n",
+            show(v.get("vmid")),
+            show(v.get("name")),
+            match ci {
+                Some(c) => format!("cloud image {}, sum {}", show(c.get("image")), show(sum)),
+                None => format!(
+                    "ostype {}",
+                    v.get("ostype").and_then(|o| o.as_str()).unwrap_or("l26")
+                ),
+            },
+            v.get("hostpci")
+                .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
+        ));
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_short_answer_names_each_vm() {
+        let s = ours_in_short(
+            "[[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/d.qcow2\"\nsha512 = \"ab\"\n\n\
+             [[vm]]\nvmid = 102\nname = \"gaming\"\nostype = \"win11\"\nhostpci = [\"gpu\"]\n",
+        );
+        assert!(
+            s.contains("  vm:          101 docker, cloud image https://x/d.qcow2, sum ab\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("  vm:          102 gaming, ostype win11, hostpci [\"gpu\"]\n"),
+            "{s}"
+        );
+    }
 
     #[test]
     fn releases() {

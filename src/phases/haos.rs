@@ -2,7 +2,7 @@
 //! imported once, idempotent, and cleaned up after an interruption — but only what the
 //! state recorded as ours.
 
-use super::vm::{Image, Vm};
+use super::vm::{Extra, Image, Made, Vm};
 use super::{Cx, Phase};
 use crate::answer::{Answer, Haos, ImageSource};
 use crate::error::{Error, Result};
@@ -34,6 +34,11 @@ fn vm<'a>(cx: &Cx, cfg: &'a Haos) -> Vm<'a> {
         disk_size: &cfg.disk_size,
         start: cfg.start,
         usb: &cfg.usb,
+        // HAOS starts first: the home automation is up before the other guests.
+        extra: Extra {
+            startup_order: Some(1),
+            ..Extra::default()
+        },
     }
 }
 
@@ -55,7 +60,12 @@ impl Phase for HaosPhase {
 
     fn apply(&self, cx: &mut Cx) -> Result<()> {
         let cfg = cx.answer.haos.clone().expect("configured");
-        vm(cx, &cfg).ensure(cx, &|cx| image(cx, &cfg))
+        vm(cx, &cfg).ensure(cx, &|cx| {
+            Ok(Made {
+                image: Some(image(cx, &cfg)?),
+                cloud_init: None,
+            })
+        })
     }
 
     fn verify(&self, cx: &mut Cx) -> Result<()> {
@@ -75,7 +85,8 @@ fn image(cx: &mut Cx, cfg: &Haos) -> Result<Image> {
             ImageSource::Url(u) => Source::Url(u.clone()),
             ImageSource::Path(p) => Source::File(p.clone()),
         },
-        sha256: cfg.sha256.clone(),
+        sum: cfg.sha256.clone(),
+        xz: true,
         file: format!("haos_ova-{version}.qcow2"),
     })
 }

@@ -13,6 +13,7 @@ pub mod host;
 pub mod network;
 pub mod passthrough;
 pub mod vm;
+pub mod vms;
 
 use std::collections::BTreeMap;
 

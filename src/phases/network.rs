@@ -520,6 +520,12 @@ pub fn dnsmasq_conf(answer: &Answer, b: &VmBridge) -> Option<String> {
             ));
         }
     }
+    for (mac, ip, name) in super::vms::leases(answer, &b.name) {
+        c.push_str(&format!(
+            "# VM {name} of [[vm]]: its MAC is derived from the answer, as the vms phase sets it.\n\
+             dhcp-host={mac},{ip},{name}\n"
+        ));
+    }
     Some(c)
 }
 

@@ -42,6 +42,60 @@ pub struct Vm<'a> {
     pub start: bool,
     /// Host USB devices (`usbN: host=...`).
     pub usb: &'a [String],
+    /// What this guest has beyond the common base (`Default`: nothing, the HAOS preset).
+    pub extra: Extra,
+}
+
+/// Hardware and settings a guest may add to the common base. Every option below is
+/// qemu-server's (`src/PVE/QemuServer.pm` `$confdesc` unless named otherwise).
+#[derive(Default)]
+pub struct Extra {
+    /// SeaBIOS on Proxmox's default machine (i440fx) instead of OVMF on q35.
+    pub seabios: bool,
+    /// `efidisk0 ...,pre-enrolled-keys=1`: Secure Boot on with Microsoft's and the
+    /// distributions' keys (`src/PVE/QemuServer/Drive.pm`, `%efitype_fmt`; needs
+    /// `efitype=4m`).
+    pub secure_boot_keys: bool,
+    /// `tpmstate0 <storage>:1,version=v2.0` (`Drive.pm`, `%tpmversion_fmt`: v2.0 cannot
+    /// be changed later, and Windows 11 requires it).
+    pub tpm: bool,
+    /// `cpu host`: every CPU feature the host has (Windows 11's CPU check, GPU drivers).
+    pub cpu_host: bool,
+    /// `balloon 0`: no ballooning (`balloon`: "disabled ... by setting the value to
+    /// zero"). A VM with PCI devices has all its memory pinned for DMA, so a balloon could
+    /// never give any back.
+    pub balloon_off: bool,
+    /// `vga`: `none` when a passed GPU is the primary display, `serial0` for a cloud
+    /// image's serial console (both in `$vga_fmt`'s `type` enum; pve-docs
+    /// `qm-cloud-init.adoc` uses `--serial0 socket --vga serial0`).
+    pub vga: Option<&'static str>,
+    /// No `serial0 socket` (Windows has no use for it).
+    pub no_serial: bool,
+    /// `hostpciN` values, as `host[,pcie=1][,x-vga=1]` (`src/PVE/QemuServer/PCI.pm`,
+    /// `$hostpci_fmt`).
+    pub hostpci: Vec<String>,
+    /// `startup order=N`: the start order at boot (`startup`, the standard option
+    /// `pve-startup-order`; lower first, and VMs without one start after all that
+    /// have one: pve-docs `qm.adoc`, "Automatic Start and Shutdown").
+    pub startup_order: Option<u32>,
+    /// Boot media: an ISO volume as `ide2 <volume>,media=cdrom`, booted after the disk.
+    pub iso: Option<String>,
+    /// Why the VM must not start now although `start` is set (its PCI devices are not on
+    /// vfio-pci yet: `verify` starts it after the reboot).
+    pub hold_start: Option<String>,
+}
+
+/// `ide2 <storage>:cloudinit` (pve-docs `qm-cloud-init.adoc`), its network and user data.
+pub struct CloudInitDrive {
+    /// `ipconfig0`: `ip=dhcp`, or `ip=A.B.C.D/N,gw=G` (qemu-server
+    /// `src/PVE/QemuServer/Network.pm` `$ipconfigdesc`, its `ip` and `gw` keys, read by
+    /// `src/PVE/QemuServer/Cloudinit.pm`).
+    pub ipconfig0: String,
+    /// `nameserver` (`$confdesc_cloudinit`): the DNS server cloud-init configures.
+    pub nameserver: Option<String>,
+    /// `cicustom user=<storage>:snippets/<file>` (`$cicustom_fmt`): our user-data in place
+    /// of the one Proxmox would generate.
+    pub user_data: String,
 }
 
 /// The disk image a VM is made from, known once the phase decided to create the VM.
@@ -49,10 +103,26 @@ pub struct Image {
     /// What the VM holds, for its description and messages (`Home Assistant OS 16.3`).
     pub what: String,
     pub source: Source,
-    pub sha256: Option<String>,
+    /// SHA-256 or SHA-512, as the answer pins it.
+    pub sum: Option<String>,
+    /// The file is xz-compressed.
+    pub xz: bool,
     /// The temporary file name under [`TMP_DIR`].
     pub file: String,
 }
+
+/// What a VM is made from, prepared only once the VM is really to be made (not for one
+/// that exists or is refused).
+#[derive(Default)]
+pub struct Made {
+    /// The disk image; `None`: an empty disk of the VM's disk size.
+    pub image: Option<Image>,
+    /// The cloud-init drive and what it tells the guest.
+    pub cloud_init: Option<CloudInitDrive>,
+}
+
+/// Prepares a VM's [`Made`].
+pub type MadeFn<'f> = &'f dyn Fn(&mut Cx) -> Result<Made>;
 
 fn conf_path(vmid: u32) -> String {
     format!("/etc/pve/qemu-server/{vmid}.conf")
@@ -76,8 +146,8 @@ impl Vm<'_> {
     }
 
     /// Make the VM unless it exists: adopted when it carries our tag and its disk, refused
-    /// when it is someone else's. `image` is asked for only when the VM is really made.
-    pub fn ensure(&self, cx: &mut Cx, image: &dyn Fn(&mut Cx) -> Result<Image>) -> Result<()> {
+    /// when it is someone else's. `made` is asked for only when the VM is really made.
+    pub fn ensure(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
         if cx.recall(&self.key("vm")) == Some(vmid.as_str()) {
             cx.results
@@ -91,7 +161,7 @@ impl Vm<'_> {
                 return self.adopt_or_refuse(cx, &conf);
             }
         }
-        self.create(cx, image)
+        self.create(cx, made)
     }
 
     /// After the reboot: the VM exists and has its disk; whether each USB device is
@@ -121,6 +191,17 @@ impl Vm<'_> {
         let scsi0 = conf_value(&conf, "scsi0")
             .ok_or_else(|| Error::msg(format!("VM {} has no scsi0 disk", self.vmid)))?;
         cx.results.push(format!("VM {}: scsi0 {scsi0}", self.vmid));
+        // What the guest was given beyond its disk, as its config now says.
+        for (i, _) in self.extra.hostpci.iter().enumerate() {
+            let key = format!("hostpci{i}");
+            let v = conf_value(&conf, &key).unwrap_or("missing");
+            cx.results.push(format!("VM {}: {key} {v}", self.vmid));
+        }
+        for key in ["tpmstate0", "cicustom", "ipconfig0"] {
+            if let Some(v) = conf_value(&conf, key) {
+                cx.results.push(format!("VM {}: {key} {v}", self.vmid));
+            }
+        }
         Ok(())
     }
 
@@ -182,7 +263,7 @@ impl Vm<'_> {
         Ok(())
     }
 
-    fn create(&self, cx: &mut Cx, image: &dyn Fn(&mut Cx) -> Result<Image>) -> Result<()> {
+    fn create(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
         // Before anything is downloaded: a storage that cannot take the disk fails now.
         let storage = storage::choose(
@@ -191,7 +272,7 @@ impl Vm<'_> {
             &format!("{}.storage", self.table),
         )?;
         cx.results.push(format!(
-            "storage: {} ({}){}",
+            "VM {vmid}: storage {} ({}){}",
             storage.id,
             storage.kind,
             if self.storage.is_some() {
@@ -200,72 +281,160 @@ impl Vm<'_> {
                 ", the host's own for VM disks"
             }
         ));
-        let img = image(cx)?;
-        let tmp = format!("{TMP_DIR}/{}", img.file);
-        cx.remember(&self.key("image"), &tmp)?;
-        let got = fetch::fetch_image(cx.host, &img.source, img.sha256.as_deref(), &tmp)?;
-        if !got.sha256.is_empty() {
-            cx.remember(&self.key("sha256"), &got.sha256)?;
-            cx.results
-                .push(format!("image {}: sha256 {}", img.what, got.sha256));
-        }
+        let Made {
+            image: img,
+            cloud_init,
+        } = made(cx)?;
+        let tmp = match &img {
+            Some(img) => Some(self.fetch(cx, img)?),
+            None => None,
+        };
+        let what = img
+            .as_ref()
+            .map_or_else(|| self.name.to_string(), |i| i.what.clone());
         // From here on the VM is ours: noted before it exists, so an interruption is
         // cleaned up.
         cx.remember(&self.key("creating"), &vmid)?;
-        let mut create = Cmd::new("qm").args([
-            "create".to_string(),
-            vmid.clone(),
+        cx.run(self.create_cmd(&what))?;
+        cx.changes.push(format!("created VM {vmid} ({what})"));
+        let x = &self.extra;
+        let mut set = Cmd::new("qm").args(["set", vmid.as_str()]);
+        if !x.seabios {
+            set = set.args([
+                "--efidisk0".to_string(),
+                format!(
+                    "{}:0,efitype=4m,pre-enrolled-keys={}",
+                    storage.id,
+                    u8::from(x.secure_boot_keys)
+                ),
+            ]);
+        }
+        let mut boot = "order=scsi0".to_string();
+        match &tmp {
+            Some(tmp) => {
+                let vol = self.import(cx, &storage, tmp)?;
+                cx.remember(&self.key("volume"), &vol)?;
+                set = set.args(["--scsi0".to_string(), format!("{vol},ssd=1,discard=on")]);
+            }
+            // `STORAGE:SIZE_IN_GiB` allocates a new volume (`src/PVE/QemuServer/Drive.pm`).
+            None => {
+                set = set.args([
+                    "--scsi0".to_string(),
+                    format!("{}:{},ssd=1,discard=on", storage.id, gib(self.disk_size)),
+                ])
+            }
+        }
+        if x.tpm {
+            set = set.args([
+                "--tpmstate0".to_string(),
+                format!("{}:1,version=v2.0", storage.id),
+            ]);
+        }
+        if let Some(iso) = &x.iso {
+            set = set.args(["--ide2".to_string(), format!("{iso},media=cdrom")]);
+            boot.push_str(";ide2");
+        }
+        if let Some(ci) = &cloud_init {
+            set = set.args([
+                "--ide2".to_string(),
+                format!("{}:cloudinit", storage.id),
+                "--ipconfig0".into(),
+                ci.ipconfig0.clone(),
+                "--cicustom".into(),
+                format!("user={}", ci.user_data),
+            ]);
+            if let Some(ns) = &ci.nameserver {
+                set = set.args(["--nameserver", ns]);
+            }
+        }
+        cx.run(set.args(["--boot".to_string(), boot]))?;
+        if let Some(tmp) = &tmp {
+            cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
+            cx.remove(tmp)?;
+        }
+        // Complete: from now on the VM is the admin's, and never made again.
+        cx.remember(&self.key("vm"), &vmid)?;
+        cx.forget(&self.key("creating"))?;
+        cx.forget(&self.key("image"))?;
+        self.ensure_started(cx)
+    }
+
+    /// The image, fetched and verified into its temporary file (recorded before).
+    fn fetch(&self, cx: &mut Cx, img: &Image) -> Result<String> {
+        let tmp = format!("{TMP_DIR}/{}", img.file);
+        cx.remember(&self.key("image"), &tmp)?;
+        let got = fetch::fetch_disk_image(cx.host, &img.source, img.sum.as_deref(), &tmp, img.xz)?;
+        if !got.sum.is_empty() {
+            let algo = if got.sum.len() == 128 {
+                "sha512"
+            } else {
+                "sha256"
+            };
+            cx.remember(&self.key(algo), &got.sum)?;
+            cx.results
+                .push(format!("image {}: {algo} {}", img.what, got.sum));
+        }
+        Ok(tmp)
+    }
+
+    /// `qm create` with everything but the disks.
+    fn create_cmd(&self, what: &str) -> Cmd {
+        let x = &self.extra;
+        let mut a: Vec<String> = vec![
+            "create".into(),
+            self.vmid.to_string(),
             "--name".into(),
             self.name.into(),
             "--description".into(),
-            format!("{}, made by pve-firstboot", img.what),
+            format!("{what}, made by pve-firstboot"),
             "--tags".into(),
             TAG.into(),
-            "--machine".into(),
-            "q35".into(),
-            "--bios".into(),
-            "ovmf".into(),
-            "--scsihw".into(),
-            "virtio-scsi-pci".into(),
-            "--agent".into(),
-            "enabled=1".into(),
-            "--ostype".into(),
-            self.ostype.into(),
+        ];
+        if !x.seabios {
+            a.extend(["--machine", "q35", "--bios", "ovmf"].map(String::from));
+        }
+        a.extend(
+            [
+                "--scsihw",
+                "virtio-scsi-pci",
+                "--agent",
+                "enabled=1",
+                "--ostype",
+                self.ostype,
+            ]
+            .map(String::from),
+        );
+        a.extend([
             "--cores".into(),
             self.cores.to_string(),
             "--memory".into(),
             self.memory.to_string(),
             "--net0".into(),
             format!("virtio={},bridge={}", self.mac, self.bridge),
-            "--serial0".into(),
-            "socket".into(),
-            "--onboot".into(),
-            if self.start { "1" } else { "0" }.into(),
         ]);
-        for (i, u) in self.usb.iter().enumerate() {
-            create = create.args([format!("--usb{i}"), format!("host={u}")]);
+        if !x.no_serial {
+            a.extend(["--serial0", "socket"].map(String::from));
         }
-        cx.run(create)?;
-        cx.changes.push(format!("created VM {vmid} ({})", img.what));
-        let vol = self.import(cx, &storage, &tmp)?;
-        cx.remember(&self.key("volume"), &vol)?;
-        cx.run(Cmd::new("qm").args([
-            "set".to_string(),
-            vmid.clone(),
-            "--efidisk0".into(),
-            format!("{}:0,efitype=4m,pre-enrolled-keys=0", storage.id),
-            "--scsi0".into(),
-            format!("{vol},ssd=1,discard=on"),
-            "--boot".into(),
-            "order=scsi0".into(),
-        ]))?;
-        cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
-        cx.remove(&tmp)?;
-        // Complete: from now on the VM is the admin's, and never made again.
-        cx.remember(&self.key("vm"), &vmid)?;
-        cx.forget(&self.key("creating"))?;
-        cx.forget(&self.key("image"))?;
-        self.ensure_started(cx)
+        if let Some(vga) = x.vga {
+            a.extend(["--vga".into(), vga.into()]);
+        }
+        if x.cpu_host {
+            a.extend(["--cpu", "host"].map(String::from));
+        }
+        if x.balloon_off {
+            a.extend(["--balloon", "0"].map(String::from));
+        }
+        for (i, h) in x.hostpci.iter().enumerate() {
+            a.extend([format!("--hostpci{i}"), h.clone()]);
+        }
+        if let Some(n) = x.startup_order {
+            a.extend(["--startup".into(), format!("order={n}")]);
+        }
+        a.extend(["--onboot".into(), if self.start { "1" } else { "0" }.into()]);
+        for (i, u) in self.usb.iter().enumerate() {
+            a.extend([format!("--usb{i}"), format!("host={u}")]);
+        }
+        Cmd::new("qm").args(a)
     }
 
     /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
@@ -300,14 +469,26 @@ impl Vm<'_> {
         })
     }
 
-    fn ensure_started(&self, cx: &mut Cx) -> Result<()> {
+    /// `qm start` once, when `start` is set, unless the start is held (see
+    /// [`Extra::hold_start`]).
+    pub fn ensure_started(&self, cx: &mut Cx) -> Result<()> {
         if !self.start || cx.recall(&self.key("started")).is_some() {
+            return Ok(());
+        }
+        if let Some(why) = &self.extra.hold_start {
+            cx.results
+                .push(format!("VM {}: not started yet: {why}", self.vmid));
             return Ok(());
         }
         cx.run(Cmd::new("qm").args(["start", &self.vmid.to_string()]))?;
         cx.changes.push(format!("started VM {}", self.vmid));
         cx.remember(&self.key("started"), "1")
     }
+}
+
+/// Whole GiB, rounded up, of a size such as `qm resize` takes (`64G`, `1T`, `40960M`).
+fn gib(size: &str) -> u64 {
+    crate::answer::parse_size_gib(size).map_or(32, |g| g.ceil() as u64)
 }
 
 /// Whether a host USB device is there: a port path as `/sys/bus/usb/devices/<path>`, an ID

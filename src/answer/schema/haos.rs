@@ -1,7 +1,4 @@
 //! `[haos]`: the Home Assistant OS VM.
-
-use std::net::Ipv4Addr;
-
 use super::*;
 use crate::answer::reader::{Checker, Tbl};
 
@@ -72,59 +69,12 @@ pub(super) fn read_haos(
     }
     let image = match t.string(c, "image") {
         None => ImageSource::Release,
-        Some(i) if i.v.starts_with("https://") || i.v.starts_with("http://") => {
-            if let Err(e) = crate::fetch::check_url(&i.v) {
-                c.error(
-                    &i.span,
-                    &t.key_path("image"),
-                    format!("{:?} is not a usable image URL: it {e}", i.v),
-                );
-            } else if i.v.starts_with("http://") && sha.is_none() {
-                // Anyone on the way can change plain HTTP; only the pinned sum notices.
-                c.error(
-                    &i.span,
-                    &t.key_path("image"),
-                    "a plain http:// URL needs a pinned sha256 (anyone on the network path could change the image); use https:// or pin sha256",
-                );
-            }
-            ImageSource::Url(i.v)
-        }
-        Some(i) if i.v.starts_with('/') => ImageSource::Path(i.v),
-        Some(i) => {
-            c.error(
-                &i.span,
-                &t.key_path("image"),
-                format!(
-                    "\"{}\" must be an http(s):// URL or an absolute path on the host",
-                    i.v
-                ),
-            );
-            ImageSource::Release
-        }
+        Some(i) => image_source(c, t, &i, sha.is_some(), "sha256").unwrap_or(ImageSource::Release),
     };
-    let storage = match t.string(c, "storage") {
-        Some(s) => {
-            sp.haos_storage = Some(s.span.clone());
-            let ok = !s.v.is_empty()
-                && s.v.len() <= 64
-                && s.v.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-                && s.v
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !ok {
-                c.error(
-                    &s.span,
-                    &t.key_path("storage"),
-                    format!("\"{}\" is not a Proxmox storage ID", s.v),
-                );
-            } else if let Some(why) = installer.and_then(|i| installer_lacks(&i.filesystem, &s.v)) {
-                c.warning(&s.span, &t.key_path("storage"), why);
-            }
-            Some(s.v)
-        }
-        // Chosen on the host from /etc/pve/storage.cfg (src/storage.rs).
-        None => None,
-    };
+    let storage = read_storage(c, t, installer);
+    if let Some(s) = storage.as_ref().map(|_| t.key_span("storage")) {
+        sp.haos_storage = Some(s);
+    }
     let default_bridge = network
         .and_then(|n| n.vm_bridge.as_ref())
         .map_or("vmbr0".to_string(), |b| b.name.clone());
@@ -135,18 +85,8 @@ pub(super) fn read_haos(
         }
         None => default_bridge,
     };
-    let ip = t.string(c, "ip").and_then(|s| {
-        sp.haos_ip = Some(s.span.clone());
-        s.v.parse::<Ipv4Addr>()
-            .map_err(|_| {
-                c.error(
-                    &s.span,
-                    &t.key_path("ip"),
-                    format!("\"{}\" is not an IPv4 address", s.v),
-                )
-            })
-            .ok()
-    });
+    let (ip, ip_at) = super::vm::read_ip(c, t);
+    sp.haos_ip = ip_at;
     let cores = t
         .int(c, "cores", 1..=128, "cores")
         .map_or(2, |v| v.v as u32);
@@ -296,4 +236,74 @@ fn installer_lacks(filesystem: &str, id: &str) -> Option<String> {
     Some(format!(
         "{why}; leave storage out to take the storage the host really has"
     ))
+}
+
+/// An image key: an `http(s)://` URL (plain http only when `pinned`) or an absolute path
+/// on the host. `sums` names the checksum keys for the message.
+pub(super) fn image_source(
+    c: &mut Checker,
+    t: &Tbl,
+    i: &crate::answer::reader::Sp<String>,
+    pinned: bool,
+    sums: &str,
+) -> Option<ImageSource> {
+    if i.v.starts_with("https://") || i.v.starts_with("http://") {
+        if let Err(e) = crate::fetch::check_url(&i.v) {
+            c.error(
+                &i.span,
+                &t.key_path("image"),
+                format!("{:?} is not a usable image URL: it {e}", i.v),
+            );
+        } else if i.v.starts_with("http://") && !pinned {
+            // Anyone on the way can change plain HTTP; only the pinned sum notices.
+            c.error(
+                &i.span,
+                &t.key_path("image"),
+                format!("a plain http:// URL needs a pinned {sums} (anyone on the network path could change the image); use https:// or pin it"),
+            );
+        }
+        Some(ImageSource::Url(i.v.clone()))
+    } else if i.v.starts_with('/') {
+        Some(ImageSource::Path(i.v.clone()))
+    } else {
+        c.error(
+            &i.span,
+            &t.key_path("image"),
+            format!(
+                "\"{}\" must be an http(s):// URL or an absolute path on the host",
+                i.v
+            ),
+        );
+        None
+    }
+}
+
+/// A Proxmox storage ID (pve-storage `PVE/Storage.pm`, format `pve-storage-id`: a letter,
+/// then letters, digits, `-`, `_`, `.`).
+pub(super) fn storage_id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// A `storage` key: a storage ID, warned about where the installer never makes it.
+pub(super) fn read_storage(
+    c: &mut Checker,
+    t: &mut Tbl,
+    installer: Option<&Installer>,
+) -> Option<String> {
+    // Left out: chosen on the host from /etc/pve/storage.cfg (src/storage.rs).
+    let s = t.string(c, "storage")?;
+    if !storage_id_ok(&s.v) {
+        c.error(
+            &s.span,
+            &t.key_path("storage"),
+            format!("\"{}\" is not a Proxmox storage ID", s.v),
+        );
+    } else if let Some(why) = installer.and_then(|i| installer_lacks(&i.filesystem, &s.v)) {
+        c.warning(&s.span, &t.key_path("storage"), why);
+    }
+    Some(s.v)
 }

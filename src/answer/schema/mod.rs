@@ -14,6 +14,7 @@ mod installer;
 mod network;
 mod notify;
 mod passthrough;
+mod vm;
 
 use std::ops::Range;
 
@@ -28,6 +29,8 @@ use installer::read_installer;
 use network::read_network;
 use notify::read_notify;
 use passthrough::read_passthrough;
+pub use vm::guest_net;
+use vm::{VmCtx, read_vms};
 
 /// Spans of the values that cross-field rules report on.
 #[derive(Default)]
@@ -59,6 +62,7 @@ pub struct Read {
     pub network: Option<NetworkCfg>,
     pub hardening: Option<Hardening>,
     pub haos: Option<Haos>,
+    pub vms: Vec<VmCfg>,
     pub notify: Option<Notify>,
     pub sp: Spans,
 }
@@ -74,6 +78,7 @@ impl Read {
             network: self.network,
             hardening: self.hardening,
             haos: self.haos,
+            vms: self.vms,
             notify: self.notify,
         })
     }
@@ -139,6 +144,21 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         t.finish(c);
         h
     });
+    let root_keys = installer
+        .as_ref()
+        .map(|i| i.root_ssh_keys.clone())
+        .unwrap_or_default();
+    let vms = read_vms(
+        c,
+        &mut root,
+        &VmCtx {
+            network: network.as_ref(),
+            installer: installer.as_ref(),
+            passthrough: passthrough.as_ref(),
+            haos: haos.as_ref(),
+            root_keys: &root_keys,
+        },
+    );
     // A table that is there but could not be read must never be dropped in silence (its
     // phase would simply not run): each reader records why, and this says so if one did not.
     for (key, read) in [
@@ -173,6 +193,7 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         network,
         hardening,
         haos,
+        vms,
         notify,
         sp,
     }
