@@ -7,7 +7,8 @@
 #
 # Network: QEMU's user-mode network with restrict=on, so the guest cannot reach
 # anything but what is forwarded explicitly: host 127.0.0.1:<port> -> guest :22
-# (hostfwd), and guest 10.0.2.100:80 -> an HTTP server on host 127.0.0.1 (guestfwd).
+# (hostfwd), and guest 10.0.2.100:80 and 10.0.2.20:80 -> an HTTP server on host 127.0.0.1
+# (guestfwd; guest.conf says which is outside the management subnet and which inside).
 #
 # Artifacts (serial logs, QEMU command lines, overlays) go under target/e2e/.
 
@@ -113,6 +114,7 @@ e2e_guest_start() {
 		# connects once at startup and serves one guest connection only: a second
 		# curl times out.
 		mgmt+=",guestfwd=tcp:$E2E_HTTP_IP:80-cmd:nc 127.0.0.1 $E2E_HTTP_PORT"
+		mgmt+=",guestfwd=tcp:$E2E_LAN_HTTP_IP:80-cmd:nc 127.0.0.1 $E2E_HTTP_PORT"
 	fi
 	# shellcheck disable=SC2054  # the commas are QEMU's option syntax
 	local cmd=(
