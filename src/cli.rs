@@ -324,6 +324,15 @@ fn plan(args: &Args) -> i32 {
         }
         for f in &p.files {
             files += 1;
+            // Proxmox's priv/ holds secrets (the smtp password): its changes are named,
+            // never shown.
+            if f.path.starts_with("/etc/pve/priv/") {
+                out.push_str(&format!(
+                    "--- {0}\n+++ {0}\n(holds secrets: contents not shown)\n",
+                    f.path
+                ));
+                continue;
+            }
             let old = f.old.as_deref().map(String::from_utf8_lossy);
             let new = f.new.as_deref().map(String::from_utf8_lossy);
             out.push_str(&diff::unified(&f.path, old.as_deref(), new.as_deref()));

@@ -31,6 +31,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
         Box::new(phases::hardening::HardeningPhase),
         Box::new(phases::haos::HaosPhase),
         Box::new(phases::vms::VmsPhase),
+        Box::new(phases::backup::BackupPhase),
     ]
 }
 

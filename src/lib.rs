@@ -4,6 +4,7 @@
 //! concern, so that tests drive the same code the binary runs.
 
 pub mod answer;
+pub mod calendar;
 pub mod cli;
 pub mod diff;
 pub mod engine;

@@ -181,8 +181,13 @@ fn check_case(case: &Path) -> Vec<String> {
             // Lines with a word in them; braces and blank lines repeat by nature.
             .filter(|l| !l.starts_with('#') && l.chars().any(char::is_alphanumeric))
         {
-            // An INI section starts afresh: `enabled = true` belongs in every jail.
-            if l.starts_with('[') {
+            // An INI section starts afresh: `enabled = true` belongs in every jail; so does
+            // a Proxmox section-config one (`vzdump: ID`, `smtp: ID`): two jobs may share
+            // `enabled 1`.
+            let section_config = l.split_once(": ").is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            }) && text.contains("\n\t");
+            if l.starts_with('[') || section_config {
                 seen.clear();
                 continue;
             }

@@ -54,6 +54,7 @@ fn send(format: NotifyFormat, text: &str) -> String {
     let n = Notify {
         webhook: Secret::new(format!("http://127.0.0.1:{port}/my-secret-topic")),
         format,
+        smtp: None,
     };
     let cfg = notify_config(&n, "failed", text, "atlas.home.arpa");
     let mut c = Command::new("curl")

@@ -60,6 +60,7 @@ pub struct Answer {
     /// `[[vm]]`, in file order (which is their start order, after HAOS).
     pub vms: Vec<VmCfg>,
     pub notify: Option<Notify>,
+    pub backup: Option<Backup>,
 }
 
 /// `[notify]`: where the agent says how it ended.
@@ -69,6 +70,49 @@ pub struct Notify {
     /// or post the messages.
     pub webhook: Secret,
     pub format: NotifyFormat,
+    /// `[notify.smtp]`: Proxmox's own notification system mails through this relay.
+    pub smtp: Option<Smtp>,
+}
+
+/// `[notify.smtp]`: an `smtp` target of Proxmox's notification system (proxmox-rs:
+/// `proxmox-notify/src/endpoints/smtp.rs`, `SmtpConfig` and `SmtpPrivateConfig`).
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    pub server: String,
+    /// `None`: Proxmox's default for the mode (25, 465 for tls, 587 for starttls).
+    pub port: Option<u16>,
+    /// `tls`, `starttls` or `insecure` (proxmox-notify's `SmtpMode`, kebab-case).
+    pub mode: &'static str,
+    pub username: Option<String>,
+    /// Only ever in `/etc/pve/priv/notifications.cfg`.
+    pub password: Option<Secret>,
+    pub from: String,
+}
+
+/// `[backup]`: a vzdump job in `/etc/pve/jobs.cfg`, and the host's configuration archived
+/// on the same schedule.
+#[derive(Debug, Clone)]
+pub struct Backup {
+    /// As written (Proxmox reads it), and parsed (the host-config timer's `OnCalendar=`).
+    pub schedule: String,
+    pub event: crate::calendar::Event,
+    pub storage: String,
+    pub guests: BackupGuests,
+    /// `snapshot`, `suspend` or `stop`.
+    pub mode: &'static str,
+    /// vzdump's `compress`: `0` (none), `gzip`, `lzo`, `zstd`.
+    pub compress: &'static str,
+    /// `keep-*` options in prune-backups' order, each at least 1; empty: the storage's own.
+    pub keep: Vec<(&'static str, u32)>,
+    pub host_config: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupGuests {
+    /// HAOS and every `[[vm]]`.
+    Ours,
+    All,
+    List(Vec<u32>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

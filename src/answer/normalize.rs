@@ -177,7 +177,48 @@ pub fn normalized(a: &Answer) -> String {
             NotifyFormat::Json => "json",
         };
         t.insert("format".into(), s(f));
+        if let Some(m) = &n.smtp {
+            let mut st = Table::new();
+            st.insert("server".into(), s(&m.server));
+            if let Some(p) = m.port {
+                st.insert("port".into(), Value::Integer(p.into()));
+            }
+            st.insert("mode".into(), s(m.mode));
+            if let Some(u) = &m.username {
+                st.insert("username".into(), s(u));
+            }
+            if m.password.is_some() {
+                st.insert("password".into(), s(REDACTED));
+            }
+            st.insert("from".into(), s(&m.from));
+            t.insert("smtp".into(), Value::Table(st));
+        }
         root.insert("notify".into(), Value::Table(t));
+    }
+    if let Some(b) = &a.backup {
+        let mut t = Table::new();
+        t.insert("schedule".into(), s(&b.schedule));
+        t.insert("storage".into(), s(&b.storage));
+        let g = match &b.guests {
+            BackupGuests::Ours => s("ours"),
+            BackupGuests::All => s("all"),
+            BackupGuests::List(ids) => {
+                Value::Array(ids.iter().map(|i| Value::Integer((*i).into())).collect())
+            }
+        };
+        t.insert("guests".into(), g);
+        t.insert("mode".into(), s(b.mode));
+        let c = if b.compress == "0" {
+            "none"
+        } else {
+            b.compress
+        };
+        t.insert("compress".into(), s(c));
+        for (k, v) in &b.keep {
+            t.insert((*k).into(), Value::Integer((*v).into()));
+        }
+        t.insert("host-config".into(), Value::Boolean(b.host_config));
+        root.insert("backup".into(), Value::Table(t));
     }
     if let Some(h) = &a.haos {
         let mut t = Table::new();

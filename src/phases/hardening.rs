@@ -235,12 +235,14 @@ fn pmxcfs_mounted(cx: &Cx) -> Result<bool> {
         }))
 }
 
-fn firewall(cx: &mut Cx) -> Result<()> {
+/// Wait for pmxcfs to mount /etc/pve (at most [`PMXCFS_WAIT_SECS`] on a live host); an
+/// error naming `what` needs it when it does not.
+pub(crate) fn wait_for_pmxcfs(cx: &Cx, what: &str) -> Result<()> {
     let mut waited = 0;
     while !pmxcfs_mounted(cx)? {
         if !cx.host.is_live() || waited >= PMXCFS_WAIT_SECS {
             return Err(Error::msg(format!(
-                "the Proxmox firewall is configured in /etc/pve, and pmxcfs (pve-cluster) has not mounted it{}",
+                "{what} in /etc/pve, and pmxcfs (pve-cluster) has not mounted it{}",
                 if cx.host.is_live() {
                     format!(" within {PMXCFS_WAIT_SECS} s")
                 } else {
@@ -251,6 +253,11 @@ fn firewall(cx: &mut Cx) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_secs(2));
         waited += 2;
     }
+    Ok(())
+}
+
+fn firewall(cx: &mut Cx) -> Result<()> {
+    wait_for_pmxcfs(cx, "the Proxmox firewall is configured")?;
     let node = match cx.answer.installer.hostname() {
         Some(h) => h.to_string(),
         None => cx

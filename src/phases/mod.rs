@@ -7,6 +7,7 @@
 //! when `Cx::resumed` says an earlier attempt was cut off: a power cut between writing a
 //! file and running its command must not leave the command undone forever.
 
+pub mod backup;
 pub mod haos;
 pub mod hardening;
 pub mod host;

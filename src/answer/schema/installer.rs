@@ -259,6 +259,7 @@ pub(super) fn read_global(c: &mut Checker, g: &mut Tbl, sp: &mut Spans) -> Optio
     };
     let mailto = g.req_string(c, "mailto", "the admin's e-mail address");
     if let Some(m) = &mailto {
+        sp.mailto = Some(m.span.clone());
         // pve-installer: proxmox-installer-common/src/options.rs, email_validate.
         if !mailto_regex().is_match(&m.v) {
             c.error(

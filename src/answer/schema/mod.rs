@@ -7,6 +7,7 @@
 //!
 //! One file per table, named as the table and as its phase in `src/phases/`.
 
+mod backup;
 mod haos;
 mod hardening;
 mod host;
@@ -22,6 +23,7 @@ use toml::de::DeTable;
 
 use super::reader::{Checker, Tbl};
 use super::*;
+use backup::read_backup;
 use haos::read_haos;
 use hardening::read_hardening;
 use host::read_host;
@@ -37,6 +39,7 @@ use vm::{VmCtx, read_vms};
 pub struct Spans {
     pub global: Range<usize>,
     pub root_ssh_keys: Option<Range<usize>>,
+    pub mailto: Option<Range<usize>>,
     pub root_password: Option<Range<usize>>,
     pub mgmt_cidr: Option<Range<usize>>,
     pub vm_bridge: Option<Range<usize>>,
@@ -64,6 +67,7 @@ pub struct Read {
     pub haos: Option<Haos>,
     pub vms: Vec<VmCfg>,
     pub notify: Option<Notify>,
+    pub backup: Option<Backup>,
     pub sp: Spans,
 }
 
@@ -80,6 +84,7 @@ impl Read {
             haos: self.haos,
             vms: self.vms,
             notify: self.notify,
+            backup: self.backup,
         })
     }
 }
@@ -159,12 +164,24 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
             root_keys: &root_keys,
         },
     );
+    let notify = root.table(c, "notify").and_then(|mut t| {
+        let n = read_notify(c, &mut t);
+        t.finish(c);
+        n
+    });
+    let backup = root.table(c, "backup").and_then(|mut t| {
+        let b = read_backup(c, &mut t, haos.as_ref(), &vms);
+        t.finish(c);
+        b
+    });
     // A table that is there but could not be read must never be dropped in silence (its
     // phase would simply not run): each reader records why, and this says so if one did not.
     for (key, read) in [
         ("passthrough", passthrough.is_some()),
         ("network", network.is_some()),
         ("haos", haos.is_some()),
+        ("notify", notify.is_some()),
+        ("backup", backup.is_some()),
     ] {
         let errors = c
             .diags
@@ -179,11 +196,18 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
             );
         }
     }
-    let notify = root.table(c, "notify").and_then(|mut t| {
-        let n = read_notify(c, &mut t);
-        t.finish(c);
-        n
-    });
+    if let (Some(i), Some(Notify { smtp: Some(_), .. })) = (&installer, &notify) {
+        // The smtp target mails installer.global.mailto: proxmox-notify's `mailto` takes
+        // an EMAIL_SCHEMA value, at most 64 characters (proxmox-notify/src/schema.rs).
+        if !notify::mail_ok(&i.mailto) {
+            c.error(
+                sp.mailto.as_ref().unwrap_or(&sp.global),
+                "installer.global.mailto",
+                "[notify.smtp] mails this address, and Proxmox's notification targets take at \
+                 most 64 characters of local@domain",
+            );
+        }
+    }
     root.finish(c);
     Read {
         installer,
@@ -195,6 +219,7 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         haos,
         vms,
         notify,
+        backup,
         sp,
     }
 }

@@ -5,6 +5,11 @@ use crate::answer::reader::{Checker, Sp, Tbl};
 
 pub(super) fn read_notify(c: &mut Checker, t: &mut Tbl) -> Option<Notify> {
     // Every key is read before any verdict, so that each gets its own error line.
+    let smtp = t.table(c, "smtp").map(|mut s| {
+        let r = read_smtp(c, &mut s);
+        s.finish(c);
+        r
+    });
     let format = match t.one_of(c, "format", &["ntfy", "json"]) {
         Some(Sp { v: "json", .. }) => NotifyFormat::Json,
         _ => NotifyFormat::Ntfy,
@@ -39,5 +44,116 @@ pub(super) fn read_notify(c: &mut Checker, t: &mut Tbl) -> Option<Notify> {
     Some(Notify {
         webhook: Secret::new(webhook.v),
         format,
+        // A table that is there but was refused already has its error.
+        smtp: match smtp {
+            None => None,
+            Some(Some(s)) => Some(s),
+            Some(None) => return None,
+        },
     })
+}
+
+/// `[notify.smtp]`: an `smtp` target of Proxmox's notification system. Keys and their
+/// meaning follow proxmox-rs `proxmox-notify/src/endpoints/smtp.rs` (`SmtpConfig`:
+/// `server`, `port`, `mode`, `username`, `from-address`; `SmtpPrivateConfig`: `password`).
+fn read_smtp(c: &mut Checker, t: &mut Tbl) -> Option<Smtp> {
+    let server = t.req_string(c, "server", "the SMTP relay's host name or IP address");
+    // SmtpMode: `insecure`, `starttls`, `tls`; Proxmox's default is tls.
+    let mode = t
+        .one_of(c, "mode", &["tls", "starttls", "insecure"])
+        .map_or("tls", |m| m.v);
+    let port = t.int(c, "port", 1..=65535, "port").map(|p| p.v as u16);
+    let username = t.string(c, "username");
+    let password = t.string(c, "password");
+    let from = t.req_string(
+        c,
+        "from",
+        "the sender address (Proxmox's from-address), such as \"homeserver@example.org\"",
+    );
+    // One line of printable text each: they land in a section-config line, which ends at
+    // the line's end (proxmox-section-config refuses control characters).
+    let mut ok = true;
+    for (key, v) in [
+        ("server", server.as_ref()),
+        ("username", username.as_ref()),
+        ("from", from.as_ref()),
+    ] {
+        let Some(v) = v else { continue };
+        let bad = v.v.is_empty()
+            || v.v.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+            || (key == "server"
+                && !v
+                    .v
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-.:[]".contains(ch)))
+            || (key == "from" && !mail_ok(&v.v));
+        if bad {
+            c.error(
+                &v.span,
+                &t.key_path(key),
+                match key {
+                    "server" => "not a host name or IP address".to_string(),
+                    "from" => "not a mail address such as \"homeserver@example.org\"".into(),
+                    _ => "empty, or with a space or control character".into(),
+                },
+            );
+            ok = false;
+        }
+    }
+    if let Some(p) = &password {
+        if p.v.is_empty() || p.v.chars().any(|ch| ch.is_control()) {
+            // The value is never echoed: it is a secret.
+            c.error(
+                &p.span,
+                &t.key_path("password"),
+                "empty, or with a control character (a line break would end the priv file's line)",
+            );
+            ok = false;
+        }
+        if username.is_none() {
+            // proxmox-notify authenticates only with a username ("If no username is set, no
+            // authentication will be performed"): a password alone would be ignored.
+            c.error(
+                &p.span,
+                &t.key_path("password"),
+                "a password without a username: Proxmox authenticates only with both",
+            );
+            ok = false;
+        }
+        if mode == "insecure" {
+            c.warning(
+                &p.span,
+                &t.key_path("password"),
+                "mode \"insecure\" sends the password in clear text; prefer tls or starttls",
+            );
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(Smtp {
+        server: server?.v,
+        port,
+        mode,
+        username: username.map(|u| u.v),
+        password: password.map(|p| Secret::new(p.v)),
+        from: from?.v,
+    })
+}
+
+/// local@domain, printable ASCII without spaces or `<>,;"`, at most 64 bytes: what a mail
+/// header takes, and Proxmox's `EMAIL_SCHEMA` (`proxmox-notify/src/schema.rs`: one line,
+/// 2 to 64 characters) for `mailto`.
+pub(super) fn mail_ok(s: &str) -> bool {
+    if s.len() > 64 {
+        return false;
+    }
+    let Some((l, d)) = s.split_once('@') else {
+        return false;
+    };
+    !l.is_empty()
+        && !d.is_empty()
+        && !d.contains('@')
+        && s.chars()
+            .all(|ch| ch.is_ascii_graphic() && !"<>,;\"()[]\\".contains(ch))
 }

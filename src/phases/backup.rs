@@ -1,0 +1,477 @@
+//! The `backup` phase: Proxmox's own notification system mailing through `[notify.smtp]`,
+//! a vzdump job for the guests (`[backup]`), and a systemd timer that archives the host's
+//! configuration on the same schedule (`host-config = true`).
+//!
+//! One phase for both tables because they are one piece of Proxmox configuration: the
+//! backup job reports through the notification system (`notification-mode`), and both
+//! are written only into a mounted pmxcfs (`/etc/pve`). Nothing is written before every
+//! check has passed (the storage, the node's files): a refused storage leaves the host as
+//! it was.
+//!
+//! Files, each in the format Proxmox itself writes (section config: `TYPE: ID`, then one
+//! `\tKEY VALUE` line per property, a blank line between sections; proxmox-rs
+//! `proxmox-section-config/src/lib.rs`, `write_do` and `default_format_section_content`,
+//! which write an array as one line per item):
+//! - `/etc/pve/notifications.cfg`: `smtp: pve-firstboot` and `matcher: pve-firstboot`; every
+//!   other section (Proxmox's own `mail-to-root` and `default-matcher`, built in when the
+//!   file does not name them: proxmox-rs `proxmox-notify/src/context/pve.rs`,
+//!   `DEFAULT_CONFIG`, merged in `proxmox-notify/src/lib.rs` `Config::new`) is kept as it is.
+//! - `/etc/pve/priv/notifications.cfg`: `smtp: pve-firstboot` with its `password` only
+//!   (`SmtpPrivateConfig`, "saved to a separate configuration file with stricter
+//!   permissions (root:root 0600)": proxmox-notify `src/endpoints/smtp.rs`).
+//! - `/etc/pve/jobs.cfg`: `vzdump: backup-pve-firstboot` (pve-manager `PVE/API2/Backup.pm`
+//!   `create_job`; the scheduler makes the job's state file itself for a job it finds
+//!   without one: `PVE/Jobs.pm` `synchronize_job_states_with_config`).
+
+use crate::answer::{Backup, BackupGuests, Smtp};
+use crate::error::{Error, Result};
+use crate::host::Cmd;
+use crate::phases::{Cx, Phase, owned_header};
+use crate::storage;
+
+pub const NOTIFICATIONS_CFG: &str = "/etc/pve/notifications.cfg";
+pub const NOTIFICATIONS_PRIV: &str = "/etc/pve/priv/notifications.cfg";
+pub const JOBS_CFG: &str = "/etc/pve/jobs.cfg";
+/// Our target's and matcher's name (proxmox-notify `ENTITY_NAME_SCHEMA`: a safe ID of 2
+/// to 32 characters).
+pub const TARGET: &str = "pve-firstboot";
+/// The job's ID: `backup-` and a name, as the web UI's IDs (`backup-` and a UUID part).
+pub const JOB_ID: &str = "backup-pve-firstboot";
+pub const HOST_BACKUP: &str = "/usr/local/sbin/pve-firstboot-host-backup";
+pub const HOST_SERVICE: &str = "/etc/systemd/system/pve-firstboot-host-backup.service";
+pub const HOST_TIMER: &str = "/etc/systemd/system/pve-firstboot-host-backup.timer";
+const TIMER_UNIT: &str = "pve-firstboot-host-backup.timer";
+/// What pmxcfs shows for every file (root:www-data 0640), and for `priv/` (0600).
+const PMXCFS_MODE: u32 = 0o640;
+const PRIV_MODE: u32 = 0o600;
+
+pub struct BackupPhase;
+
+impl Phase for BackupPhase {
+    fn id(&self) -> &'static str {
+        "backup"
+    }
+
+    fn not_configured(&self, a: &crate::answer::Answer) -> Option<String> {
+        let smtp = a.notify.as_ref().is_some_and(|n| n.smtp.is_some());
+        (a.backup.is_none() && !smtp)
+            .then(|| "no [backup] and no [notify.smtp] in the answer".into())
+    }
+
+    fn apply(&self, cx: &mut Cx) -> Result<()> {
+        crate::phases::hardening::wait_for_pmxcfs(
+            cx,
+            "backup jobs and notification targets are configured",
+        )?;
+        let smtp = cx.answer.notify.as_ref().and_then(|n| n.smtp.clone());
+        let backup = cx.answer.backup.clone();
+        // Every check first: nothing is written when one fails.
+        let dump_dir = match &backup {
+            Some(b) => Some(check_storage(cx, b)?),
+            None => None,
+        };
+        if let Some(s) = &smtp {
+            notifications(cx, s)?;
+        }
+        if let (Some(b), Some(dir)) = (&backup, dump_dir) {
+            job(cx, b)?;
+            host_config(cx, b, dir.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn verify(&self, cx: &mut Cx) -> Result<()> {
+        if cx.answer.backup.is_some() {
+            let jobs = cx.read(JOBS_CFG)?.unwrap_or_default();
+            if !sections(&jobs)
+                .iter()
+                .any(|s| s.kind == "vzdump" && s.id == JOB_ID)
+            {
+                return Err(Error::msg(format!("{JOBS_CFG} has no job {JOB_ID}")));
+            }
+            cx.results
+                .push(format!("backup job {JOB_ID} in {JOBS_CFG}"));
+        }
+        Ok(())
+    }
+}
+
+/// The storage must be there, enabled, and hold `backup` content; with `host-config` it
+/// must also be a directory the archives can go to. Returns the dump directory (pve-storage
+/// `src/PVE/Storage/Plugin.pm`, `$vtype_subdirs`: backups live in `<path>/dump`).
+fn check_storage(cx: &Cx, b: &Backup) -> Result<Option<String>> {
+    let all = storage::read(cx.host)?;
+    let names = || {
+        let v: Vec<&str> = all
+            .iter()
+            .filter(|s| !s.disabled && s.content.iter().any(|c| c == "backup"))
+            .map(|s| s.id.as_str())
+            .collect();
+        if v.is_empty() {
+            "none enabled".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let Some(s) = all.iter().find(|s| s.id == b.storage) else {
+        return Err(Error::msg(format!(
+            "backup.storage: the host has no storage \"{}\" in {}; storages with backup content: {}",
+            b.storage,
+            storage::STORAGE_CFG,
+            names()
+        )));
+    };
+    if s.disabled || !s.content.iter().any(|c| c == "backup") {
+        return Err(Error::msg(format!(
+            "backup.storage: storage \"{}\" {}; storages with backup content: {}",
+            s.id,
+            if s.disabled {
+                "is disabled".to_string()
+            } else {
+                format!("holds no backups (content {})", s.content.join(","))
+            },
+            names()
+        )));
+    }
+    if !b.host_config {
+        return Ok(None);
+    }
+    match &s.path {
+        Some(p) => Ok(Some(format!("{}/dump", p.trim_end_matches('/')))),
+        None => Err(Error::msg(format!(
+            "backup.host-config: storage \"{}\" ({}) is not a directory the host's archive can be written to; use a directory storage such as \"local\"",
+            s.id, s.kind
+        ))),
+    }
+}
+
+/// A section of a section-config file, its text kept as it was.
+pub struct Section {
+    pub kind: String,
+    pub id: String,
+    pub text: String,
+}
+
+/// Split a section-config file into its sections (a line `TYPE: ID` starts one; the
+/// indented lines after it are its properties). Lines before the first section (comments)
+/// are kept with an empty kind.
+pub fn sections(text: &str) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    for line in text.lines() {
+        let header = (!line.starts_with([' ', '\t']) && !line.trim().is_empty())
+            .then(|| line.split_once(':'))
+            .flatten()
+            .filter(|(k, _)| !k.starts_with('#'));
+        match header {
+            Some((k, id)) => out.push(Section {
+                kind: k.trim().to_string(),
+                id: id.trim().to_string(),
+                text: format!("{line}\n"),
+            }),
+            None if line.trim().is_empty() => {}
+            None => match out.last_mut() {
+                Some(s) => {
+                    s.text.push_str(line);
+                    s.text.push('\n');
+                }
+                None => out.push(Section {
+                    kind: String::new(),
+                    id: String::new(),
+                    text: format!("{line}\n"),
+                }),
+            },
+        }
+    }
+    out
+}
+
+/// `text` with the section `kind: id` set to `new` (`None`: removed), every other section
+/// kept in its place; a new section goes last. Sections are separated by a blank line.
+pub fn with_section(text: &str, kind: &str, id: &str, new: Option<&str>) -> String {
+    let mut secs = sections(text);
+    let pos = secs.iter().position(|s| s.kind == kind && s.id == id);
+    match (pos, new) {
+        (Some(i), Some(n)) => secs[i].text = n.to_string(),
+        (Some(i), None) => {
+            secs.remove(i);
+        }
+        (None, Some(n)) => secs.push(Section {
+            kind: kind.into(),
+            id: id.into(),
+            text: n.to_string(),
+        }),
+        (None, None) => {}
+    }
+    secs.iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One section as proxmox-section-config writes it: the header, then the properties in
+/// the order given (proxmox-notify serializes through serde_json's sorted map, so we give
+/// them sorted).
+fn section(kind: &str, id: &str, props: &[(&str, String)]) -> String {
+    let mut s = format!("{kind}: {id}\n");
+    for (k, v) in props {
+        s.push_str(&format!("\t{k} {v}\n"));
+    }
+    s
+}
+
+fn notifications(cx: &mut Cx, m: &Smtp) -> Result<()> {
+    // SmtpConfig (proxmox-notify src/endpoints/smtp.rs): kebab-case keys; `port` left out
+    // means Proxmox's default for the mode; `mailto` the address Proxmox's own mails go to.
+    let mut props = vec![
+        (
+            "comment",
+            "Written by pve-firstboot ([notify.smtp] of its answer)".to_string(),
+        ),
+        ("from-address", m.from.clone()),
+        ("mailto", cx.answer.installer.mailto.clone()),
+        ("mode", m.mode.to_string()),
+    ];
+    if let Some(p) = m.port {
+        props.push(("port", p.to_string()));
+    }
+    props.push(("server", m.server.clone()));
+    if let Some(u) = &m.username {
+        props.push(("username", u.clone()));
+    }
+    let target = section("smtp", TARGET, &props);
+    // MatcherConfig (proxmox-notify src/matcher.rs): no match-* rule and mode `all` match
+    // every notification. Proxmox's `default-matcher` (to mail-to-root) stays as it is:
+    // both deliver.
+    let matcher = section(
+        "matcher",
+        TARGET,
+        &[
+            (
+                "comment",
+                "Written by pve-firstboot: every notification, also by mail through the smtp target pve-firstboot".into(),
+            ),
+            ("mode", "all".into()),
+            ("target", TARGET.into()),
+        ],
+    );
+    let old = cx.read(NOTIFICATIONS_CFG)?.unwrap_or_default();
+    let new = with_section(&old, "smtp", TARGET, Some(&target));
+    let new = with_section(&new, "matcher", TARGET, Some(&matcher));
+    cx.write(NOTIFICATIONS_CFG, &new, PMXCFS_MODE)?;
+    // The password: only here, 0600 (what pmxcfs shows for priv/ anyway).
+    let old = cx.read(NOTIFICATIONS_PRIV)?.unwrap_or_default();
+    let private = m
+        .password
+        .as_ref()
+        .map(|p| section("smtp", TARGET, &[("password", p.expose().to_string())]));
+    let new = with_section(&old, "smtp", TARGET, private.as_deref());
+    // The admin's own secrets there (a gotify token) are left alone when ours are not.
+    if new != old {
+        cx.write(NOTIFICATIONS_PRIV, &new, PRIV_MODE)?;
+    }
+    Ok(())
+}
+
+/// The VMIDs `guests` stands for (`None`: every guest, vzdump's `all`).
+fn vmids(cx: &Cx, b: &Backup) -> Option<Vec<u32>> {
+    match &b.guests {
+        BackupGuests::All => None,
+        BackupGuests::List(l) => Some(l.clone()),
+        BackupGuests::Ours => Some(
+            cx.answer
+                .haos
+                .iter()
+                .map(|h| h.vmid)
+                .chain(cx.answer.vms.iter().map(|v| v.vmid))
+                .collect(),
+        ),
+    }
+}
+
+/// The retention as vzdump's `prune-backups` property string (`keep-daily=7,keep-weekly=4`;
+/// pve-docs `vzdump.adoc`), its keys sorted as pve-common prints property strings.
+pub fn prune_backups(b: &Backup) -> Option<String> {
+    let mut keep: Vec<String> = b.keep.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    keep.sort();
+    (!keep.is_empty()).then(|| keep.join(","))
+}
+
+fn job(cx: &mut Cx, b: &Backup) -> Result<()> {
+    // The properties the web UI's backup job dialog sends (pve-manager
+    // `PVE/API2/Backup.pm` `create_job`, `PVE/VZDump.pm` options): `schedule` first, as
+    // jobs.cfg has it, then the rest sorted. `notification-mode notification-system`: the
+    // job reports through Proxmox's notification system (pve-docs
+    // generated/vzdump.conf.5-opts.adoc), so `[notify.smtp]` mails its outcome.
+    let mut props = vec![
+        ("schedule", b.schedule.clone()),
+        (
+            "comment",
+            "Written by pve-firstboot ([backup] of its answer)".to_string(),
+        ),
+    ];
+    let ids = vmids(cx, b);
+    if ids.is_none() {
+        props.push(("all", "1".into()));
+    }
+    props.push(("compress", b.compress.to_string()));
+    props.push(("enabled", "1".into()));
+    props.push(("mode", b.mode.to_string()));
+    props.push(("notes-template", "{{guestname}}".into()));
+    props.push(("notification-mode", "notification-system".into()));
+    if let Some(p) = prune_backups(b) {
+        props.push(("prune-backups", p));
+    }
+    props.push(("storage", b.storage.clone()));
+    if let Some(ids) = ids {
+        let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+        props.push(("vmid", list.join(",")));
+    }
+    let new_job = section("vzdump", JOB_ID, &props);
+    let old = cx.read(JOBS_CFG)?.unwrap_or_default();
+    let new = with_section(&old, "vzdump", JOB_ID, Some(&new_job));
+    cx.write(JOBS_CFG, &new, PMXCFS_MODE)?;
+    Ok(())
+}
+
+fn host_config(cx: &mut Cx, b: &Backup, dir: Option<&str>) -> Result<()> {
+    let Some(dir) = dir else {
+        // host-config off: a timer of ours from an earlier answer goes.
+        if cx.host.exists(HOST_TIMER) {
+            cx.run(Cmd::new("systemctl").args(["disable", "--now", TIMER_UNIT]))?;
+            cx.remove(HOST_TIMER)?;
+            cx.remove(HOST_SERVICE)?;
+            cx.remove(HOST_BACKUP)?;
+            cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
+        }
+        return Ok(());
+    };
+    let script = cx.write(HOST_BACKUP, &host_backup_script(dir, &b.keep), 0o755)?;
+    let service = cx.write(
+        HOST_SERVICE,
+        &format!(
+            "{}[Unit]\n\
+             Description=Archive the host's configuration (pve-firstboot [backup] host-config)\n\
+             After=pve-cluster.service\n\
+             \n\
+             [Service]\n\
+             Type=oneshot\n\
+             ExecStart={HOST_BACKUP}\n",
+            owned_header("backup phase")
+        ),
+        0o644,
+    )?;
+    // The job's schedule as systemd reads it (src/calendar.rs); not Persistent, as the
+    // job's `repeat-missed` defaults to 0 (pve-manager PVE/API2/Backup.pm).
+    let timer = cx.write(
+        HOST_TIMER,
+        &format!(
+            "{}# The schedule of the backup job {JOB_ID}: {}\n\
+             [Unit]\n\
+             Description=Archive the host's configuration on the backup job's schedule\n\
+             \n\
+             [Timer]\n\
+             OnCalendar={}\n\
+             \n\
+             [Install]\n\
+             WantedBy=timers.target\n",
+            owned_header("backup phase"),
+            b.schedule,
+            b.event.systemd()
+        ),
+        0o644,
+    )?;
+    if script || service || timer || cx.resumed {
+        cx.run(Cmd::new("systemctl").arg("daemon-reload"))?;
+        cx.run(Cmd::new("systemctl").args(["enable", "--now", TIMER_UNIT]))?;
+    }
+    Ok(())
+}
+
+/// What the archive holds: the host's configuration, as a fresh install needs it back.
+pub const HOST_PATHS: [&str; 9] = [
+    "/etc/pve",
+    "/etc/network",
+    "/etc/pve-firstboot",
+    "/etc/ssh/ssh_host_*",
+    "/etc/default/grub",
+    "/etc/default/grub.d",
+    "/etc/kernel/cmdline",
+    "/etc/modprobe.d",
+    "/etc/hosts",
+];
+
+/// The script the timer runs: one `tar.gz` of [`HOST_PATHS`] (0600: it holds /etc/pve/priv
+/// and the ssh host keys) into `dir`, then the archives pruned with the job's retention, by
+/// the algorithm Proxmox prunes backups with (pve-storage `src/PVE/Storage.pm`,
+/// `prune_mark_backup_group` and `$prune_mark`: newest first; keep-last, then hourly,
+/// daily, weekly (ISO week), monthly, yearly, each keeping the newest archive of as many
+/// periods as it says that no earlier option kept one of; the rest removed). Without any
+/// keep-* option every archive is kept. `pve-firstboot-host-backup prune DIR` only prunes.
+pub fn host_backup_script(dir: &str, keep: &[(&str, u32)]) -> String {
+    let keep: Vec<String> = keep
+        .iter()
+        .map(|(k, v)| format!("{}={v}", k.trim_start_matches("keep-")))
+        .collect();
+    let paths = HOST_PATHS.join(" ");
+    format!(
+        r#"#!/bin/sh
+{header}# Archives the host's configuration into {dir} (pve-host-config-<time>-<host>.tar.gz),
+# then prunes these archives with the [backup] retention, as Proxmox prunes backups.
+# Restore: see pve-firstboot's README, "Restoring a host from its archive".
+set -eu
+DIR={dir}
+KEEP="{keep}"
+
+prune() {{
+    d=$1
+    [ -n "$KEEP" ] || return 0
+    ls "$d" | grep -E '^pve-host-config-[0-9]{{4}}_[0-9]{{2}}_[0-9]{{2}}-[0-9]{{2}}_[0-9]{{2}}_[0-9]{{2}}-.*\.tar\.gz$' | sort -r |
+    while read -r f; do
+        t=$(printf '%s' "$f" | cut -c17-35 | sed 's/^\(....\)_\(..\)_\(..\)-\(..\)_\(..\)_\(..\)$/\1-\2-\3 \4:\5:\6/')
+        printf '%s %s %s\n' "$f" "$(printf '%s' "$t" | tr ' ' T)" "$(date -d "$t" '+%Y/%m/%d/%H %Y/%m/%d %G/%V %Y/%m %Y')"
+    done | awk -v keep="$KEEP" '
+        {{ n++; name[n] = $1; for (j = 2; j <= 7; j++) id[j - 1, n] = $j }}
+        END {{
+            split("last hourly daily weekly monthly yearly", opt, " ")
+            m = split(keep, kv, " ")
+            for (i = 1; i <= m; i++) {{ split(kv[i], p, "="); count[p[1]] = p[2] + 0 }}
+            for (o = 1; o <= 6; o++) {{
+                c = count[opt[o]]
+                if (!c) continue
+                split("", already); split("", newly); got = 0
+                for (i = 1; i <= n; i++) if (mark[i] == "keep") already[id[o, i]] = 1
+                for (i = 1; i <= n; i++) {{
+                    if (mark[i] != "" || (id[o, i] in already)) continue
+                    if (!(id[o, i] in newly)) {{
+                        if (got >= c) break
+                        newly[id[o, i]] = 1; got++; mark[i] = "keep"
+                    }} else mark[i] = "remove"
+                }}
+            }}
+            for (i = 1; i <= n; i++) if (mark[i] != "keep") print name[i]
+        }}' |
+    while read -r old; do
+        rm -f -- "$d/$old"
+    done
+}}
+
+if [ "${{1:-}}" = prune ]; then
+    prune "$2"
+    exit 0
+fi
+
+umask 077
+mkdir -p "$DIR"
+out="$DIR/pve-host-config-$(date +%Y_%m_%d-%H_%M_%S)-$(hostname).tar.gz"
+set --
+for p in {paths}; do
+    [ -e "$p" ] && set -- "$@" "${{p#/}}"
+done
+tar -C / -czf "$out.tmp" "$@"
+mv "$out.tmp" "$out"
+prune "$DIR"
+"#,
+        header = owned_header("backup phase"),
+        keep = keep.join(" "),
+    )
+}
