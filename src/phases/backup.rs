@@ -70,12 +70,29 @@ impl Phase for BackupPhase {
             Some(b) => Some(check_storage(cx, b)?),
             None => None,
         };
-        if let Some(s) = &smtp {
-            notifications(cx, s)?;
+        // A table taken out of the answer takes its sections with it (the other one still
+        // runs this phase; with neither, the phase does not run and they stay).
+        match &smtp {
+            Some(s) => notifications(cx, s)?,
+            None => {
+                edit(
+                    cx,
+                    NOTIFICATIONS_CFG,
+                    &[("smtp", None), ("matcher", None)],
+                    PMXCFS_MODE,
+                )?;
+                edit(cx, NOTIFICATIONS_PRIV, &[("smtp", None)], PRIV_MODE)?;
+            }
         }
-        if let (Some(b), Some(dir)) = (&backup, dump_dir) {
-            job(cx, b)?;
-            host_config(cx, b, dir.as_deref())?;
+        match (&backup, dump_dir) {
+            (Some(b), Some(dir)) => {
+                job(cx, b)?;
+                host_config(cx, dir.as_deref(), Some(b))?;
+            }
+            _ => {
+                edit_id(cx, JOBS_CFG, "vzdump", JOB_ID, None, PMXCFS_MODE)?;
+                host_config(cx, None, None)?;
+            }
         }
         Ok(())
     }
@@ -208,6 +225,36 @@ pub fn with_section(text: &str, kind: &str, id: &str, new: Option<&str>) -> Stri
         .join("\n")
 }
 
+/// Set (or, with `None`, remove) our sections named [`TARGET`] in a section-config file;
+/// the file is written only when its text changes (an admin's priv/ is left alone).
+fn edit(cx: &mut Cx, path: &str, secs: &[(&str, Option<&str>)], mode: u32) -> Result<()> {
+    let old = cx.read(path)?;
+    let text = old.clone().unwrap_or_default();
+    let new = secs.iter().fold(text.clone(), |t, (kind, body)| {
+        with_section(&t, kind, TARGET, *body)
+    });
+    if new != text {
+        cx.write(path, &new, mode)?;
+    }
+    Ok(())
+}
+
+fn edit_id(
+    cx: &mut Cx,
+    path: &str,
+    kind: &str,
+    id: &str,
+    body: Option<&str>,
+    mode: u32,
+) -> Result<()> {
+    let text = cx.read(path)?.unwrap_or_default();
+    let new = with_section(&text, kind, id, body);
+    if new != text {
+        cx.write(path, &new, mode)?;
+    }
+    Ok(())
+}
+
 /// One section as proxmox-section-config writes it: the header, then the properties in
 /// the order given (proxmox-notify serializes through serde_json's sorted map, so we give
 /// them sorted).
@@ -239,8 +286,8 @@ fn notifications(cx: &mut Cx, m: &Smtp) -> Result<()> {
         props.push(("username", u.clone()));
     }
     let target = section("smtp", TARGET, &props);
-    // MatcherConfig (proxmox-notify src/matcher.rs): no match-* rule and mode `all` match
-    // every notification. Proxmox's `default-matcher` (to mail-to-root) stays as it is:
+    // MatcherConfig (proxmox-notify src/matcher.rs, `matches`): with no match-* rule the
+    // result is mode `all`'s neutral element, true: every notification matches. Proxmox's `default-matcher` (to mail-to-root) stays as it is:
     // both deliver.
     let matcher = section(
         "matcher",
@@ -254,22 +301,23 @@ fn notifications(cx: &mut Cx, m: &Smtp) -> Result<()> {
             ("target", TARGET.into()),
         ],
     );
-    let old = cx.read(NOTIFICATIONS_CFG)?.unwrap_or_default();
-    let new = with_section(&old, "smtp", TARGET, Some(&target));
-    let new = with_section(&new, "matcher", TARGET, Some(&matcher));
-    cx.write(NOTIFICATIONS_CFG, &new, PMXCFS_MODE)?;
-    // The password: only here, 0600 (what pmxcfs shows for priv/ anyway).
-    let old = cx.read(NOTIFICATIONS_PRIV)?.unwrap_or_default();
+    edit(
+        cx,
+        NOTIFICATIONS_CFG,
+        &[("smtp", Some(&target)), ("matcher", Some(&matcher))],
+        PMXCFS_MODE,
+    )?;
+    // The password: only in priv/, 0600 (what pmxcfs shows for priv/ anyway).
     let private = m
         .password
         .as_ref()
         .map(|p| section("smtp", TARGET, &[("password", p.expose().to_string())]));
-    let new = with_section(&old, "smtp", TARGET, private.as_deref());
-    // The admin's own secrets there (a gotify token) are left alone when ours are not.
-    if new != old {
-        cx.write(NOTIFICATIONS_PRIV, &new, PRIV_MODE)?;
-    }
-    Ok(())
+    edit(
+        cx,
+        NOTIFICATIONS_PRIV,
+        &[("smtp", private.as_deref())],
+        PRIV_MODE,
+    )
 }
 
 /// The VMIDs `guests` stands for (`None`: every guest, vzdump's `all`).
@@ -327,14 +375,11 @@ fn job(cx: &mut Cx, b: &Backup) -> Result<()> {
         props.push(("vmid", list.join(",")));
     }
     let new_job = section("vzdump", JOB_ID, &props);
-    let old = cx.read(JOBS_CFG)?.unwrap_or_default();
-    let new = with_section(&old, "vzdump", JOB_ID, Some(&new_job));
-    cx.write(JOBS_CFG, &new, PMXCFS_MODE)?;
-    Ok(())
+    edit_id(cx, JOBS_CFG, "vzdump", JOB_ID, Some(&new_job), PMXCFS_MODE)
 }
 
-fn host_config(cx: &mut Cx, b: &Backup, dir: Option<&str>) -> Result<()> {
-    let Some(dir) = dir else {
+fn host_config(cx: &mut Cx, dir: Option<&str>, b: Option<&Backup>) -> Result<()> {
+    let (Some(dir), Some(b)) = (dir, b) else {
         // host-config off: a timer of ours from an earlier answer goes.
         if cx.host.exists(HOST_TIMER) {
             cx.run(Cmd::new("systemctl").args(["disable", "--now", TIMER_UNIT]))?;
