@@ -75,7 +75,13 @@ pub fn finish(host: &Host, outcome: Outcome, st: &State, a: &answer::Answer) -> 
     if let Some(n) = &a.notify {
         // Once per outcome: a later `run` of a finished agent does not send it again.
         if st.notified.is_none() {
-            let how = notify(host, n, word, &text, a);
+            let mut how = notify(host, n, word, &text, a);
+            if n.smtp.is_some() {
+                how = format!(
+                    "{how}; mail through Proxmox's notifications: {}",
+                    mail(host, word, &text, a)
+                );
+            }
             let mut st = st.clone();
             st.notified = Some(how);
             st.save(host)?;
@@ -154,18 +160,74 @@ fn notify(host: &Host, n: &answer::Notify, word: &str, text: &str, a: &answer::A
             "-",
         ])
         .stdin(notify_config(n, word, text, name).into_bytes());
-    let how = match host.run(&cmd) {
+    send(host, &cmd, "sent", "curl", "notify")
+}
+
+/// Run a sending command and say what became of it, logged as `what` (a failure as a
+/// warning): never an error, the run's outcome stands.
+fn send(host: &Host, cmd: &Cmd, sent: &str, tool: &str, what: &str) -> String {
+    let how = match host.run(cmd) {
         Ok(o) if o.recorded => "recorded, not sent (not a live host)".to_string(),
-        Ok(o) if o.success() => format!("sent at {}", crate::state::now_utc()),
-        Ok(o) => format!("failed: curl: {}", o.stderr.trim()),
+        Ok(o) if o.success() => format!("{sent} at {}", crate::state::now_utc()),
+        Ok(o) => format!("failed: {tool}: {}", o.stderr.trim()),
         Err(e) => format!("failed: {e}"),
     };
     if how.starts_with("failed") {
-        log::warn!("notify: {how}");
+        log::warn!("{what}: {how}");
     } else {
-        log::info!("notify: {how}");
+        log::info!("{what}: {how}");
     }
     how
+}
+
+/// What hands root's mail to Proxmox's notification system: the `.forward` that
+/// proxmox-mail-forward's package installs (pve-manager `debian/control` depends on it).
+pub const ROOT_FORWARD: &str = "/root/.forward";
+
+/// With `[notify.smtp]`, the message also goes through Proxmox's own notification system,
+/// and so through the smtp target the `backup` phase set up: a local mail to root, which
+/// root's `.forward` pipes into proxmox-mail-forward, which makes it a notification
+/// (proxmox-rs `proxmox-notify/src/lib.rs`, `Notification::new_forwarded_mail`: its
+/// subject the title, type `system-mail`) that every matcher sees, ours (`mode all`)
+/// included. The body goes on sendmail's stdin; nothing secret is on its command line.
+fn mail(host: &Host, word: &str, text: &str, a: &answer::Answer) -> String {
+    let target = host
+        .read_text(crate::phases::backup::NOTIFICATIONS_CFG)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !target.contains(&format!("smtp: {}\n", crate::phases::backup::TARGET)) {
+        return "not sent: the smtp target is not in /etc/pve/notifications.cfg (see the backup phase)".into();
+    }
+    let forward = host
+        .read_text(ROOT_FORWARD)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !forward.contains("proxmox-mail-forward") {
+        return format!(
+            "not sent: {ROOT_FORWARD} does not hand root's mail to proxmox-mail-forward"
+        );
+    }
+    let name = a.installer.fqdn.as_deref().unwrap_or("this host");
+    let subject = format!(
+        "pve-firstboot {} on {name}",
+        if word == "done" { "finished" } else { "FAILED" }
+    );
+    let msg = format!(
+        "To: root\nSubject: {subject}\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{text}"
+    );
+    // postfix's sendmail: -i, a line of "." does not end the message.
+    let cmd = Cmd::new("/usr/sbin/sendmail")
+        .args(["-i", "root"])
+        .stdin(msg.into_bytes());
+    send(
+        host,
+        &cmd,
+        "handed to sendmail",
+        "sendmail",
+        "notify by mail",
+    )
 }
 
 /// How the run ended, phase by phase, and where the homeserver's pages are.

@@ -152,3 +152,65 @@ fn the_webhook_stays_out_of_command_lines_and_printouts() {
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(commands_log(&root).matches("curl -fsS").count(), 1);
 }
+
+/// With `[notify.smtp]` the message also goes to root by local mail, which root's
+/// `.forward` (proxmox-mail-forward) turns into a Proxmox notification, and so through the
+/// smtp target the backup phase wrote: once per finished run, the body on stdin. Without
+/// that `.forward`, `status` says why no mail went.
+#[test]
+fn with_smtp_the_message_goes_through_proxmox_notifications_once() {
+    for forward in [true, false] {
+        let text = format!(
+            "{}\n[notify]\nwebhook = \"https://ntfy.example.org/t\"\n\n[notify.smtp]\n\
+             server = \"smtp.example.org\"\nfrom = \"atlas@example.org\"\n",
+            installer_tables(
+                "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\""
+            )
+        );
+        let dir = scratch(&format!("notify-smtp-{forward}"));
+        let f = dir.join("answer.toml");
+        std::fs::write(&f, &text).unwrap();
+        let root = dir.join("root");
+        copy_tree(&manifest().join("tests/roots/pve9"), &root);
+        if forward {
+            std::fs::write(
+                root.join("root/.forward"),
+                "|/usr/bin/proxmox-mail-forward\n",
+            )
+            .unwrap();
+        }
+        let (a, r) = (f.to_str().unwrap(), root.to_str().unwrap());
+        for _ in 0..2 {
+            let run = agent(&["run", "--answer", a, "--root", r], "warn");
+            assert_eq!(
+                run.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+        }
+        let log = commands_log(&root);
+        let status =
+            String::from_utf8_lossy(&agent(&["status", "--root", r], "warn").stdout).into_owned();
+        if forward {
+            assert_eq!(
+                log.matches("/usr/sbin/sendmail -i root").count(),
+                1,
+                "{log}"
+            );
+            assert!(!log.contains("Subject"), "{log}");
+            assert!(
+                status.contains("mail through Proxmox's notifications: recorded, not sent"),
+                "{status}"
+            );
+        } else {
+            assert!(!log.contains("sendmail"), "{log}");
+            assert!(
+                status.contains(
+                    "not sent: /root/.forward does not hand root's mail to proxmox-mail-forward"
+                ),
+                "{status}"
+            );
+        }
+    }
+}
