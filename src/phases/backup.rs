@@ -109,6 +109,27 @@ impl Phase for BackupPhase {
             cx.results
                 .push(format!("backup job {JOB_ID} in {JOBS_CFG}"));
         }
+        if cx.answer.backup.as_ref().is_some_and(|b| b.host_config) {
+            if !cx.host.exists(HOST_TIMER) {
+                return Err(Error::msg(format!("{HOST_TIMER} is missing")));
+            }
+            cx.results
+                .push(format!("host configuration archived by {TIMER_UNIT}"));
+        }
+        if cx.answer.notify.as_ref().is_some_and(|n| n.smtp.is_some()) {
+            let cfg = cx.read(NOTIFICATIONS_CFG)?.unwrap_or_default();
+            let ours = sections(&cfg);
+            for kind in ["smtp", "matcher"] {
+                if !ours.iter().any(|s| s.kind == kind && s.id == TARGET) {
+                    return Err(Error::msg(format!(
+                        "{NOTIFICATIONS_CFG} has no {kind} {TARGET}"
+                    )));
+                }
+            }
+            cx.results.push(format!(
+                "smtp target and matcher {TARGET} in {NOTIFICATIONS_CFG}"
+            ));
+        }
         Ok(())
     }
 }

@@ -101,12 +101,14 @@ fn read_smtp(c: &mut Checker, t: &mut Tbl) -> Option<Smtp> {
         }
     }
     if let Some(p) = &password {
-        if p.v.is_empty() || p.v.chars().any(|ch| ch.is_control()) {
-            // The value is never echoed: it is a secret.
+        // The priv file's line is `\tpassword VALUE`: a line break would end it, and
+        // space at either end would not survive being read back. The value is never
+        // echoed: it is a secret.
+        if p.v.is_empty() || p.v.chars().any(|ch| ch.is_control()) || p.v.trim() != p.v {
             c.error(
                 &p.span,
                 &t.key_path("password"),
-                "empty, or with a control character (a line break would end the priv file's line)",
+                "empty, with a control character, or with space at either end (the priv file's line would not hold it)",
             );
             ok = false;
         }
