@@ -217,3 +217,52 @@ fn the_smtp_password_stays_in_the_priv_file() {
     assert!(second.contains("backup: done"), "{second}");
     assert!(!second.contains("changed:"), "{second}");
 }
+
+/// The archive itself, by the script as written (only the list of paths pointed at a
+/// scratch tree, so that the test reads none of this machine's keys): a `tar.gz` named by
+/// its time and host, 0600, holding the files, no `.tmp` left; a second run a second later
+/// with keep-last 1 leaves only the newer archive.
+#[test]
+fn the_script_archives_and_prunes() {
+    let dir = scratch("host-backup-run");
+    let src = dir.join("src");
+    fs::create_dir_all(src.join("etc/network")).unwrap();
+    fs::write(src.join("etc/network/interfaces"), "auto lo\n").unwrap();
+    fs::write(src.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
+    let dump = dir.join("dump");
+    let text = host_backup_script(dump.to_str().unwrap(), &[("keep-last", 1)]);
+    let list = pve_firstboot::phases::backup::HOST_PATHS.join(" ");
+    assert!(text.contains(&format!("for p in {list}; do")));
+    let mine = format!(
+        "{0}/etc/network {0}/etc/hosts {0}/etc/absent",
+        src.display()
+    );
+    let script = dir.join("s");
+    fs::write(&script, text.replace(&list, &mine)).unwrap();
+    let run = || {
+        let o = Command::new("sh")
+            .arg(&script)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run();
+    let first = names(&dump);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].starts_with("pve-host-config-") && first[0].ends_with(".tar.gz"));
+    let path = dump.join(&first[0]);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let list = Command::new("tar").arg("-tzf").arg(&path).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains("etc/network/interfaces"), "{listed}");
+    assert!(listed.contains("etc/hosts"), "{listed}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run();
+    let second = names(&dump);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first);
+}

@@ -738,6 +738,26 @@ fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
     hostile_values_in("hostile-property-vms", &base);
 }
 
+/// The same for the example's `[notify]`, `[notify.smtp]` and `[backup]` (commented out
+/// there), uncommented: what reaches notifications.cfg, its priv file, jobs.cfg and the
+/// host-config timer and script.
+#[test]
+fn no_accepted_notify_or_backup_answer_writes_a_control_character_or_an_extra_line() {
+    let ex = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let from = ex.find("# [notify]\n# webhook").unwrap();
+    let tail: String = ex[from..]
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.starts_with('[') && rest.ends_with(']') || rest.contains(" = ") => {
+                format!("{}\n", rest.replace("<your-topic>", "topic"))
+            }
+            _ => "\n".to_string(),
+        })
+        .collect();
+    let base = format!("{}{tail}", &ex[..from]);
+    hostile_values_in("hostile-property-backup", &base);
+}
+
 fn hostile_values_in(name: &str, base: &str) {
     let (_, root) = intel_nvidia_root(name);
     let base = base.to_string();

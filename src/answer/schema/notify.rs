@@ -104,11 +104,18 @@ fn read_smtp(c: &mut Checker, t: &mut Tbl) -> Option<Smtp> {
         // The priv file's line is `\tpassword VALUE`: a line break would end it, and
         // space at either end would not survive being read back. The value is never
         // echoed: it is a secret.
-        if p.v.is_empty() || p.v.chars().any(|ch| ch.is_control()) || p.v.trim() != p.v {
+        // U+2028/U+2029 too: Unicode's line and paragraph separators end a line for
+        // some readers.
+        if p.v.is_empty()
+            || p.v
+                .chars()
+                .any(|ch| ch.is_control() || ch == '\u{2028}' || ch == '\u{2029}')
+            || p.v.trim() != p.v
+        {
             c.error(
                 &p.span,
                 &t.key_path("password"),
-                "empty, with a control character, or with space at either end (the priv file's line would not hold it)",
+                "empty, with a control character or line separator, or with space at either end (the priv file's line would not hold it)",
             );
             ok = false;
         }
