@@ -35,7 +35,8 @@ pub const JOBS_CFG: &str = "/etc/pve/jobs.cfg";
 /// Our target's and matcher's name (proxmox-notify `ENTITY_NAME_SCHEMA`: a safe ID of 2
 /// to 32 characters).
 pub const TARGET: &str = "pve-firstboot";
-/// The job's ID: `backup-` and a name, as the web UI's IDs (`backup-` and a UUID part).
+/// The job's ID: `backup-` and a name, like the web UI's IDs (`backup-` and 13 characters
+/// of a UUID: pve-manager `www/manager6/panel/BackupAdvancedOptions.js`).
 pub const JOB_ID: &str = "backup-pve-firstboot";
 pub const HOST_BACKUP: &str = "/usr/local/sbin/pve-firstboot-host-backup";
 pub const HOST_SERVICE: &str = "/etc/systemd/system/pve-firstboot-host-backup.service";
@@ -358,7 +359,9 @@ fn vmids(cx: &Cx, b: &Backup) -> Option<Vec<u32>> {
 }
 
 /// The retention as vzdump's `prune-backups` property string (`keep-daily=7,keep-weekly=4`;
-/// pve-docs `vzdump.adoc`), its keys sorted as pve-common prints property strings.
+/// pve-docs `vzdump.adoc`), its keys in the alphabetical order of the format's listing in
+/// pve-docs `generated/vzdump.conf.5-opts.adoc` (a property string's order carries no
+/// meaning).
 pub fn prune_backups(b: &Backup) -> Option<String> {
     let mut keep: Vec<String> = b.keep.iter().map(|(k, v)| format!("{k}={v}")).collect();
     keep.sort();
@@ -367,8 +370,10 @@ pub fn prune_backups(b: &Backup) -> Option<String> {
 
 fn job(cx: &mut Cx, b: &Backup) -> Result<()> {
     // The properties the web UI's backup job dialog sends (pve-manager
-    // `PVE/API2/Backup.pm` `create_job`, `PVE/VZDump.pm` options): `schedule` first, as
-    // jobs.cfg has it, then the rest sorted. `notification-mode notification-system`: the
+    // `PVE/API2/Backup.pm` `create_job`, `PVE/VZDump.pm` options). A section's lines are
+    // read as a set of keys, so their order carries no meaning: ours puts `schedule`
+    // first, then the rest alphabetically (pve-common's SectionConfig writer, which the web
+    // UI goes through, is not in the sources read here: an edit there may reorder them). `notification-mode notification-system`: the
     // job reports through Proxmox's notification system (pve-docs
     // generated/vzdump.conf.5-opts.adoc), so `[notify.smtp]` mails its outcome.
     let mut props = vec![

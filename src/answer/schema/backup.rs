@@ -73,8 +73,9 @@ pub(super) fn read_backup(
         Some(s) => s.v,
         None => "zstd",
     };
-    // Each keep-* counts backups, at least 1 (prune-backups' options are positive
-    // integers in pve-docs vzdump.adoc: "keep-last <N>"); the upper bound is ours.
+    // Each keep-* counts backups (pve-docs vzdump.adoc, "keep-last <N>"). 0 would count as
+    // not set (pve-storage src/PVE/Storage.pm, prune_mark_backup_group: only options
+    // `> 0` count), so 1 is the least that means anything; the upper bound is ours.
     let mut keep = Vec::new();
     for k in KEEP {
         if let Some(v) = t.int(c, k, 1..=10_000, k) {
