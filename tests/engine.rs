@@ -459,8 +459,15 @@ fn power_cut_after_every_step_of_the_real_phases() {
                sha256 = \"b908fdff6e6d911466ab8507108ef678dee121094b3f886ed7f0b40c184ff3dd\"\n\
                packages = [\"docker.io\"]\n\n\
                [[vm]]\nvmid = 102\nname = \"gaming\"\nostype = \"win11\"\nhostpci = [\"gpu\"]\n";
+    // [notify.smtp] and [backup] with the host's archive: the backup phase's files and
+    // its timer's commands.
+    let backup = "[notify]\nwebhook = \"https://ntfy.example.org/t\"\n\n[notify.smtp]\n\
+                  server = \"smtp.example.org\"\nusername = \"atlas@example.org\"\n\
+                  password = \"Velvet-Otter-Compass-5512\"\nfrom = \"atlas@example.org\"\n\n\
+                  [backup]\nschedule = \"sun 03:00\"\nstorage = \"local\"\nkeep-daily = 7\n\
+                  host-config = true\n";
     let text = format!(
-        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}\n{vms}"
+        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}\n{vms}\n{backup}"
     );
     let a = answer::parse("answer.toml", text.as_bytes())
         .unwrap_or_else(|r| panic!("{r}"))
@@ -487,7 +494,15 @@ fn power_cut_after_every_step_of_the_real_phases() {
         "{:?}",
         st.phase("verify")
     );
-    for p in ["host", "passthrough", "network", "hardening", "haos", "vms"] {
+    for p in [
+        "host",
+        "passthrough",
+        "network",
+        "hardening",
+        "haos",
+        "vms",
+        "backup",
+    ] {
         assert_eq!(
             st.phase(p).unwrap().status,
             Status::Done,
