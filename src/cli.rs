@@ -168,7 +168,10 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
 }
 
 /// Read and check an answer file, printing its diagnostics. `None` after errors.
-fn load(file: Option<&Path>) -> Option<Loaded> {
+/// The installed copy (no root password, see `answer::for_host`) passes only with
+/// `installed_ok`: `validate`, `plan`, `apply` and `probe --check` read it; `image` and
+/// `hook`, which make an install from the answer, need the password.
+fn load_as(file: Option<&Path>, installed_ok: bool) -> Option<Loaded> {
     let (name, bytes) = match file {
         None => (
             answer::EXAMPLE_NAME.to_string(),
@@ -185,7 +188,12 @@ fn load(file: Option<&Path>) -> Option<Loaded> {
             }
         }
     };
-    match answer::parse(&name, &bytes) {
+    let parsed = if installed_ok && answer::is_installed(&bytes) {
+        answer::parse_installed(&name, &bytes)
+    } else {
+        answer::parse(&name, &bytes)
+    };
+    match parsed {
         Ok(l) => {
             eprint!("{}", l.warnings);
             Some(l)
@@ -234,13 +242,23 @@ pub fn main(argv: &[String]) -> i32 {
     }
 }
 
+/// An answer to make an install from (`image`, `hook`): the root password is required.
+fn load(file: Option<&Path>) -> Option<Loaded> {
+    load_as(file, false)
+}
+
+/// An answer to check or plan with: the installed copy on the host is accepted too.
+fn load_checked(file: Option<&Path>) -> Option<Loaded> {
+    load_as(file, true)
+}
+
 fn probe_cmd(args: &Args) -> i32 {
     let host = match &args.root {
         Some(r) => Host::plan(Some(r)),
         None => Host::plan(None),
     };
     if let Some(file) = &args.file {
-        let Some(l) = load(Some(file)) else {
+        let Some(l) = load_checked(Some(file)) else {
             return 1;
         };
         return match crate::probe::probe(&host) {
@@ -274,7 +292,7 @@ fn probe_cmd(args: &Args) -> i32 {
 }
 
 fn validate(args: &Args) -> i32 {
-    let Some(l) = load(args.file.as_deref()) else {
+    let Some(l) = load_checked(args.file.as_deref()) else {
         return 1;
     };
     if args.print {
@@ -286,13 +304,26 @@ fn validate(args: &Args) -> i32 {
             .map_or(answer::EXAMPLE_NAME.to_string(), |p| {
                 p.display().to_string()
             });
-        println!("{name}: valid");
+        let installed = args
+            .file
+            .as_deref()
+            .and_then(|p| crate::host::read_capped(p, crate::host::MAX_ANSWER_BYTES).ok())
+            .is_some_and(|b| answer::is_installed(&b));
+        if installed {
+            // Said, so nobody takes it for an answer an ISO can be made from.
+            println!(
+                "{name}: valid (the copy installed on the host: without its root password, \
+                 it plans and runs here, but `image` and `hook` need the admin's answer)"
+            );
+        } else {
+            println!("{name}: valid");
+        }
     }
     0
 }
 
 fn plan(args: &Args) -> i32 {
-    let Some(l) = load(args.file.as_deref()) else {
+    let Some(l) = load_checked(args.file.as_deref()) else {
         return 1;
     };
     let host = Host::plan(args.root.as_deref());
@@ -560,7 +591,7 @@ fn hook_cmd(args: &Args) -> i32 {
 }
 
 fn apply(args: &Args) -> i32 {
-    let Some(l) = load(args.file.as_deref()) else {
+    let Some(l) = load_checked(args.file.as_deref()) else {
         return 1;
     };
     let root = args.root.as_deref().expect("checked by parse");

@@ -446,6 +446,60 @@ fn status_before_a_run_agrees_and_does_not_wait() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
+/// The copy the hook installs has no root password. On the host the admin checks and
+/// plans with it (`validate`, `plan`, `probe --check`); `hook` and `image`, which make an
+/// install from an answer, still refuse it.
+#[test]
+fn the_installed_answer_checks_and_plans_but_makes_no_install() {
+    let root = scratch("cli-installed-answer");
+    let answer =
+        std::fs::read_to_string(manifest().join("tests/answers/ok/installer-tables-only.toml"))
+            .unwrap();
+    let out = hand_over(&root, &answer);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let installed = root.join("etc/pve-firstboot/answer.toml");
+    let f = installed.to_str().unwrap();
+    let v = pvefb(&["validate", f]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v.stderr));
+    assert!(
+        text(&v.stdout).contains("the copy installed on the host"),
+        "{}",
+        text(&v.stdout)
+    );
+    let sample = manifest().join("examples/sample-host");
+    let p = pvefb(&["plan", f, "--root", sample.to_str().unwrap()]);
+    assert!(
+        !text(&p.stderr).contains("root-password"),
+        "{}",
+        text(&p.stderr)
+    );
+    assert!(
+        text(&p.stdout).contains("== host =="),
+        "{}",
+        text(&p.stdout)
+    );
+    let c = pvefb(&["probe", "--check", f, "--root", sample.to_str().unwrap()]);
+    assert!(
+        !text(&c.stderr).contains("root-password"),
+        "{}",
+        text(&c.stderr)
+    );
+    let h = pvefb(&[
+        "hook",
+        "--answer",
+        f,
+        "-o",
+        root.join("hook").to_str().unwrap(),
+    ]);
+    assert_eq!(h.status.code(), Some(1));
+    assert!(
+        text(&h.stderr).contains("root-password"),
+        "{}",
+        text(&h.stderr)
+    );
+    assert!(!root.join("hook").exists());
+}
+
 /// The README's first command: `plan --root examples/sample-host` shows every phase working
 /// and exits 0; the sample is exactly the PVE 9 tree with the Intel + NVIDIA ZFS machine
 /// laid over it (`tests/roots/mksys.py` makes it).

@@ -516,6 +516,19 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
     parse_as(name, bytes, false)
 }
 
+/// The first line of the copy [`for_host`] makes: how `validate`, `plan` and `probe --check`
+/// recognise the installed answer, whose root password is missing on purpose.
+pub const INSTALLED_HEADER: &str =
+    "# The answer pve-firstboot works from, installed by its first-boot hook.";
+
+/// Whether `bytes` are the installed copy of an answer (they start with
+/// [`INSTALLED_HEADER`]). Only the password check depends on it: the image and the hook
+/// read every answer as the admin's and refuse one without a password.
+pub fn is_installed(bytes: &[u8]) -> bool {
+    let b = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    b.starts_with(INSTALLED_HEADER.as_bytes())
+}
+
 /// Read the copy of the answer installed on the host (`/etc/pve-firstboot/answer.toml`),
 /// which has no root password (see [`for_host`]).
 pub fn parse_installed(name: &str, bytes: &[u8]) -> Result<Loaded, Report> {
@@ -547,7 +560,7 @@ pub fn for_host(text: &str) -> Result<String, String> {
         _ => toml::to_string(&t).map_err(|e| e.to_string())?,
     };
     Ok(format!(
-        "# The answer pve-firstboot works from, installed by its first-boot hook.\n\
+        "{INSTALLED_HEADER}\n\
          # The root password was left out on purpose: the installer has used it.\n{body}"
     ))
 }
