@@ -43,11 +43,16 @@ impl Phase for PassthroughPhase {
         let args = wanted_args(cx, &cfg, &devices)?;
         let cmdline_changed = kernel_cmdline(cx, loader, &args)?;
         let modules_changed = vfio_config(cx, &cfg, &devices)?;
-        if cmdline_changed || cx.resumed {
-            cx.run(loader.refresh())?;
-        }
+        // The initramfs first: proxmox-boot-tool's refresh copies it to the ESPs, so the
+        // kernel booted from there gets the vfio modules too. (Its own post-update hook,
+        // proxmox-kernel-helper's proxmox-boot-sync, would do the same; the explicit
+        // refresh also covers a host where that hook is gone.)
         if modules_changed || cx.resumed {
             cx.run(Cmd::new("update-initramfs").args(["-u", "-k", "all"]))?;
+        }
+        let esps_stale = modules_changed && matches!(loader, Loader::ProxmoxBootTool { .. });
+        if cmdline_changed || esps_stale || cx.resumed {
+            cx.run(loader.refresh())?;
         }
         let running = running_cmdline(cx)?;
         let missing: Vec<&String> = args.iter().filter(|a| !running.contains(a)).collect();
