@@ -57,6 +57,29 @@ e2e_image() {
 	[[ -f $E2E_IMAGE_DIR/disk.qcow2 ]] || e2e_fail "build-guest gave no disk.qcow2 in '$E2E_IMAGE_DIR'"
 }
 
+# What the HTTP server serves, made fresh in directory $1: a synthetic HAOS image (a qcow2
+# of 2 GiB virtual size with 4 MiB of data, xz-compressed in blocks as HAOS images are) and
+# a hello file. Prints the image's sha256.
+e2e_www() {
+	local www=$1
+	rm -rf "$www"
+	mkdir -p "$www"
+	python3 - "$www/haos.raw" <<'PY'
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.truncate(2 << 30)
+    for off in (0, 1 << 20, 512 << 20, (2 << 30) - (2 << 20)):
+        f.seek(off)
+        f.write(os.urandom(1 << 20))
+PY
+	qemu-img convert -q -f raw -O qcow2 "$www/haos.raw" "$www/haos.qcow2"
+	rm -f "$www/haos.raw"
+	xz -3 -T2 --block-size=1MiB -c "$www/haos.qcow2" >"$www/haos_ova-16.3.qcow2.xz"
+	rm -f "$www/haos.qcow2"
+	echo "hello from the e2e HTTP server" >"$www/hello.txt"
+	sha256sum "$www/haos_ova-16.3.qcow2.xz" | awk '{print $1}'
+}
+
 # --- HTTP server (what the guest fetches from http://10.0.2.100/) -----------------------
 
 # Serve directory $1 on 127.0.0.1 (only) at a free port; sets E2E_HTTP_PORT.
@@ -99,6 +122,9 @@ e2e_guest_start() {
 		mkdir -p "$E2E_GUEST_DIR"
 		: >"$E2E_SERIAL"
 		qemu-img create -q -f qcow2 -b "$E2E_IMAGE_DIR/disk.qcow2" -F qcow2 "$E2E_GUEST_DIR/disk.qcow2"
+		# UEFI: the firmware's variables are the guest's own, like its disk. Fresh ones
+		# boot the ESP's removable path (EFI/BOOT/BOOTX64.EFI, systemd-boot).
+		[[ $E2E_LAYOUT != uefi-* ]] || cp /usr/share/OVMF/OVMF_VARS_4M.fd "$E2E_GUEST_DIR/vars.fd"
 		E2E_SSH_PORT=$(e2e_free_port)
 	fi
 
@@ -152,6 +178,10 @@ e2e_guest_start() {
 	if [[ -n ${E2E_SEED:-} ]]; then
 		cmd+=(-drive "file=$E2E_SEED,format=raw,if=none,id=seed,readonly=on"
 			-device "virtio-blk-pci,drive=seed,addr=5")
+	fi
+	if [[ $E2E_LAYOUT == uefi-* ]]; then
+		cmd+=(-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd
+			-drive "if=pflash,format=raw,file=$E2E_GUEST_DIR/vars.fd")
 	fi
 	printf '%q ' "${cmd[@]}" >"$E2E_GUEST_DIR/qemu-cmdline.txt"
 	echo >>"$E2E_GUEST_DIR/qemu-cmdline.txt"
@@ -212,10 +242,15 @@ e2e_wait_ssh() {
 
 # --- boots, reboots, power off --------------------------------------------------------
 
-# Boots through GRUB seen so far in the serial log: GRUB prints "Booting `<entry>'"
-# each time it starts a kernel from its menu.
+# Boots seen so far in the serial log. GRUB prints "Booting `<entry>'" each time it starts
+# a kernel from its menu. systemd-boot prints nothing on the serial line, but its entries'
+# command line (/etc/kernel/cmdline) has no "quiet", so each kernel announces itself.
 e2e_boot_count() {
-	grep -a -c "Booting \`" "$E2E_SERIAL" || true
+	if [[ $E2E_LAYOUT == uefi-systemd-boot ]]; then
+		grep -a -c "Linux version " "$E2E_SERIAL" || true
+	else
+		grep -a -c "Booting \`" "$E2E_SERIAL" || true
+	fi
 }
 
 # Kernels started so far (GRUB or not): the first kernel message on the console.
@@ -265,6 +300,70 @@ e2e_reboot() {
 e2e_poweroff() {
 	e2e_ssh systemctl poweroff || true
 	e2e_wait_poweroff "${1:-180}"
+}
+
+# --- checks and the agent's state -------------------------------------------------------
+
+ok() { e2e_log "ok: $*"; }
+# contains HAYSTACK NEEDLE...: every needle is in the haystack.
+contains() {
+	local h=$1
+	shift
+	local n
+	for n in "$@"; do [[ $h == *"$n"* ]] || return 1; done
+}
+check() {
+	local what=$1
+	shift
+	"$@" || e2e_fail "$what"
+	ok "$what"
+}
+q() { e2e_ssh "$@" 2>/dev/null; }
+
+# The agent's status as JSON (empty while the guest is down or the agent not there yet).
+status_json() { q "test -x /usr/local/sbin/pve-firstboot && /usr/local/sbin/pve-firstboot status --json" || true; }
+json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d'"$1"')'; }
+# phase_field PHASE FIELD: one field of one phase in the agent's state (empty while down).
+phase_field() {
+	status_json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(next(p[sys.argv[2]] for p in d["phases"] if p["id"] == sys.argv[1]))' "$1" "$2" 2>/dev/null || true
+}
+
+# Wait until the agent says done (or failed), through its reboot; at most $1 seconds.
+wait_done() {
+	local timeout=$1 start s word
+	start=$(e2e_now)
+	while (($(e2e_now) - start < timeout)); do
+		e2e_guest_running || e2e_fail "QEMU exited while provisioning"
+		s=$(status_json)
+		word=$(json_field '["status"]' <<<"$s" 2>/dev/null || true)
+		case $word in
+		done) return 0 ;;
+		failed)
+			echo "$s" >"$E2E_GUEST_DIR/status.json"
+			q "journalctl -u pve-firstboot --no-pager" >"$E2E_GUEST_DIR/journal.txt" || true
+			e2e_fail "the agent failed: $(json_field '["phases"]' <<<"$s" | tr -d '\n' | cut -c1-600)"
+			;;
+		esac
+		sleep 5
+	done
+	e2e_fail "the agent did not finish within ${timeout}s (status: ${word:-none})"
+}
+
+# Per-phase timings from the state: one line each, and the total from the first phase's
+# start (the hook hands over right before it) to done.
+timings() {
+	python3 - "$1" <<'PY'
+import json, sys
+from datetime import datetime
+d = json.load(open(sys.argv[1]))
+t = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+for p in d["phases"]:
+    if p.get("started") and p.get("finished"):
+        print(f"phase {p['id']}: {(t(p['finished']) - t(p['started'])).seconds}s ({p['status']}, attempts {p['attempts']})")
+    else:
+        print(f"phase {p['id']}: {p['status']}")
+print(f"total: {(t(d['finished']) - t(d['started'])).seconds}s from hand-over to done")
+PY
 }
 
 # --- cleanup ---------------------------------------------------------------------------
