@@ -156,7 +156,11 @@ e2e_guest_start() {
 		# copy_from_kernel_nofault (mount paths read "xxxx" in /proc/self/mountinfo)
 		# and systemd cannot set up mount namespaces, so half the units fail.
 		-cpu "${E2E_QEMU_CPU:-max,vendor=GenuineIntel}"
-		-smp 2 -m 1536
+		# E2E_SMP: vCPUs (default 2). tests/e2e/layout runs its guests with one: beside
+		# run's guest on two host cores, a second multi-threaded TCG guest once died of a
+		# spurious int3 in code the kernel was patching (cross-modifying code between vCPU
+		# threads), a hazard TCG with one vCPU does not have.
+		-smp "${E2E_SMP:-2}" -m 1536
 		-device intel-iommu,intremap=on
 		-display none
 		-serial "file:$E2E_SERIAL"
@@ -334,6 +338,8 @@ wait_done() {
 	start=$(e2e_now)
 	while (($(e2e_now) - start < timeout)); do
 		e2e_guest_running || e2e_fail "QEMU exited while provisioning"
+		# A dead kernel answers no ssh: say so now rather than at the timeout.
+		! grep -a -q 'Kernel panic - not syncing' "$E2E_SERIAL" || e2e_fail "the guest's kernel panicked"
 		s=$(status_json)
 		word=$(json_field '["status"]' <<<"$s" 2>/dev/null || true)
 		case $word in
