@@ -25,12 +25,18 @@ usage:
   pve-firstboot status [--root DIR] [--json] [--wait]
   pve-firstboot reset [--root DIR]               forget a finished or failed run; the unit runs
                                                  the phases again at the next boot
-  pve-firstboot image --iso IN.iso --answer FILE [-o OUT.iso] [--force]
+  pve-firstboot pin FILE                         pin every image of the answer in FILE itself
+                                                 (comments kept): HAOS \"stable\" as the current
+                                                 release and its sha256 from GitHub's release,
+                                                 cloud images' checksums from their publisher's
+                                                 SHA512SUMS/SHA256SUMS
+  pve-firstboot image --iso IN.iso --answer FILE [-o OUT.iso] [--force] [--no-pin]
                                                  a Proxmox VE installer ISO that installs from
-                                                 the answer and runs the agent at first boot
+                                                 the answer (pinned as `pin` does, unless
+                                                 --no-pin) and runs the agent at first boot
                                                  (default OUT: IN-auto-from-iso.iso)
   pve-firstboot image --inspect ISO              what a customised ISO carries (no secrets)
-  pve-firstboot hook --answer FILE -o OUT [--force]
+  pve-firstboot hook --answer FILE -o OUT [--force] [--no-pin]
                                                  build the first-boot hook (at most 1 MiB): this
                                                  binary, xz-compressed, and the answer without
                                                  the root password
@@ -65,6 +71,8 @@ pub struct Args {
     pub wait: bool,
     pub force: bool,
     pub print: bool,
+    /// `image`, `hook`: embed the answer as written, without pinning its images.
+    pub no_pin: bool,
 }
 
 /// Parse argv (without the program name). `Err` is a usage message.
@@ -78,7 +86,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         "run" => &["--answer", "--force", "--root"],
         "status" => &["--root", "--json", "--wait"],
         "reset" => &["--root"],
-        "hook" => &["--answer", "-o", "--output", "--force"],
+        "pin" => &[],
+        "hook" => &["--answer", "-o", "--output", "--force", "--no-pin"],
         "image" => &[
             "--iso",
             "--answer",
@@ -86,6 +95,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--output",
             "--force",
             "--inspect",
+            "--no-pin",
         ],
         "hand-over" => &["--hook", "--root"],
         "probe" => &["--root", "--json", "--check"],
@@ -129,9 +139,12 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 "--wait" => a.wait = true,
                 "--force" => a.force = true,
                 "--print" => a.print = true,
+                "--no-pin" => a.no_pin = true,
                 _ => unreachable!("checked against the allowed flags"),
             }
-        } else if matches!(a.command.as_str(), "validate" | "plan" | "apply") && a.file.is_none() {
+        } else if matches!(a.command.as_str(), "validate" | "plan" | "apply" | "pin")
+            && a.file.is_none()
+        {
             a.file = Some(PathBuf::from(arg));
         } else {
             return Err(format!("unexpected argument \"{arg}\""));
@@ -147,12 +160,13 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     let need = |what: bool, msg: &str| if what { Ok(()) } else { Err(msg.to_string()) };
     match a.command.as_str() {
         "hand-over" => need(a.hook.is_some(), "hand-over needs --hook PATH")?,
+        "pin" => need(a.file.is_some(), "pin needs FILE")?,
         "hook" => {
             need(a.file.is_some(), "hook needs --answer FILE")?;
             need(a.output.is_some(), "hook needs -o OUT")?;
         }
         "image" if a.inspect.is_some() => need(
-            a.iso.is_none() && a.file.is_none() && a.output.is_none() && !a.force,
+            a.iso.is_none() && a.file.is_none() && a.output.is_none() && !a.force && !a.no_pin,
             "image --inspect ISO takes no other flag",
         )?,
         "image" => {
@@ -172,7 +186,14 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
 /// `installed_ok`: `validate`, `plan`, `apply` and `probe --check` read it; `image` and
 /// `hook`, which make an install from the answer, need the password.
 fn load_as(file: Option<&Path>, installed_ok: bool) -> Option<Loaded> {
-    let (name, bytes) = match file {
+    let (name, bytes) = read_answer(file)?;
+    check_answer(&name, &bytes, installed_ok)
+}
+
+/// An answer file's name and bytes (the embedded example without one), bounded like every
+/// read of one.
+fn read_answer(file: Option<&Path>) -> Option<(String, Vec<u8>)> {
+    Some(match file {
         None => (
             answer::EXAMPLE_NAME.to_string(),
             answer::EXAMPLE.as_bytes().to_vec(),
@@ -187,11 +208,15 @@ fn load_as(file: Option<&Path>, installed_ok: bool) -> Option<Loaded> {
                 }
             }
         }
-    };
-    let parsed = if installed_ok && answer::is_installed(&bytes) {
-        answer::parse_installed(&name, &bytes)
+    })
+}
+
+/// Check an answer's bytes, printing the diagnostics. `None` after errors.
+fn check_answer(name: &str, bytes: &[u8], installed_ok: bool) -> Option<Loaded> {
+    let parsed = if installed_ok && answer::is_installed(bytes) {
+        answer::parse_installed(name, bytes)
     } else {
-        answer::parse(&name, &bytes)
+        answer::parse(name, bytes)
     };
     match parsed {
         Ok(l) => {
@@ -236,6 +261,7 @@ pub fn main(argv: &[String]) -> i32 {
             crate::handover::hand_over(h, &args.hook.as_ref().expect("checked").to_string_lossy())
         }),
         "hook" => hook_cmd(&args),
+        "pin" => pin_cmd(&args),
         "image" => image_cmd(&args),
         "probe" => probe_cmd(&args),
         _ => 2,
@@ -489,19 +515,9 @@ fn image_cmd(args: &Args) -> i32 {
         };
     }
     let file = args.file.as_deref().expect("checked by parse");
-    // The same checks as `validate`, before anything is touched.
-    let Some(loaded) = load(Some(file)) else {
+    // Pinned, then the same checks as `validate`, before anything is touched.
+    let Some((text, loaded)) = pinned_answer(file, args.no_pin, |l| println!("{l}")) else {
         return 1;
-    };
-    let text = match read_text(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!(
-                "{}: error: cannot read the answer file: {e}",
-                file.display()
-            );
-            return 1;
-        }
     };
     let opts = iso::Options {
         iso: args.iso.as_deref().expect("checked by parse"),
@@ -562,18 +578,95 @@ fn read_text(file: &Path) -> crate::error::Result<String> {
         .map_err(|_| crate::error::Error::msg(format!("{}: not UTF-8", file.display())))
 }
 
+/// `pin FILE`: the answer's images pinned in the file itself, which is rewritten (0600,
+/// atomically) only when something was pinned and the result validates. In place rather
+/// than on stdout: the answer holds the root password, which a shell redirection would
+/// put in a file anyone may read.
+fn pin_cmd(args: &Args) -> i32 {
+    let file = args.file.as_deref().expect("checked by parse");
+    let before = read_text(file).ok();
+    let Some((text, _)) = pinned_answer(file, false, |l| println!("{l}")) else {
+        return 1;
+    };
+    if before.as_deref() == Some(text.as_str()) {
+        println!("{}: nothing to pin; left as it was", file.display());
+        return 0;
+    }
+    match crate::host::atomic_write(file, text.as_bytes(), 0o600) {
+        Ok(()) => {
+            println!("{}: written (0600), comments kept", file.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("pve-firstboot: pin: writing {}: {e}", file.display());
+            1
+        }
+    }
+}
+
+/// The answer an install is made from (`image`, `hook`, `pin`): read, its images pinned
+/// (unless `no_pin`; each pinned value reported through `say`), checked as `validate`
+/// checks it, and refused if an image is still unpinned (a host would refuse it at first
+/// boot). `None` after errors, which are printed; nothing is written then.
+fn pinned_answer(file: &Path, no_pin: bool, say: impl Fn(&str)) -> Option<(String, Loaded)> {
+    let name = file.display().to_string();
+    let text = match read_text(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{name}: error: cannot read the answer file: {e}");
+            return None;
+        }
+    };
+    let text = if no_pin {
+        text
+    } else {
+        match crate::pin::pin(&name, &text) {
+            Ok(o) => {
+                for p in &o.pinned {
+                    say(&format!("pinned {p}"));
+                }
+                for l in &o.left {
+                    say(l);
+                }
+                o.text
+            }
+            Err(e) => {
+                eprintln!("pve-firstboot: pin: {e}");
+                eprintln!("{name}: nothing was written (--no-pin keeps the answer as written)");
+                return None;
+            }
+        }
+    };
+    let loaded = check_answer(&name, text.as_bytes(), false)?;
+    let open = crate::pin::unpinned(&loaded.answer);
+    if !open.is_empty() {
+        for o in &open {
+            eprintln!("{name}: error: {o} is not pinned, and allow-unpinned is not set");
+        }
+        eprintln!(
+            "{name}: a host would refuse {} at first boot; give the checksum, set allow-unpinned = true{}; nothing was written",
+            if open.len() == 1 { "it" } else { "them" },
+            if no_pin {
+                ", or leave out --no-pin"
+            } else {
+                ""
+            }
+        );
+        return None;
+    }
+    Some((text, loaded))
+}
+
 fn hook_cmd(args: &Args) -> i32 {
     crate::tempdir::catch_interrupts();
     let file = args.file.as_deref().expect("checked by parse");
-    if load(Some(file)).is_none() {
+    let Some((text, _)) = pinned_answer(file, args.no_pin, |l| println!("{l}")) else {
         return 1;
-    }
+    };
     let out = args.output.as_deref().expect("checked by parse");
-    let res = read_text(file)
-        .and_then(|text| crate::image::build_hook(&text))
-        .and_then(|hook| {
-            crate::image::write_new(out, &hook, 0o755, args.force).map(|()| hook.len())
-        });
+    let res = crate::image::build_hook(&text).and_then(|hook| {
+        crate::image::write_new(out, &hook, 0o755, args.force).map(|()| hook.len())
+    });
     match res {
         Ok(n) => {
             println!(

@@ -184,7 +184,8 @@ fn inspect_and_image_of_a_non_iso_fail() {
         let o = pvefb_in(&d, &["image", "--inspect", f]);
         assert_eq!(o.status.code(), Some(1), "{f}: {}", text(&o));
     }
-    let answer = manifest().join("examples/homeserver.toml");
+    let answer = d.join("answer.toml");
+    fs::write(&answer, pinned_example()).unwrap();
     let answer = answer.to_string_lossy();
     // `image --iso ISO --answer EXAMPLE EXTRA...`: exit 1 and its message.
     let image = |iso: &str, extra: &[&str]| {
@@ -330,7 +331,7 @@ fn blacklist_of_the_boot_vga_driver_is_refused_by_the_phase() {
 /// examples/homeserver.toml with `image = IMAGE` (a TOML string body) in `[haos]`, and
 /// without the pinned sha256 when `pinned` is false.
 fn haos_answer(image: &str, pinned: bool) -> String {
-    let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let base = pinned_example();
     let line = "# image = \"https://...\"";
     assert!(base.contains(line), "the example moved");
     let mut a = base.replace(line, &format!("image = \"{image}\""));
@@ -715,7 +716,7 @@ const HOSTILE: &[&str] = &[
 /// the example, and the first entry of every array, takes each hostile value in turn.
 #[test]
 fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
-    let base = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let base = pinned_example();
     hostile_values_in("hostile-property", &base);
 }
 
@@ -723,7 +724,7 @@ fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
 /// reaches the user-data snippet and the `qm` command lines.
 #[test]
 fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
-    let ex = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let ex = pinned_example();
     let from = ex.find("# [[vm]]\n# vmid = 101").unwrap();
     let to = from + ex[from..].find("# ----").unwrap();
     let vms: String = ex[from..to]
@@ -743,7 +744,7 @@ fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
 /// host-config timer and script.
 #[test]
 fn no_accepted_notify_or_backup_answer_writes_a_control_character_or_an_extra_line() {
-    let ex = fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let ex = pinned_example();
     let from = ex.find("# [notify]\n# webhook").unwrap();
     let tail: String = ex[from..]
         .lines()

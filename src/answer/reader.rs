@@ -97,6 +97,15 @@ impl<'t, 'i> Tbl<'t, 'i> {
         self.entry(key).is_some()
     }
 
+    /// A string value, looked at only (the key is not marked known, no error if it is not
+    /// a string): for a rule that depends on another key read later.
+    pub fn peek_str(&self, key: &str) -> Option<&'t str> {
+        match self.entry(key)?.1.get_ref() {
+            DeValue::String(s) => Some(s.as_ref()),
+            _ => None,
+        }
+    }
+
     /// Span of the key itself (for "this key is not allowed here" messages).
     pub fn key_span(&self, key: &str) -> Range<usize> {
         self.entry(key).map_or(self.span.clone(), |(k, _)| k.span())

@@ -11,7 +11,7 @@ use crate::host::Cmd;
 
 pub struct HaosPhase;
 
-fn release_url(version: &str) -> String {
+pub fn release_url(version: &str) -> String {
     format!(
         "https://github.com/home-assistant/operating-system/releases/download/{version}/haos_ova-{version}.qcow2.xz"
     )
@@ -76,6 +76,9 @@ impl Phase for HaosPhase {
 
 /// The image, once the VM is really to be made: `stable` resolved, the source chosen.
 fn image(cx: &mut Cx, cfg: &Haos) -> Result<Image> {
+    if cfg.sha256.is_none() && !cfg.allow_unpinned {
+        super::vm::refuse_unpinned(cx, "[haos]", &format!("Home Assistant OS {}", cfg.version))?;
+    }
     let version = resolve_version(cx, cfg)?;
     cx.remember("version", &version)?;
     Ok(Image {

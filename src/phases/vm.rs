@@ -111,6 +111,23 @@ pub struct Image {
     pub file: String,
 }
 
+/// An image without a checksum, not allowed unpinned: an answer `pve-firstboot image` did
+/// not pin (`--no-pin`, or a hook made by hand). A live host refuses it before it asks
+/// anyone for anything; `plan` and `--root` say so and go on, to show the rest.
+pub fn refuse_unpinned(cx: &mut Cx, table: &str, what: &str) -> Result<()> {
+    let msg = format!(
+        "{table}: {what} is not pinned (no checksum, and allow-unpinned is not set): \
+         `pve-firstboot image` pins it from its publisher when it builds the hook, \
+         `pve-firstboot pin FILE` writes it into the answer"
+    );
+    if cx.host.is_live() {
+        return Err(Error::msg(msg));
+    }
+    cx.results
+        .push(format!("{msg}; a live host refuses it before the download"));
+    Ok(())
+}
+
 /// What a VM is made from, prepared only once the VM is really to be made (not for one
 /// that exists or is refused).
 #[derive(Default)]

@@ -39,10 +39,16 @@ impl Phase for VmsPhase {
         each_vm(cx, |cx, i, cfg| {
             let pci = Pci::of(cx, cfg)?;
             vm(cx, i, cfg, &pci).ensure(cx, &|cx| match &cfg.cloud_init {
-                Some(ci) => Ok(Made {
-                    cloud_init: Some(snippet(cx, cfg, ci)?),
-                    image: Some(image(cfg, ci)?),
-                }),
+                Some(ci) => {
+                    if ci.sum.is_none() && !ci.allow_unpinned {
+                        let table = format!("[[vm]] {} ({})", i + 1, cfg.name);
+                        super::vm::refuse_unpinned(cx, &table, "its cloud image")?;
+                    }
+                    Ok(Made {
+                        cloud_init: Some(snippet(cx, cfg, ci)?),
+                        image: Some(image(cfg, ci)?),
+                    })
+                }
                 None => Ok(Made::default()),
             })
         })

@@ -271,3 +271,23 @@ pub fn agent(args: &[&str], rust_log: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// A checksum for tests that need a pinned `[haos]` (the SHA-256 of the synthetic image
+/// several fixtures use).
+pub const TEST_HAOS_SHA256: &str =
+    "b908fdff6e6d911466ab8507108ef678dee121094b3f886ed7f0b40c184ff3dd";
+
+/// examples/homeserver.toml as `pve-firstboot image` would embed it: `[haos]` pinned (the
+/// example leaves sha256 to `image`).
+pub fn pinned_example() -> String {
+    let ex = std::fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let at = ex
+        .find("\nversion = \"16.3\"")
+        .expect("the example's [haos] version moved");
+    let eol = at + 1 + ex[at + 1..].find('\n').unwrap();
+    format!(
+        "{}\nsha256 = \"{TEST_HAOS_SHA256}\"{}",
+        &ex[..eol],
+        &ex[eol..]
+    )
+}

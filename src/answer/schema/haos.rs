@@ -15,8 +15,9 @@ pub(super) fn read_haos(
     let version = t.req_string(
         c,
         "version",
-        "a pinned HAOS release such as \"16.3\", or \"stable\"",
+        "a HAOS release such as \"16.3\", or \"stable\"",
     );
+    let own_image = t.has("image");
     let allow_unpinned = t.bool(c, "allow-unpinned").is_some_and(|b| b.v);
     let sha = t.string(c, "sha256");
     if let Some(v) = &version {
@@ -37,13 +38,19 @@ pub(super) fn read_haos(
                 ),
             );
         } else if v.v == "stable" {
-            if !allow_unpinned || sha.is_some() {
+            if sha.is_some() {
                 c.error(
                     &v.span,
                     &t.key_path("version"),
-                    "\"stable\" changes under you; pin a release with sha256, or set allow-unpinned = true and omit sha256",
+                    "\"stable\" with a sha256: write the release the checksum belongs to, or remove sha256 and let `pve-firstboot image` pin the current release",
                 );
-            } else {
+            } else if own_image && !allow_unpinned {
+                c.error(
+                    &v.span,
+                    &t.key_path("version"),
+                    "\"stable\" changes under you; with your own image, write its release and sha256, or set allow-unpinned = true",
+                );
+            } else if allow_unpinned {
                 c.warning(
                     &v.span,
                     &t.key_path("version"),
@@ -59,13 +66,28 @@ pub(super) fn read_haos(
                 &t.key_path("sha256"),
                 "must be 64 hex digits (the SHA-256 of the .qcow2.xz file)",
             );
+        } else if is_placeholder_sum(&s.v) {
+            c.error(
+                &s.span,
+                &t.key_path("sha256"),
+                placeholder_message("SHA-256"),
+            );
         }
     } else if !allow_unpinned && !t.has("sha256") {
-        t.missing(
-            c,
-            "sha256",
-            "the SHA-256 of haos_ova-<version>.qcow2.xz; HAOS publishes none, so pinning it is the only integrity check",
-        );
+        if own_image {
+            t.missing(
+                c,
+                "sha256",
+                "the SHA-256 of your image (the .qcow2.xz file), or allow-unpinned = true",
+            );
+        } else if let Some(v) = &version {
+            // The release on GitHub: `image` pins it from the release's asset digest.
+            c.warning(
+                &v.span,
+                &t.key_path("sha256"),
+                "not pinned yet: `pve-firstboot image` fills in version and sha256 from the GitHub release when it builds the hook (`pve-firstboot pin FILE` writes them into the file); a host given this answer unpinned refuses the download",
+            );
+        }
     }
     let image = match t.string(c, "image") {
         None => ImageSource::Release,

@@ -237,9 +237,31 @@ pub fn parse_size_gib(s: &str) -> Option<f64> {
     }
 }
 
+/// A checksum that is a placeholder, not a checksum: one digit repeated (the all-zero
+/// value examples carry). No real SHA-256 or SHA-512 looks like that.
+pub fn is_placeholder_sum(s: &str) -> bool {
+    s.len() > 1 && s.bytes().all(|b| b == s.as_bytes()[0])
+}
+
+/// What `validate` says about a placeholder checksum under `key`.
+pub(crate) fn placeholder_message(key: &str) -> String {
+    format!(
+        "is a placeholder, not a {key}: remove the line, and `pve-firstboot image` pins the \
+         publisher's checksum when it builds the stick (`pve-firstboot pin FILE` writes it \
+         into the file)"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders() {
+        assert!(is_placeholder_sum(&"0".repeat(64)));
+        assert!(is_placeholder_sum(&"f".repeat(128)));
+        assert!(!is_placeholder_sum(&format!("1{}", "0".repeat(63))));
+    }
 
     #[test]
     fn sizes() {

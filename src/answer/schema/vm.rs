@@ -88,6 +88,13 @@ fn read_sum(c: &mut Checker, t: &mut Tbl) -> Option<String> {
                     &t.key_path(key),
                     format!("must be {len} hex digits (the {key} of the image file as downloaded)"),
                 );
+            } else if is_placeholder_sum(&s.v) {
+                let name = if key == "sha512" {
+                    "SHA-512"
+                } else {
+                    "SHA-256"
+                };
+                c.error(&s.span, &t.key_path(key), placeholder_message(name));
             } else if out.is_some() {
                 c.error(&s.span, &t.key_path(key), "give sha256 or sha512, not both");
             } else {
@@ -101,13 +108,27 @@ fn read_sum(c: &mut Checker, t: &mut Tbl) -> Option<String> {
 fn read_cloud_init(c: &mut Checker, t: &mut Tbl, root_keys: &[String]) -> Option<CloudInit> {
     let allow_unpinned = t.bool(c, "allow-unpinned").is_some_and(|b| b.v);
     let sum = read_sum(c, t);
+    let url = t
+        .peek_str("image")
+        .is_some_and(|i| i.starts_with("https://") || i.starts_with("http://"));
     if sum.is_none() && !allow_unpinned && !t.has("sha256") && !t.has("sha512") {
-        t.missing(
-            c,
-            "sha512",
-            "sha512 or sha256 of the image, as its publisher lists it (Debian: SHA512SUMS); \
-             or allow-unpinned = true",
-        );
+        if url {
+            // `image` reads the publisher's SHA512SUMS/SHA256SUMS next to it.
+            c.warning(
+                &t.key_span("image"),
+                &t.key_path("sha512"),
+                "not pinned yet: `pve-firstboot image` fills in the checksum from the \
+                 publisher's SHA512SUMS or SHA256SUMS next to the image when it builds the hook \
+                 (`pve-firstboot pin FILE` writes it into the file); a host given this answer unpinned refuses \
+                 the download",
+            );
+        } else {
+            t.missing(
+                c,
+                "sha512",
+                "sha512 or sha256 of the image file on the host; or allow-unpinned = true",
+            );
+        }
     } else if sum.is_none() && allow_unpinned {
         c.warning(
             &t.key_span("allow-unpinned"),
