@@ -5,8 +5,10 @@
 //!
 //! The state (per phase, each key under the VM's `prefix`) records, in this order:
 //! `image` (the temporary file) before the download, `creating` before `qm create`,
-//! `volume` right after the import, then `vm` when the VM is complete (and `creating`,
-//! `image` go). A VM whose `vm` is recorded is never made again: an admin who removed it
+//! `import-storage` and `import-before` (the VM's volumes there before `qm disk import`, on
+//! a live host), `volume` right after the import, then `vm` when the VM is complete (and
+//! `creating`, `image` go). An import cut off half-way leaves a volume that no config names
+//! yet; the volumes that appeared since `import-before` are that one. A VM whose `vm` is recorded is never made again: an admin who removed it
 //! meant it.
 
 use super::Cx;
@@ -267,6 +269,22 @@ impl Vm<'_> {
             let _ = cx.host.run(&Cmd::new("pvesm").args(["free", &vol]))?;
             cx.forget(&self.key("volume"))?;
         }
+        // An import cut off before it named its volume: what is there now and was not
+        // before is what it made (nothing else makes volumes for a VM of ours).
+        let sid = cx.recall(&self.key("import-storage")).map(String::from);
+        let before = cx.recall(&self.key("import-before")).map(String::from);
+        if let (Some(sid), Some(before)) = (sid, before) {
+            if let Some(now) = self.volumes_on(cx, &sid)? {
+                let before: Vec<&str> = before.split(' ').collect();
+                for v in now.iter().filter(|v| !before.contains(&v.as_str())) {
+                    cx.run(Cmd::new("pvesm").args(["free", v.as_str()]))?;
+                    cx.changes
+                        .push(format!("removed {v}, left by an interrupted import"));
+                }
+            }
+            cx.forget(&self.key("import-before"))?;
+            cx.forget(&self.key("import-storage"))?;
+        }
         self.forget_image(cx)?;
         cx.forget(&self.key("creating"))?;
         Ok(true)
@@ -329,8 +347,14 @@ impl Vm<'_> {
         let mut boot = "order=scsi0".to_string();
         match &tmp {
             Some(tmp) => {
+                if let Some(before) = self.volumes_on(cx, &storage.id)? {
+                    cx.remember(&self.key("import-storage"), &storage.id)?;
+                    cx.remember(&self.key("import-before"), &before.join(" "))?;
+                }
                 let vol = self.import(cx, &storage, tmp)?;
                 cx.remember(&self.key("volume"), &vol)?;
+                cx.forget(&self.key("import-before"))?;
+                cx.forget(&self.key("import-storage"))?;
                 set = set.args(["--scsi0".to_string(), format!("{vol},ssd=1,discard=on")]);
             }
             // `STORAGE:SIZE_IN_GiB` allocates a new volume (`src/PVE/QemuServer/Drive.pm`).
@@ -456,6 +480,36 @@ impl Vm<'_> {
 
     /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
     /// `qm` says it made.
+    /// This VM's volumes on a storage, on a live host (`None` elsewhere): `pvesm list
+    /// STORAGE --vmid VMID` prints a header, then one volume per line, its ID first
+    /// (pve-storage `PVE/CLI/pvesm.pm`, `$print_content`).
+    fn volumes_on(&self, cx: &Cx, storage: &str) -> Result<Option<Vec<String>>> {
+        let out = cx.host.query(&Cmd::new("pvesm").args([
+            "list".to_string(),
+            storage.to_string(),
+            "--vmid".into(),
+            self.vmid.to_string(),
+        ]))?;
+        if out.recorded {
+            return Ok(None);
+        }
+        if !out.success() {
+            return Err(Error::msg(format!(
+                "`pvesm list {storage} --vmid {}` failed: {}",
+                self.vmid,
+                out.stderr.trim()
+            )));
+        }
+        Ok(Some(
+            out.stdout
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().next())
+                .map(String::from)
+                .collect(),
+        ))
+    }
+
     fn import(&self, cx: &mut Cx, storage: &Storage, tmp: &str) -> Result<String> {
         let vmid = self.vmid.to_string();
         let id = storage.id.as_str();
