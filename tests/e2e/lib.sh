@@ -160,7 +160,7 @@ e2e_guest_start() {
 		# run's guest on two host cores, a second multi-threaded TCG guest once died of a
 		# spurious int3 in code the kernel was patching (cross-modifying code between vCPU
 		# threads), a hazard TCG with one vCPU does not have.
-		-smp "${E2E_SMP:-2}" -m 1536
+		-smp "${E2E_SMP:-2}" -m "$E2E_MEM_MIB"
 		-device intel-iommu,intremap=on
 		-display none
 		-serial "file:$E2E_SERIAL"
