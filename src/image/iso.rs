@@ -477,6 +477,55 @@ fn ours_in_short(answer: &str) -> String {
                 .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
         ));
     }
+    let text = |v: Option<&toml::Value>, default: &str| {
+        v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
+    };
+    if let Some(n) = t.get("notify") {
+        // The webhook URL is a secret (an ntfy topic is its own password): its host only.
+        let host = n.get("webhook").and_then(|v| v.as_str()).map(|u| {
+            let rest = u.split_once("://").map_or(u, |x| x.1);
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            authority.rsplit('@').next().unwrap_or("").to_string()
+        });
+        let mut parts = Vec::new();
+        if let Some(h) = host {
+            parts.push(format!(
+                "webhook to {h} ({})",
+                text(n.get("format"), "ntfy")
+            ));
+        }
+        if let Some(m) = n.get("smtp") {
+            parts.push(format!(
+                "mail through {}{} ({}) to mailto, and Proxmox's own alerts",
+                show(m.get("server")),
+                m.get("port").map_or(String::new(), |p| format!(":{p}")),
+                text(m.get("mode"), "tls")
+            ));
+        }
+        out.push_str(&format!("  notify:      {}\n", parts.join("; ")));
+    }
+    if let Some(b) = t.get("backup") {
+        let keep: Vec<String> = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
+            .iter()
+            .filter_map(|k| b.get(format!("keep-{k}")).map(|n| format!("{k} {n}")))
+            .collect();
+        out.push_str(&format!(
+            "  backup:      {} to {}, guests {}, keep {}{}\n",
+            show(b.get("schedule")),
+            show(b.get("storage")),
+            b.get("guests").map_or("ours".into(), |g| show(Some(g))),
+            if keep.is_empty() {
+                "as the storage says".to_string()
+            } else {
+                keep.join(", ")
+            },
+            if b.get("host-config").and_then(|v| v.as_bool()) == Some(true) {
+                ", and the host's configuration"
+            } else {
+                ""
+            }
+        ));
+    }
     out
 }
 
@@ -498,6 +547,28 @@ mod tests {
             s.contains("  vm:          102 gaming, ostype win11, hostpci [\"gpu\"]\n"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn the_short_answer_names_notify_and_backup_without_secrets() {
+        let s = ours_in_short(
+            "[notify]\nwebhook = \"https://user:pw@ntfy.example.org/secret-topic?x=1\"\n\
+             [notify.smtp]\nserver = \"smtp.example.org\"\nport = 587\nmode = \"starttls\"\n\
+             password = \"hunter2\"\n\
+             [backup]\nschedule = \"sun 03:00\"\nstorage = \"local\"\nkeep-daily = 7\n\
+             keep-weekly = 4\nhost-config = true\n",
+        );
+        assert!(
+            s.contains("  notify:      webhook to ntfy.example.org (ntfy); mail through smtp.example.org:587 (starttls) to mailto, and Proxmox's own alerts\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("  backup:      sun 03:00 to local, guests ours, keep daily 7, weekly 4, and the host's configuration\n"),
+            "{s}"
+        );
+        for secret in ["secret-topic", "pw@", "hunter2"] {
+            assert!(!s.contains(secret), "{s}");
+        }
     }
 
     #[test]
