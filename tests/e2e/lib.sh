@@ -82,12 +82,16 @@ PY
 
 # --- HTTP server (what the guest fetches from http://10.0.2.100/) -----------------------
 
-# Serve directory $1 on 127.0.0.1 (only) at a free port; sets E2E_HTTP_PORT.
+# Serve directory $1 on 127.0.0.1 (only) at a free port; sets E2E_HTTP_PORT. POSTs (the
+# agent's end-of-run notification) are answered 200 and recorded in $E2E_NOTIFICATIONS,
+# one JSON object per line (http-server.py).
 e2e_http_start() {
 	E2E_HTTP_DIR=$1
 	E2E_HTTP_PORT=$(e2e_free_port)
-	python3 -m http.server --bind 127.0.0.1 --directory "$E2E_HTTP_DIR" "$E2E_HTTP_PORT" \
-		>"$E2E_ARTIFACTS/http-server.log" 2>&1 &
+	E2E_NOTIFICATIONS=$E2E_ARTIFACTS/notifications.jsonl
+	rm -f "$E2E_NOTIFICATIONS"
+	python3 "$e2e_here/http-server.py" --dir "$E2E_HTTP_DIR" --port "$E2E_HTTP_PORT" \
+		--record "$E2E_NOTIFICATIONS" >"$E2E_ARTIFACTS/http-server.log" 2>&1 &
 	E2E_HTTP_PID=$!
 	for _ in $(seq 50); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$E2E_HTTP_PORT/" 2>/dev/null && return 0

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""The e2e tests' HTTP server on 127.0.0.1: what the guests reach as http://10.0.2.100/
+and http://10.0.2.20/ through QEMU's guestfwd. GET serves files from --dir (the HAOS
+image, hello.txt), as `python3 -m http.server` does; POST plays a webhook (an ntfy
+server, say): it answers 200 and appends the request, one JSON object per line, to
+--record (outside the served directory), so a test can count and read the notifications
+the agent sends.
+
+Usage: http-server.py --dir DIR --port PORT --record FILE
+"""
+import argparse
+import functools
+import http.server
+import json
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    record = None
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode("utf-8", "replace")
+        entry = {
+            "path": self.path,
+            "headers": {k: v for k, v in self.headers.items() if k.lower() in ("title", "priority", "tags", "content-type")},
+            "body": body,
+        }
+        with open(self.record, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.end_headers()
+        self.wfile.write(b"ok\n")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--dir", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--record", required=True)
+    a = p.parse_args()
+    Handler.record = a.record
+    open(a.record, "a").close()
+    handler = functools.partial(Handler, directory=a.dir)
+    http.server.ThreadingHTTPServer(("127.0.0.1", a.port), handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
