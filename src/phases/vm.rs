@@ -480,9 +480,9 @@ impl Vm<'_> {
 
     /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
     /// `qm` says it made.
-    /// This VM's volumes on a storage, on a live host (`None` elsewhere): `pvesm list
-    /// STORAGE --vmid VMID` prints a header, then one volume per line, its ID first
-    /// (pve-storage `PVE/CLI/pvesm.pm`, `$print_content`).
+    /// This VM's volumes on a storage, on a live host (`None` elsewhere, or when `pvesm`
+    /// cannot list them): `pvesm list STORAGE --vmid VMID` prints a header, then one
+    /// volume per line, its ID first (pve-storage `PVE/CLI/pvesm.pm`, `$print_content`).
     fn volumes_on(&self, cx: &Cx, storage: &str) -> Result<Option<Vec<String>>> {
         let out = cx.host.query(&Cmd::new("pvesm").args([
             "list".to_string(),
@@ -494,11 +494,15 @@ impl Vm<'_> {
             return Ok(None);
         }
         if !out.success() {
-            return Err(Error::msg(format!(
-                "`pvesm list {storage} --vmid {}` failed: {}",
+            // Only the clean-up of an interrupted import needs the list: without it the
+            // import goes on, as it did before the list was read.
+            log::warn!(
+                "`pvesm list {storage} --vmid {}` failed ({}); an interrupted import could \
+                 leave its volume behind",
                 self.vmid,
                 out.stderr.trim()
-            )));
+            );
+            return Ok(None);
         }
         Ok(Some(
             out.stdout
