@@ -15,6 +15,7 @@ use crate::answer::Answer;
 use crate::error::Result;
 use crate::host::{Cmd, Host, Mode};
 use crate::phases::{self, Cx, FileChange, Phase};
+use crate::prefetch::Downloads;
 use crate::state::{self, State, Status};
 
 /// How often an interrupted phase is retried before it is marked failed.
@@ -144,6 +145,20 @@ impl<'a> Engine<'a> {
         }
         let mut reboot_for = st.reboot_for.clone();
 
+        // VM images download while the host is set up; each VM phase takes its own.
+        let downloads = if self.host.is_live() && self.answer.agent.background_downloads {
+            let finished = |id: &str| {
+                st.phase(id).is_some_and(|p| {
+                    matches!(p.status, Status::Done | Status::Failed | Status::Skipped)
+                })
+            };
+            Downloads::start(phases::downloads(self.host, self.answer, &st, |id| {
+                self.mode == RunMode::Converge || !finished(id)
+            }))
+        } else {
+            Downloads::none()
+        };
+
         for phase in &self.phases {
             let id = phase.id();
             let prev = st.phase(id).cloned().unwrap_or_default();
@@ -219,6 +234,7 @@ impl<'a> Engine<'a> {
             }
             let cmds_before = self.host.commands_len();
             let mut cx = Cx::new(self.host, self.answer, &mut st, id, resumed, self.persist());
+            cx.downloads = Some(&downloads);
             let res = phase.apply(&mut cx);
             let (changes, results, reboot, files) = (cx.changes, cx.results, cx.reboot, cx.files);
             // A simulated power cut stops everything at once, as a real one would.

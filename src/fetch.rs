@@ -17,7 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::host::{Cmd, Host, shell_quote};
 
 /// Where the compressed image comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Url(String),
     /// A file on the host (a host path, resolved through the boundary).
@@ -423,7 +423,14 @@ fn head(host: &Host, url: &str) -> (Option<u64>, bool) {
     (len, ranges)
 }
 
+/// What progress lines call an image: its file's name.
+fn label(dest: &str) -> String {
+    dest.rsplit('/').next().unwrap_or(dest).to_string()
+}
+
 struct Progress {
+    /// The image's file name: downloads may run side by side.
+    label: String,
     total: Option<u64>,
     start: Instant,
     last: Instant,
@@ -439,11 +446,12 @@ impl Progress {
         let rate = mib / self.start.elapsed().as_secs_f64().max(0.001);
         match self.total {
             Some(t) if t > 0 => log::info!(
-                "haos image: {mib:.1} of {:.1} MiB ({:.0}%), {rate:.1} MiB/s",
+                "{}: {mib:.1} of {:.1} MiB ({:.0}%), {rate:.1} MiB/s",
+                self.label,
                 t as f64 / 1048576.0,
                 done as f64 * 100.0 / t as f64
             ),
-            _ => log::info!("haos image: {mib:.1} MiB, {rate:.1} MiB/s"),
+            _ => log::info!("{}: {mib:.1} MiB, {rate:.1} MiB/s", self.label),
         }
     }
 }
@@ -532,6 +540,7 @@ fn stream_once(
         Source::File(p) => (|| -> Result<()> {
             let (mut f, len) = open_image_file(host, p, limits)?;
             let mut prog = Progress {
+                label: label(dest),
                 total: Some(len),
                 start: Instant::now(),
                 last: Instant::now(),
@@ -677,6 +686,7 @@ fn download<W: Write>(
     let limits = watch.limits;
     let (total, ranges) = head(host, url);
     let mut prog = Progress {
+        label: label(watch.dest),
         total,
         start: Instant::now(),
         last: Instant::now(),

@@ -18,6 +18,7 @@ pub mod overlay;
 pub mod pci;
 pub mod phases;
 pub mod pin;
+pub mod prefetch;
 pub mod probe;
 pub mod state;
 pub mod status;

@@ -26,30 +26,49 @@ enum Mode {
     Status500,
     /// Other bytes than the checksum in the answer.
     Corrupt,
+    /// Each GET waits until this many GETs have come (at most 10 s), then sends its body:
+    /// downloads that run one after the other would each wait the 10 s, and the server
+    /// would never be answering them at once.
+    Together(usize),
 }
 
 struct Server {
     port: u16,
     gets: Arc<AtomicUsize>,
+    /// The most GETs this server was answering at the same time.
+    most_at_once: Arc<AtomicUsize>,
 }
 
 fn serve(mode: Mode, body: Vec<u8>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let gets = Arc::new(AtomicUsize::new(0));
-    let g = gets.clone();
+    let most_at_once = Arc::new(AtomicUsize::new(0));
+    let now = Arc::new(AtomicUsize::new(0));
+    let (g, most) = (gets.clone(), most_at_once.clone());
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
             let body = body.clone();
-            let g = g.clone();
-            std::thread::spawn(move || handle(conn, mode, &body, &g));
+            let (g, most, now) = (g.clone(), most.clone(), now.clone());
+            std::thread::spawn(move || handle(conn, mode, &body, &g, (&now, &most)));
         }
     });
-    Server { port, gets }
+    Server {
+        port,
+        gets,
+        most_at_once,
+    }
 }
 
-fn handle(mut conn: TcpStream, mode: Mode, body: &[u8], gets: &AtomicUsize) {
+/// `at_once`: GETs being answered now, and the most so far.
+fn handle(
+    mut conn: TcpStream,
+    mode: Mode,
+    body: &[u8],
+    gets: &AtomicUsize,
+    at_once: (&AtomicUsize, &AtomicUsize),
+) {
     conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut request = String::new();
@@ -70,7 +89,29 @@ fn handle(mut conn: TcpStream, mode: Mode, body: &[u8], gets: &AtomicUsize) {
     let head = request.starts_with("HEAD");
     if !head {
         gets.fetch_add(1, Ordering::SeqCst);
+        let n = at_once.0.fetch_add(1, Ordering::SeqCst) + 1;
+        at_once.1.fetch_max(n, Ordering::SeqCst);
+        if let Mode::Together(want) = mode {
+            let t = std::time::Instant::now();
+            while gets.load(Ordering::SeqCst) < want && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
+    answer(&mut conn, mode, body, gets, range, head);
+    if !head {
+        at_once.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn answer(
+    conn: &mut TcpStream,
+    mode: Mode,
+    body: &[u8],
+    gets: &AtomicUsize,
+    range: Option<usize>,
+    head: bool,
+) {
     let accept = if mode == Mode::TruncateNoRanges {
         ""
     } else {
@@ -312,4 +353,147 @@ fn a_plain_image_is_verified_by_sha512_and_kept_as_is() {
     .to_string();
     assert!(e.contains(&wrong) && e.contains(&sha512), "{e}");
     assert!(!d.exists(), "a failed fetch leaves no file");
+}
+
+/// Background downloads (`prefetch.rs`): three images are fetched side by side (the server
+/// answers the three GETs at once), each is taken verified with its bytes, an
+/// image asked for with other data than it was started with is not used, and one nobody
+/// takes is removed when the run's downloads end.
+#[test]
+fn background_downloads_run_side_by_side_and_each_is_taken_verified() {
+    use pve_firstboot::prefetch::{Download, Downloads};
+    let (raw, xz, sha) = image("background_downloads");
+    let s = serve(Mode::Together(3), xz);
+    let dir = scratch("fetch-background");
+    let job = |name: &str| Download {
+        dest: dir.join(name).to_str().unwrap().to_string(),
+        source: Source::Url(format!("http://127.0.0.1:{}/{name}.xz", s.port)),
+        sum: Some(sha.clone()),
+        xz: true,
+    };
+    let (a, b, c) = (job("a.qcow2"), job("b.qcow2"), job("c.qcow2"));
+    let downloads = Downloads::start(vec![a.clone(), b.clone(), c.clone(), a.clone()]);
+    assert_eq!(downloads.pending(), 3, "a dest given twice is started once");
+    let got = downloads.take(&a).expect("started").unwrap();
+    assert_eq!(got.sum, sha);
+    assert!(std::fs::read(&a.dest).unwrap() == raw, "a: bytes differ");
+    // Another checksum than the download was started with: not handed out.
+    let other = Download {
+        sum: Some("1".repeat(64)),
+        ..b.clone()
+    };
+    assert!(downloads.take(&other).is_none());
+    assert!(downloads.take(&b).is_none(), "taken once only");
+    assert!(downloads.has(&c.dest));
+    assert_eq!(
+        s.most_at_once.load(Ordering::SeqCst),
+        3,
+        "the three downloads were not running at the same time"
+    );
+    drop(downloads);
+    assert!(
+        !std::path::Path::new(&c.dest).exists(),
+        "an image nobody took stays behind"
+    );
+    assert!(
+        std::path::Path::new(&a.dest).exists(),
+        "a taken image is the VM's"
+    );
+}
+
+/// Which images a run starts downloading at once: HAOS and each cloud-image VM not made
+/// yet, pinned (or unpinned allowed), HAOS only at a pinned version (`stable` is resolved
+/// by its phase); none for a VM the state records as made or whose VMID exists, none for a
+/// phase that will not run, and none with `background-downloads = false`.
+#[test]
+fn the_run_downloads_in_the_background_only_what_its_vms_will_take() {
+    use pve_firstboot::answer;
+    use pve_firstboot::phases::downloads;
+    use pve_firstboot::state::State;
+    let sha512 = "ab".repeat(64);
+    let pinned = format!("version = \"16.3\"\nsha256 = \"{TEST_HAOS_SHA256}\"");
+    let text = |haos: &str, extra: &str| {
+        format!(
+            r#"{}
+[agent]
+{extra}
+
+[network.vm-bridge]
+name = "vmbr1"
+cidr = "10.0.100.1/24"
+
+[haos]
+{haos}
+
+[[vm]]
+vmid = 101
+name = "docker"
+[vm.cloud-init]
+image = "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-amd64.qcow2"
+sha512 = "{sha512}"
+
+[[vm]]
+vmid = 102
+name = "gaming"
+
+[[vm]]
+vmid = 103
+name = "unpinned"
+[vm.cloud-init]
+image = "https://example.org/other.qcow2.xz"
+"#,
+            installer_tables(r#"root-password = "correct horse battery""#)
+        )
+    };
+    let parse = |t: &str| match answer::parse("answer.toml", t.as_bytes()) {
+        Ok(l) => l.answer,
+        Err(r) => panic!("{r:?}"),
+    };
+    let root = scratch("prefetch-which");
+    let host = Host::rooted(&root);
+    let a = parse(&text(&pinned, ""));
+    let mut st = State::default();
+    let dests = |st: &State, a: &answer::Answer, run: &dyn Fn(&str) -> bool| -> Vec<String> {
+        downloads(&host, a, st, run)
+            .into_iter()
+            .map(|d| d.dest)
+            .collect()
+    };
+    assert_eq!(
+        dests(&st, &a, &|_| true),
+        [
+            "/var/lib/vz/images/pve-firstboot/haos_ova-16.3.qcow2",
+            "/var/lib/vz/images/pve-firstboot/vm101-debian-13-genericcloud-amd64.qcow2"
+        ]
+    );
+    let all = downloads(&host, &a, &st, |_| true);
+    assert_eq!(all[1].sum.as_deref(), Some(sha512.as_str()));
+    assert!(all[0].xz && !all[1].xz);
+    assert_eq!(
+        dests(&st, &a, &|id| id != "haos"),
+        ["/var/lib/vz/images/pve-firstboot/vm101-debian-13-genericcloud-amd64.qcow2"]
+    );
+    assert_eq!(
+        dests(
+            &st,
+            &parse(&text("version = \"stable\"\nallow-unpinned = true", "")),
+            &|_| true
+        )
+        .len(),
+        1,
+        "HAOS stable is resolved by its phase"
+    );
+    st.phase_mut("vms")
+        .data
+        .insert("vm101-vm".into(), "101".into());
+    std::fs::create_dir_all(root.join("etc/pve/qemu-server")).unwrap();
+    std::fs::write(root.join("etc/pve/qemu-server/100.conf"), "name: haos\n").unwrap();
+    assert!(dests(&st, &a, &|_| true).is_empty(), "both VMs exist");
+    // The engine starts none when the answer turns them off.
+    assert!(
+        !parse(&text(&pinned, "background-downloads = false"))
+            .agent
+            .background_downloads
+    );
+    assert!(a.agent.background_downloads, "on by default");
 }

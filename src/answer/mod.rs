@@ -160,6 +160,10 @@ pub struct MgmtNet {
 pub struct Agent {
     /// The most reboots the agent will ask for; a check that keeps failing cannot loop.
     pub max_reboots: u32,
+    /// Start every VM image's download when `run` starts, while the host is being set up
+    /// (`prefetch.rs`); off, each VM downloads its image when its turn comes, so that only
+    /// one image at a time needs room in `/var/lib/vz`.
+    pub background_downloads: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -96,6 +96,10 @@ pub fn normalized(a: &Answer) -> String {
         "max-reboots".into(),
         Value::Integer(a.agent.max_reboots.into()),
     );
+    agent.insert(
+        "background-downloads".into(),
+        Value::Boolean(a.agent.background_downloads),
+    );
     root.insert("agent".into(), Value::Table(agent));
 
     if let Some(h) = &a.host {

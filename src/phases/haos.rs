@@ -7,7 +7,9 @@ use super::{Cx, Phase};
 use crate::answer::{Answer, Haos, ImageSource};
 use crate::error::{Error, Result};
 use crate::fetch::Source;
-use crate::host::Cmd;
+use crate::host::{Cmd, Host};
+use crate::prefetch::Download;
+use crate::state::State;
 
 pub struct HaosPhase;
 
@@ -81,17 +83,32 @@ fn image(cx: &mut Cx, cfg: &Haos) -> Result<Image> {
     }
     let version = resolve_version(cx, cfg)?;
     cx.remember("version", &version)?;
-    Ok(Image {
+    Ok(image_of(cfg, &version))
+}
+
+fn image_of(cfg: &Haos, version: &str) -> Image {
+    Image {
         what: format!("Home Assistant OS {version}"),
         source: match &cfg.image {
-            ImageSource::Release => Source::Url(release_url(&version)),
+            ImageSource::Release => Source::Url(release_url(version)),
             ImageSource::Url(u) => Source::Url(u.clone()),
             ImageSource::Path(p) => Source::File(p.clone()),
         },
         sum: cfg.sha256.clone(),
         xz: true,
         file: format!("haos_ova-{version}.qcow2"),
-    })
+    }
+}
+
+/// The image to download in the background while the phases before this one run: known
+/// only when the version is pinned (`stable` is resolved by the phase itself) and the
+/// image is one the phase will take (pinned, or unpinned allowed), and needed only while
+/// the VM is not made.
+pub fn download(host: &Host, answer: &Answer, st: &State) -> Option<Download> {
+    let cfg = answer.haos.as_ref()?;
+    let pinned = cfg.sha256.is_some() || cfg.allow_unpinned;
+    (pinned && cfg.version != "stable" && super::vm::to_be_made(host, st, "haos", "", cfg.vmid))
+        .then(|| image_of(cfg, &cfg.version).download())
 }
 
 /// `stable` becomes the current release number (recorded in the state).

@@ -57,6 +57,8 @@ pub struct Cx<'a> {
     pub results: Vec<String>,
     pub reboot: Option<String>,
     pub files: Vec<FileChange>,
+    /// Images being downloaded in the background for this run (see `prefetch.rs`).
+    pub downloads: Option<&'a crate::prefetch::Downloads>,
     id: &'static str,
     state: &'a mut State,
     persist: bool,
@@ -79,6 +81,7 @@ impl<'a> Cx<'a> {
             results: Vec::new(),
             reboot: None,
             files: Vec::new(),
+            downloads: None,
             id,
             state,
             persist,
@@ -197,6 +200,24 @@ impl<'a> Cx<'a> {
             .map(|p| p.data.clone())
             .unwrap_or_default()
     }
+}
+
+/// The VM images a run can start downloading at once (see `prefetch.rs`), of the phases
+/// in `will_run`.
+pub fn downloads(
+    host: &Host,
+    answer: &Answer,
+    st: &State,
+    will_run: impl Fn(&str) -> bool,
+) -> Vec<crate::prefetch::Download> {
+    let mut out = Vec::new();
+    if will_run("haos") {
+        out.extend(haos::download(host, answer, st));
+    }
+    if will_run("vms") {
+        out.extend(vms::downloads(host, answer, st));
+    }
+    out
 }
 
 /// Ensure `line` is present in a line-based file such as /etc/modules, once; returns the

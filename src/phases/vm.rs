@@ -14,7 +14,9 @@
 use super::Cx;
 use crate::error::{Error, Result};
 use crate::fetch::{self, Source};
-use crate::host::Cmd;
+use crate::host::{Cmd, Host};
+use crate::prefetch::Download;
+use crate::state::State;
 use crate::storage::{self, Storage};
 
 /// The tag that marks a VM as made by the agent.
@@ -113,6 +115,23 @@ pub struct Image {
     pub file: String,
 }
 
+impl Image {
+    /// Its download, as a background one is started (`prefetch.rs`).
+    pub fn download(&self) -> Download {
+        Download {
+            dest: format!("{TMP_DIR}/{}", self.file),
+            source: self.source.clone(),
+            sum: self.sum.clone(),
+            xz: self.xz,
+        }
+    }
+
+    fn fetch_now(&self, cx: &Cx) -> Result<fetch::Fetched> {
+        let d = self.download();
+        fetch::fetch_disk_image(cx.host, &d.source, d.sum.as_deref(), &d.dest, d.xz)
+    }
+}
+
 /// An image without a checksum, not allowed unpinned: an answer `pve-firstboot image` did
 /// not pin (`--no-pin`, or a hook made by hand). A live host refuses it before it asks
 /// anyone for anything; `plan` and `--root` say so and go on, to show the rest.
@@ -142,6 +161,16 @@ pub struct Made {
 
 /// Prepares a VM's [`Made`].
 pub type MadeFn<'f> = &'f dyn Fn(&mut Cx) -> Result<Made>;
+
+/// Whether a VM will be made (so its image is needed): the state of `phase` does not record
+/// it as made (`vm` under `prefix`) and no VM with its VMID exists.
+pub fn to_be_made(host: &Host, st: &State, phase: &str, prefix: &str, vmid: u32) -> bool {
+    let made = st
+        .phase(phase)
+        .and_then(|p| p.data.get(&format!("{prefix}vm")))
+        .is_some();
+    !made && !host.exists(&conf_path(vmid))
+}
 
 fn conf_path(vmid: u32) -> String {
     format!("/etc/pve/qemu-server/{vmid}.conf")
@@ -290,9 +319,13 @@ impl Vm<'_> {
         Ok(true)
     }
 
+    /// The temporary image of an earlier attempt goes, unless this run is downloading it
+    /// again in the background (into the same file, which it started afresh).
     fn forget_image(&self, cx: &mut Cx) -> Result<()> {
         if let Some(tmp) = cx.recall(&self.key("image")).map(String::from) {
-            cx.remove(&tmp)?;
+            if !cx.downloads.is_some_and(|d| d.has(&tmp)) {
+                remove_image(cx, &tmp)?;
+            }
             cx.forget(&self.key("image"))?;
         }
         Ok(())
@@ -391,7 +424,7 @@ impl Vm<'_> {
         cx.run(set.args(["--boot".to_string(), boot]))?;
         if let Some(tmp) = &tmp {
             cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
-            cx.remove(tmp)?;
+            remove_image(cx, tmp)?;
         }
         // Complete: from now on the VM is the admin's, and never made again.
         cx.remember(&self.key("vm"), &vmid)?;
@@ -400,11 +433,22 @@ impl Vm<'_> {
         self.ensure_started(cx)
     }
 
-    /// The image, fetched and verified into its temporary file (recorded before).
+    /// The image, fetched and verified into its temporary file (recorded before): taken
+    /// from its background download when the run started one, else fetched now.
     fn fetch(&self, cx: &mut Cx, img: &Image) -> Result<String> {
         let tmp = format!("{TMP_DIR}/{}", img.file);
         cx.remember(&self.key("image"), &tmp)?;
-        let got = fetch::fetch_disk_image(cx.host, &img.source, img.sum.as_deref(), &tmp, img.xz)?;
+        let background = cx.downloads.and_then(|d| d.take(&img.download()));
+        let got = match background {
+            Some(Ok(got)) => got,
+            Some(Err(e)) => {
+                // Perhaps the network went away while the host was being set up: one more
+                // try, now that nothing else changes it.
+                log::warn!("{}: {e}; downloading it again", img.what);
+                img.fetch_now(cx)?
+            }
+            None => img.fetch_now(cx)?,
+        };
         if !got.sum.is_empty() {
             let algo = if got.sum.len() == 128 {
                 "sha512"
@@ -562,6 +606,15 @@ impl Vm<'_> {
 }
 
 /// Whole GiB, rounded up, of a size such as `qm resize` takes (`64G`, `1T`, `40960M`).
+/// A temporary image removed, listed among the changes but kept out of `plan`'s diffs:
+/// `Cx::remove` would read all of its gigabytes to show them.
+fn remove_image(cx: &mut Cx, tmp: &str) -> Result<()> {
+    if cx.host.remove(tmp)? {
+        cx.changes.push(format!("removed {tmp}"));
+    }
+    Ok(())
+}
+
 fn gib(size: &str) -> u64 {
     crate::answer::parse_size_gib(size).map_or(32, |g| g.ceil() as u64)
 }

@@ -12,9 +12,11 @@ use super::{Cx, Phase, owned_header};
 use crate::answer::{Answer, Bios, CloudInit, ImageSource, VmCfg};
 use crate::error::{Error, Result};
 use crate::fetch::Source;
-use crate::host::Cmd;
+use crate::host::{Cmd, Host};
 use crate::pci::{self, PciDevice};
 use crate::phases::passthrough::resolve;
+use crate::prefetch::Download;
+use crate::state::State;
 use crate::storage;
 
 pub struct VmsPhase;
@@ -220,6 +222,22 @@ fn vm<'a>(cx: &Cx, i: usize, cfg: &'a VmCfg, pci: &Pci) -> Vm<'a> {
             hold_start: pci.not_ready(),
         },
     }
+}
+
+/// The cloud images to download in the background, of the VMs not made yet whose image the
+/// phase will take (pinned, or unpinned allowed).
+pub fn downloads(host: &Host, answer: &Answer, st: &State) -> Vec<Download> {
+    answer
+        .vms
+        .iter()
+        .filter_map(|cfg| {
+            let ci = cfg.cloud_init.as_ref()?;
+            let prefix = format!("vm{}-", cfg.vmid);
+            ((ci.sum.is_some() || ci.allow_unpinned)
+                && super::vm::to_be_made(host, st, "vms", &prefix, cfg.vmid))
+            .then(|| image(cfg, ci).ok().map(|i| i.download()))?
+        })
+        .collect()
 }
 
 fn image(cfg: &VmCfg, ci: &CloudInit) -> Result<Image> {

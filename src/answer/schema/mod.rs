@@ -117,11 +117,15 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
                 max_reboots: t
                     .int(c, "max-reboots", 1..=10, "max-reboots")
                     .map_or(3, |v| v.v as u32),
+                background_downloads: t.bool(c, "background-downloads").is_none_or(|v| v.v),
             };
             t.finish(c);
             a
         }
-        None => Agent { max_reboots: 3 },
+        None => Agent {
+            max_reboots: 3,
+            background_downloads: true,
+        },
     };
     let host = root.table(c, "host").map(|mut t| {
         let h = read_host(c, &mut t);
