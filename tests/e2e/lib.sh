@@ -58,8 +58,11 @@ e2e_image() {
 }
 
 # What the HTTP server serves, made fresh in directory $1: a synthetic HAOS image (a qcow2
-# of 2 GiB virtual size with 4 MiB of data, xz-compressed in blocks as HAOS images are) and
-# a hello file. Prints the image's sha256.
+# of 2 GiB virtual size with 4 MiB of data, xz-compressed in blocks as HAOS images are), a
+# synthetic cloud image (a plain qcow2 of 1 GiB with 2 MiB of data, and SHA512SUMS beside
+# it, as cloud.debian.org publishes them; cloud-expect.txt has the SHA-256 of its first MiB
+# and of the MiB at 512 MiB, for the e2e to compare with the imported disk) and a hello
+# file. Prints the HAOS image's sha256.
 e2e_www() {
 	local www=$1
 	rm -rf "$www"
@@ -76,6 +79,19 @@ PY
 	rm -f "$www/haos.raw"
 	xz -3 -T2 --block-size=1MiB -c "$www/haos.qcow2" >"$www/haos_ova-16.3.qcow2.xz"
 	rm -f "$www/haos.qcow2"
+	python3 - "$www/cloud.raw" "$www/cloud-expect.txt" <<'PY'
+import hashlib, os, sys
+with open(sys.argv[1], "wb") as f, open(sys.argv[2], "w") as e:
+    f.truncate(1 << 30)
+    for off in (0, 512 << 20):
+        data = os.urandom(1 << 20)
+        f.seek(off)
+        f.write(data)
+        e.write(f"{off} {hashlib.sha256(data).hexdigest()}\n")
+PY
+	qemu-img convert -q -f raw -O qcow2 "$www/cloud.raw" "$www/debian-13-genericcloud-amd64.qcow2"
+	rm -f "$www/cloud.raw"
+	(cd "$www" && sha512sum debian-13-genericcloud-amd64.qcow2 >SHA512SUMS)
 	echo "hello from the e2e HTTP server" >"$www/hello.txt"
 	sha256sum "$www/haos_ova-16.3.qcow2.xz" | awk '{print $1}'
 }
