@@ -914,6 +914,16 @@ mod tests {
         d
     }
 
+    /// The cap is the most bytes allowed: a file of exactly that size is read, one byte
+    /// more is refused.
+    #[test]
+    fn read_capped_allows_exactly_the_cap() {
+        let r = scratch("capped");
+        fs::write(r.join("f"), [7u8; 16]).unwrap();
+        assert_eq!(read_capped(&r.join("f"), 16).unwrap().len(), 16);
+        assert!(read_capped(&r.join("f"), 15).is_err());
+    }
+
     #[test]
     fn symlinks_never_escape_the_root() {
         let r = scratch("escape");

@@ -190,3 +190,38 @@ fn nothing_breaks_the_hypervisor() {
         assert!(!has(&format!("install{m}/bin/false")), "{m} is needed");
     }
 }
+
+/// fail2ban is restarted when either of its files changed, not only when both did: an
+/// admin who removed the filter gets it back, and the running fail2ban reads it.
+#[test]
+fn fail2ban_restarts_when_one_of_its_files_changed() {
+    let (root, out) = apply_fixture("hardening-pve8", "hardening-fail2ban-one-file");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let filter = root.join("etc/fail2ban/filter.d/pve-firstboot-proxmox.conf");
+    assert!(filter.exists(), "the fixture turns fail2ban on");
+    fs::remove_file(&filter).unwrap();
+    fs::remove_file(root.join("var/lib/pve-firstboot/commands.log")).unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .arg("apply")
+        .arg(manifest().join("tests/fixtures/hardening-pve8/answer.toml"))
+        .arg("--root")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(filter.exists());
+    let log = commands_log(&root);
+    assert!(
+        log.lines()
+            .any(|l| l == "systemctl restart fail2ban.service"),
+        "the filter came back but fail2ban was not restarted:\n{log}"
+    );
+}

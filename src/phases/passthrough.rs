@@ -258,7 +258,8 @@ pub fn resolve(
     {
         if picked.iter().any(|p| p.id() == d.id()) {
             return Err(Error::msg(format!(
-                "{d} has the same ID as a device to pass through, and vfio-pci ids={} would take it                  from the host too; pass both through or neither",
+                "{d} has the same ID as a device to pass through, and vfio-pci ids={} would take \
+                 it from the host too; pass both through or neither",
                 d.id()
             )));
         }
@@ -634,6 +635,46 @@ fn kernel_log(cx: &mut Cx) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dev(addr: &str, class: u32, device: u16) -> PciDevice {
+        let n = |r: std::ops::Range<usize>| u8::from_str_radix(&addr[r], 16).unwrap();
+        PciDevice {
+            addr: addr.into(),
+            domain: 0,
+            bus: n(5..7),
+            dev: n(8..10),
+            func: n(11..12),
+            vendor: 0x10de,
+            device,
+            class,
+            boot_vga: false,
+            driver: None,
+            iommu_group: Some("1".into()),
+        }
+    }
+
+    /// Each kind of selector takes exactly its devices: a function only itself, a slot
+    /// every function of it, and nothing else on the bus.
+    #[test]
+    fn selectors_pick_exactly_their_devices() {
+        let all = [
+            dev("0000:00:02.0", 0x030000, 0x1),
+            dev("0000:01:00.0", 0x030000, 0x2204),
+            dev("0000:01:00.1", 0x040300, 0x1aef),
+            dev("0000:02:00.0", 0x010802, 0x3),
+        ];
+        let addrs = |s: &str| -> Vec<String> {
+            resolve(&[DeviceSel::parse(s).unwrap()], &all, false)
+                .unwrap()
+                .into_iter()
+                .map(|d| d.addr)
+                .collect()
+        };
+        assert_eq!(addrs("0000:01:00.1"), ["0000:01:00.1"]);
+        assert_eq!(addrs("01:00.0"), ["0000:01:00.0"]);
+        assert_eq!(addrs("0000:01:00"), ["0000:01:00.0", "0000:01:00.1"]);
+        assert!(resolve(&[DeviceSel::parse("0000:03:00.0").unwrap()], &all, false).is_err());
+    }
 
     #[test]
     fn grub_words_skip_expansions() {
