@@ -6,16 +6,45 @@ server, say): it answers 200 and appends the request, one JSON object per line, 
 --record (outside the served directory), so a test can count and read the notifications
 the agent sends.
 
-Usage: http-server.py --dir DIR --port PORT --record FILE
+With --rate BYTES, each GET's body is sent at that many bytes per second (a slow
+mirror, for tests/bench-downloads), and --log FILE gets one line per GET when it ends:
+its path, start and end (Unix seconds), so the time spent downloading is measured where
+the bytes leave.
+
+Usage: http-server.py --dir DIR --port PORT --record FILE [--rate BYTES] [--log FILE]
 """
 import argparse
 import functools
 import http.server
 import json
+import time
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     record = None
+    rate = 0
+    log = None
+
+    def copyfile(self, source, outputfile):
+        start = time.time()
+        if not self.rate:
+            super().copyfile(source, outputfile)
+        else:
+            # Pieces of a tenth of a second's worth, each on its own schedule.
+            piece = max(1, self.rate // 10)
+            sent = 0
+            while True:
+                data = source.read(piece)
+                if not data:
+                    break
+                outputfile.write(data)
+                sent += len(data)
+                ahead = start + sent / self.rate - time.time()
+                if ahead > 0:
+                    time.sleep(ahead)
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write(f"{self.path} {start:.3f} {time.time():.3f}\n")
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -38,8 +67,12 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--record", required=True)
+    p.add_argument("--rate", type=int, default=0)
+    p.add_argument("--log")
     a = p.parse_args()
     Handler.record = a.record
+    Handler.rate = a.rate
+    Handler.log = a.log
     open(a.record, "a").close()
     handler = functools.partial(Handler, directory=a.dir)
     http.server.ThreadingHTTPServer(("127.0.0.1", a.port), handler).serve_forever()

@@ -106,8 +106,11 @@ e2e_http_start() {
 	E2E_HTTP_PORT=$(e2e_free_port)
 	E2E_NOTIFICATIONS=$E2E_ARTIFACTS/notifications.jsonl
 	rm -f "$E2E_NOTIFICATIONS"
+	# E2E_HTTP_RATE: bytes per second per download (tests/bench-downloads); the log of
+	# each GET's start and end goes to $E2E_ARTIFACTS/http-gets.log.
 	python3 "$e2e_here/http-server.py" --dir "$E2E_HTTP_DIR" --port "$E2E_HTTP_PORT" \
-		--record "$E2E_NOTIFICATIONS" >"$E2E_ARTIFACTS/http-server.log" 2>&1 &
+		--record "$E2E_NOTIFICATIONS" --rate "${E2E_HTTP_RATE:-0}" --log "$E2E_ARTIFACTS/http-gets.log" \
+		>"$E2E_ARTIFACTS/http-server.log" 2>&1 &
 	E2E_HTTP_PID=$!
 	for _ in $(seq 50); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$E2E_HTTP_PORT/" 2>/dev/null && return 0
