@@ -243,8 +243,39 @@ pub fn snippets(storages: &[Storage]) -> Result<Snippets> {
     })
 }
 
+/// What to do when LVM refuses a thin pool whose metadata check failed: lvm2 activates a
+/// pool only after `thin_check` passes, and after a power cut in the middle of writes it may
+/// not ("Check of pool VG/POOL failed (status:64). Manual repair required!"). Nothing the
+/// agent can safely do for the admin (a repair rewrites the pool's metadata), so the
+/// message says what to run. `None` for any other failure.
+pub fn thin_pool_hint(msg: &str) -> Option<String> {
+    if !msg.contains("Manual repair required") {
+        return None;
+    }
+    let pool = msg
+        .split("Check of pool ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .filter(|p| p.contains('/'))
+        .unwrap_or("VG/POOL");
+    Some(format!(
+        "the LVM thin pool {pool} needs a repair (its metadata check failed, as it can after \
+         a power cut during writes): with no guest on it running, run `lvconvert --repair \
+         {pool}` (lvmthin(7), \"Metadata check and repair\"), then `pve-firstboot run` again"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_thin_pool_that_needs_a_repair_is_named_with_the_command() {
+        let e = "`pvesm free local-lvm:vm-100-disk-0` failed (exit 255): Check of pool \
+                 pve/data failed (status:64). Manual repair required!";
+        let h = super::thin_pool_hint(e).unwrap();
+        assert!(h.contains("`lvconvert --repair pve/data`"), "{h}");
+        assert!(super::thin_pool_hint("volume 'x' does not exist").is_none());
+    }
+
     use super::*;
 
     // As pve-installer's StorageConfig.pm lays them out (retyped, not copied).

@@ -196,6 +196,15 @@ impl Vm<'_> {
     /// Make the VM unless it exists: adopted when it carries our tag and its disk, refused
     /// when it is someone else's. `made` is asked for only when the VM is really made.
     pub fn ensure(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
+        self.ensure_as_is(cx, made).map_err(|e| {
+            match storage::thin_pool_hint(&e.to_string()).filter(|_| !e.is_crash()) {
+                Some(hint) => Error::msg(format!("{e}; {hint}")),
+                None => e,
+            }
+        })
+    }
+
+    fn ensure_as_is(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
         if cx.recall(&self.key("vm")) == Some(vmid.as_str()) {
             cx.results
