@@ -21,7 +21,7 @@ pub fn build_hook(answer_text: &str) -> Result<Vec<u8>> {
     hook::build(env!("CARGO_PKG_VERSION"), &for_host, &agent_xz)
 }
 
-/// `xz -9e` through the xz command (every Debian/Ubuntu workstation and Proxmox host has
+/// `xz --x86 --lzma2=preset=9e` through the xz command (every Debian/Ubuntu workstation and Proxmox host has
 /// it; an xz encoder in the agent would add to the very size this saves). The data goes
 /// through pipes, never a file: a work file in a shared /tmp is one another user could
 /// swap for their own between our write and xz's read (and then run as root in the hook).
@@ -29,8 +29,11 @@ pub fn xz(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::{Read, Write};
     use std::process::Stdio;
     // -T1: the same bytes every time; --check=crc32: what the kernel's and busybox's
-    // xz decoders understand too.
-    let cmd = Cmd::new("xz").args(["-9e", "-T1", "--check=crc32", "-c"]);
+    // xz decoders understand too. --x86: xz's branch/call/jump filter turns the agent's
+    // relative call and jump targets into absolute ones, which repeat and compress better
+    // (40 KB less of the 1 MiB hook); `xz -dc` reads the filter chain from the stream's
+    // header, so the hook's stub unpacks it as before (every xz-utils 5 decoder has BCJ).
+    let cmd = Cmd::new("xz").args(["--x86", "--lzma2=preset=9e", "-T1", "--check=crc32", "-c"]);
     let mut child = Host::live().spawn(&cmd, Stdio::piped(), Stdio::piped())?;
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
