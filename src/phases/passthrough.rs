@@ -673,6 +673,7 @@ mod tests {
         assert_eq!(addrs("0000:01:00.1"), ["0000:01:00.1"]);
         assert_eq!(addrs("01:00.0"), ["0000:01:00.0"]);
         assert_eq!(addrs("0000:01:00"), ["0000:01:00.0", "0000:01:00.1"]);
+        assert_eq!(addrs("10de:1aef"), ["0000:01:00.1"]);
         assert!(resolve(&[DeviceSel::parse("0000:03:00.0").unwrap()], &all, false).is_err());
     }
 
