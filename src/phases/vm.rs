@@ -4,11 +4,14 @@
 //! attempt cut off half-way cleaned up, but only what the state recorded as ours.
 //!
 //! The state (per phase, each key under the VM's `prefix`) records, in this order:
-//! `image` (the temporary file) before the download, `creating` before `qm create`,
-//! `import-storage` and `import-before` (the VM's volumes there before `qm disk import`, on
-//! a live host), `volume` right after the import, then `vm` when the VM is complete (and
-//! `creating`, `image` go). An import cut off half-way leaves a volume that no config names
-//! yet; the volumes that appeared since `import-before` are that one. A VM whose `vm` is recorded is never made again: an admin who removed it
+//! `image` (the temporary file) before the download, `creating` before `qm create`, with
+//! `volumes-storage` and `volumes-before` (the VMID's volumes on the VM's storage before
+//! any is made, on a live host), `volume` right after `qm disk import`, then `vm` when the
+//! VM is complete (and the others go). A command cut off half-way (`qm disk import`, or a
+//! `qm set` that allocates the EFI vars, the TPM state, a disk or the cloud-init drive) can
+//! leave a volume that no config names yet; the volumes that appeared since
+//! `volumes-before` are such ones, and nothing but our attempt makes volumes for a VMID that
+//! had no VM. A VM whose `vm` is recorded is never made again: an admin who removed it
 //! meant it.
 
 use super::Cx;
@@ -307,25 +310,30 @@ impl Vm<'_> {
             let _ = cx.host.run(&Cmd::new("pvesm").args(["free", &vol]))?;
             cx.forget(&self.key("volume"))?;
         }
-        // An import cut off before it named its volume: what is there now and was not
-        // before is what it made (nothing else makes volumes for a VM of ours).
-        let sid = cx.recall(&self.key("import-storage")).map(String::from);
-        let before = cx.recall(&self.key("import-before")).map(String::from);
+        // A command cut off before the config named its volume: what is there now and was
+        // not before is what the attempt made (nothing else makes volumes for a VMID that
+        // had no VM).
+        let sid = cx.recall(&self.key("volumes-storage")).map(String::from);
+        let before = cx.recall(&self.key("volumes-before")).map(String::from);
         if let (Some(sid), Some(before)) = (sid, before) {
             if let Some(now) = self.volumes_on(cx, &sid)? {
                 let before: Vec<&str> = before.split(' ').collect();
                 for v in now.iter().filter(|v| !before.contains(&v.as_str())) {
                     cx.run(Cmd::new("pvesm").args(["free", v.as_str()]))?;
                     cx.changes
-                        .push(format!("removed {v}, left by an interrupted import"));
+                        .push(format!("removed {v}, left by an interrupted attempt"));
                 }
             }
-            cx.forget(&self.key("import-before"))?;
-            cx.forget(&self.key("import-storage"))?;
         }
+        self.forget_volumes(cx)?;
         self.forget_image(cx)?;
         cx.forget(&self.key("creating"))?;
         Ok(true)
+    }
+
+    fn forget_volumes(&self, cx: &mut Cx) -> Result<()> {
+        cx.forget(&self.key("volumes-before"))?;
+        cx.forget(&self.key("volumes-storage"))
     }
 
     /// The temporary image of an earlier attempt goes, unless this run is downloading it
@@ -369,9 +377,16 @@ impl Vm<'_> {
         let what = img
             .as_ref()
             .map_or_else(|| self.name.to_string(), |i| i.what.clone());
+        // The VMID's volumes before any is made (read before `creating` is noted: a failed
+        // read only warns, and the attempt goes on without this record).
+        let before = self.volumes_on(cx, &storage.id)?;
         // From here on the VM is ours: noted before it exists, so an interruption is
         // cleaned up.
         cx.remember(&self.key("creating"), &vmid)?;
+        if let Some(before) = before {
+            cx.remember(&self.key("volumes-storage"), &storage.id)?;
+            cx.remember(&self.key("volumes-before"), &before.join(" "))?;
+        }
         cx.run(self.create_cmd(&what))?;
         cx.changes.push(format!("created VM {vmid} ({what})"));
         let x = &self.extra;
@@ -389,14 +404,8 @@ impl Vm<'_> {
         let mut boot = "order=scsi0".to_string();
         match &tmp {
             Some(tmp) => {
-                if let Some(before) = self.volumes_on(cx, &storage.id)? {
-                    cx.remember(&self.key("import-storage"), &storage.id)?;
-                    cx.remember(&self.key("import-before"), &before.join(" "))?;
-                }
                 let vol = self.import(cx, &storage, tmp)?;
                 cx.remember(&self.key("volume"), &vol)?;
-                cx.forget(&self.key("import-before"))?;
-                cx.forget(&self.key("import-storage"))?;
                 set = set.args(["--scsi0".to_string(), format!("{vol},ssd=1,discard=on")]);
             }
             // `STORAGE:SIZE_IN_GiB` allocates a new volume (`src/PVE/QemuServer/Drive.pm`).
@@ -437,6 +446,7 @@ impl Vm<'_> {
         }
         // Complete: from now on the VM is the admin's, and never made again.
         cx.remember(&self.key("vm"), &vmid)?;
+        self.forget_volumes(cx)?;
         cx.forget(&self.key("creating"))?;
         cx.forget(&self.key("image"))?;
         self.ensure_started(cx)
@@ -531,8 +541,6 @@ impl Vm<'_> {
         Cmd::new("qm").args(a)
     }
 
-    /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
-    /// `qm` says it made.
     /// This VM's volumes on a storage, on a live host (`None` elsewhere, or when `pvesm`
     /// cannot list them): `pvesm list STORAGE --vmid VMID` prints a header, then one
     /// volume per line, its ID first (pve-storage `PVE/CLI/pvesm.pm`, `$print_content`).
@@ -567,6 +575,8 @@ impl Vm<'_> {
         ))
     }
 
+    /// `qm disk import`, or `qm importdisk` on hosts older than PVE 7.2; returns the volume
+    /// `qm` says it made.
     fn import(&self, cx: &mut Cx, storage: &Storage, tmp: &str) -> Result<String> {
         let vmid = self.vmid.to_string();
         let id = storage.id.as_str();
