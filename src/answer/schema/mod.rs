@@ -272,6 +272,7 @@ mod tests {
         assert_eq!(parse_size_gib("32G"), Some(32.0));
         assert_eq!(parse_size_gib("1T"), Some(1024.0));
         assert_eq!(parse_size_gib("40960M"), Some(40.0));
+        assert_eq!(parse_size_gib("2097152K"), Some(2.0));
         assert_eq!(parse_size_gib("32"), None);
         assert_eq!(parse_size_gib("G"), None);
         assert_eq!(parse_size_gib("3.5G"), None);
