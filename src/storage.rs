@@ -245,7 +245,8 @@ pub fn snippets(storages: &[Storage]) -> Result<Snippets> {
 
 /// What to do when LVM refuses a thin pool whose metadata check failed: lvm2 activates a
 /// pool only after `thin_check` passes, and after a power cut in the middle of writes it may
-/// not ("Check of pool VG/POOL failed (status:64). Manual repair required!"). Nothing the
+/// not ("Check of pool VG/POOL failed (status:64). Manual repair required!", lvm2's wording,
+/// as our test guest printed it after a cut and as PVE hosts report it). Nothing the
 /// agent can safely do for the admin (a repair rewrites the pool's metadata), so the
 /// message says what to run. `None` for any other failure.
 pub fn thin_pool_hint(msg: &str) -> Option<String> {
