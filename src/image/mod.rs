@@ -22,9 +22,10 @@ pub fn build_hook(answer_text: &str) -> Result<Vec<u8>> {
 }
 
 /// `xz --x86 --lzma2=preset=9e` through the xz command (every Debian/Ubuntu workstation and
-/// Proxmox host has it; an xz encoder in the agent would add to the very size this saves). The data goes
-/// through pipes, never a file: a work file in a shared /tmp is one another user could
-/// swap for their own between our write and xz's read (and then run as root in the hook).
+/// Proxmox host has it; an xz encoder in the agent would add to the very size this saves).
+/// The data goes through pipes, never a file: a work file in a shared /tmp is one another
+/// user could swap for their own between our write and xz's read (and then run as root in
+/// the hook).
 pub fn xz(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::{Read, Write};
     use std::process::Stdio;
