@@ -188,7 +188,7 @@ pub const ROOT_FORWARD: &str = "/root/.forward";
 /// and so through the smtp target the `backup` phase set up: a local mail to root, which
 /// root's `.forward` pipes into proxmox-mail-forward, which makes it a notification
 /// (proxmox-rs `proxmox-notify/src/lib.rs`, `Notification::new_forwarded_mail`: its
-/// subject the title, type `system-mail`) that every matcher sees, ours (`mode all`)
+/// subject the title, type `system-mail`) that every matcher sees, `default-matcher` (routed to our target)
 /// included. The body goes on sendmail's stdin; nothing secret is on its command line.
 fn mail(host: &Host, word: &str, text: &str, a: &answer::Answer) -> String {
     let target = host

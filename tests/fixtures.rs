@@ -44,19 +44,6 @@ fn apply(answer: &Path, root: &Path) -> (i32, String, String) {
     )
 }
 
-/// Lay out a case's starting tree in a scratch directory.
-pub fn prepare(case: &Path, name: &str) -> std::path::PathBuf {
-    let base = fs::read_to_string(case.join("base")).unwrap();
-    let root = scratch(&format!("fixture-{name}"));
-    for b in base.split_whitespace() {
-        copy_tree(&manifest().join("tests/roots").join(b), &root);
-    }
-    if case.join("overlay").is_dir() {
-        copy_tree(&case.join("overlay"), &root);
-    }
-    root
-}
-
 fn check_case(case: &Path) -> Vec<String> {
     let name = case.file_name().unwrap().to_string_lossy().into_owned();
     let mut bad = Vec::new();

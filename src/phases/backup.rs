@@ -12,10 +12,16 @@
 //! `\tKEY VALUE` line per property, a blank line between sections; proxmox-rs
 //! `proxmox-section-config/src/lib.rs`, `write_do` and `default_format_section_content`,
 //! which write an array as one line per item):
-//! - `/etc/pve/notifications.cfg`: `smtp: pve-firstboot` and `matcher: pve-firstboot`; every
-//!   other section (Proxmox's own `mail-to-root` and `default-matcher`, built in when the
-//!   file does not name them: proxmox-rs `proxmox-notify/src/context/pve.rs`,
-//!   `DEFAULT_CONFIG`, merged in `proxmox-notify/src/lib.rs` `Config::new`) is kept as it is.
+//! - `/etc/pve/notifications.cfg`: `smtp: pve-firstboot`, and Proxmox's `default-matcher`
+//!   routed to it instead of `mail-to-root` — what an admin does in the web UI (Datacenter →
+//!   Notifications) to have every notification mailed once, through the relay. Proxmox
+//!   supplies `mail-to-root` and `default-matcher` itself when the file does not name them
+//!   (proxmox-rs `proxmox-notify/src/context/pve.rs`, `DEFAULT_CONFIG`, merged in
+//!   `proxmox-notify/src/lib.rs` `Config::new`); every other section is kept as it is.
+//!   No matcher of our own: section config keeps one entry per section *name*
+//!   (`proxmox-section-config`, `SectionConfigData`, keyed by id), so the matcher called
+//!   `pve-firstboot` that earlier versions wrote beside the target of that name replaced
+//!   the target when Proxmox read the file. A second run removes that old matcher.
 //! - `/etc/pve/priv/notifications.cfg`: `smtp: pve-firstboot` with its `password` only
 //!   (`SmtpPrivateConfig`, "saved to a separate configuration file with stricter
 //!   permissions (root:root 0600)": proxmox-notify `src/endpoints/smtp.rs`).
@@ -32,9 +38,18 @@ use crate::storage;
 pub const NOTIFICATIONS_CFG: &str = "/etc/pve/notifications.cfg";
 pub const NOTIFICATIONS_PRIV: &str = "/etc/pve/priv/notifications.cfg";
 pub const JOBS_CFG: &str = "/etc/pve/jobs.cfg";
-/// Our target's and matcher's name (proxmox-notify `ENTITY_NAME_SCHEMA`: a safe ID of 2
-/// to 32 characters).
+/// Our smtp target's name (proxmox-notify `ENTITY_NAME_SCHEMA`: a safe ID of 2 to 32
+/// characters). No other section of ours may have it: targets and matchers share one
+/// namespace (proxmox-notify `api/mod.rs`, `ensure_unique`).
 pub const TARGET: &str = "pve-firstboot";
+/// Proxmox's built-in matcher and target (proxmox-notify `context/pve.rs`).
+pub const DEFAULT_MATCHER: &str = "default-matcher";
+pub const MAIL_TO_ROOT: &str = "mail-to-root";
+/// The comment of a `default-matcher` section the agent wrote itself (the file had none):
+/// such a section is removed again with `[notify.smtp]`, which brings Proxmox's built-in
+/// one back.
+const MATCHER_COMMENT: &str =
+    "Route all notifications to the [notify.smtp] relay (written by pve-firstboot)";
 /// The job's ID: `backup-` and a name, like the web UI's IDs (`backup-` and 13 characters
 /// of a UUID: pve-manager `www/manager6/panel/BackupAdvancedOptions.js`).
 pub const JOB_ID: &str = "backup-pve-firstboot";
@@ -76,12 +91,12 @@ impl Phase for BackupPhase {
         match &smtp {
             Some(s) => notifications(cx, s)?,
             None => {
-                edit(
-                    cx,
-                    NOTIFICATIONS_CFG,
-                    &[("smtp", None), ("matcher", None)],
-                    PMXCFS_MODE,
-                )?;
+                let old = cx.read(NOTIFICATIONS_CFG)?.unwrap_or_default();
+                let text = with_section(&old, "matcher", TARGET, None);
+                let new = routed(&with_section(&text, "smtp", TARGET, None), false);
+                if new != old {
+                    cx.write(NOTIFICATIONS_CFG, &new, PMXCFS_MODE)?;
+                }
                 edit(cx, NOTIFICATIONS_PRIV, &[("smtp", None)], PRIV_MODE)?;
             }
         }
@@ -119,16 +134,26 @@ impl Phase for BackupPhase {
         }
         if cx.answer.notify.as_ref().is_some_and(|n| n.smtp.is_some()) {
             let cfg = cx.read(NOTIFICATIONS_CFG)?.unwrap_or_default();
-            let ours = sections(&cfg);
-            for kind in ["smtp", "matcher"] {
-                if !ours.iter().any(|s| s.kind == kind && s.id == TARGET) {
-                    return Err(Error::msg(format!(
-                        "{NOTIFICATIONS_CFG} has no {kind} {TARGET}"
-                    )));
-                }
+            let secs = sections(&cfg);
+            // As Proxmox reads the file: one section per name, so ours must be alone with
+            // its name, and the default matcher must route to it.
+            let named: Vec<&Section> = secs.iter().filter(|s| s.id == TARGET).collect();
+            if named.len() != 1 || named[0].kind != "smtp" {
+                return Err(Error::msg(format!(
+                    "{NOTIFICATIONS_CFG}: the smtp target {TARGET} is missing or shares its name with another section"
+                )));
+            }
+            let routes = secs
+                .iter()
+                .find(|s| s.kind == "matcher" && s.id == DEFAULT_MATCHER)
+                .is_some_and(|s| matcher_targets(&s.text).iter().any(|t| t == TARGET));
+            if !routes {
+                return Err(Error::msg(format!(
+                    "{NOTIFICATIONS_CFG}: {DEFAULT_MATCHER} does not route to {TARGET}"
+                )));
             }
             cx.results.push(format!(
-                "smtp target and matcher {TARGET} in {NOTIFICATIONS_CFG}"
+                "smtp target {TARGET} in {NOTIFICATIONS_CFG}, {DEFAULT_MATCHER} routed to it"
             ));
         }
         Ok(())
@@ -308,27 +333,14 @@ fn notifications(cx: &mut Cx, m: &Smtp) -> Result<()> {
         props.push(("username", u.clone()));
     }
     let target = section("smtp", TARGET, &props);
-    // MatcherConfig (proxmox-notify src/matcher.rs, `matches`): with no match-* rule the
-    // result is mode `all`'s neutral element, true: every notification matches. Proxmox's `default-matcher` (to mail-to-root) stays as it is:
-    // both deliver.
-    let matcher = section(
-        "matcher",
-        TARGET,
-        &[
-            (
-                "comment",
-                "Written by pve-firstboot: every notification, also by mail through the smtp target pve-firstboot".into(),
-            ),
-            ("mode", "all".into()),
-            ("target", TARGET.into()),
-        ],
-    );
-    edit(
-        cx,
-        NOTIFICATIONS_CFG,
-        &[("smtp", Some(&target)), ("matcher", Some(&matcher))],
-        PMXCFS_MODE,
-    )?;
+    let old = cx.read(NOTIFICATIONS_CFG)?.unwrap_or_default();
+    // The matcher of the same name that earlier versions wrote goes first: Proxmox read it
+    // in place of the target.
+    let text = with_section(&old, "matcher", TARGET, None);
+    let new = routed(&with_section(&text, "smtp", TARGET, Some(&target)), true);
+    if new != old {
+        cx.write(NOTIFICATIONS_CFG, &new, PMXCFS_MODE)?;
+    }
     // The password: only in priv/, 0600 (what pmxcfs shows for priv/ anyway).
     let private = m
         .password
@@ -340,6 +352,85 @@ fn notifications(cx: &mut Cx, m: &Smtp) -> Result<()> {
         &[("smtp", private.as_deref())],
         PRIV_MODE,
     )
+}
+
+/// The targets a matcher section routes to (its `target` lines; proxmox-section-config
+/// writes an array as one line per item and reads either indentation).
+fn matcher_targets(section: &str) -> Vec<String> {
+    section
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim_start().strip_prefix("target"))
+        .filter(|v| v.starts_with([' ', '\t']))
+        .map(|v| v.trim().to_string())
+        .collect()
+}
+
+/// `text` with Proxmox's `default-matcher` routed to our smtp target (`to_smtp`) or back to
+/// Proxmox's `mail-to-root`: one mail per notification, through the relay when there is one
+/// (the UI's way: the matcher's target list changed, not a second matcher beside it, which
+/// would mail every notification twice, the relay's and root's address being the same).
+/// - The file has no `default-matcher` (Proxmox supplies its own, to `mail-to-root`):
+///   routing to the relay writes one, marked as ours; routing back removes a marked one,
+///   so Proxmox's built-in returns.
+/// - The admin's own `default-matcher` keeps its comment, mode and rules; only
+///   `mail-to-root` and our target are swapped in its target list (any other target of
+///   theirs stays). Without either, ours is added.
+fn routed(text: &str, to_smtp: bool) -> String {
+    let secs = sections(text);
+    let Some(m) = secs
+        .iter()
+        .find(|s| s.kind == "matcher" && s.id == DEFAULT_MATCHER)
+    else {
+        if !to_smtp {
+            return text.to_string();
+        }
+        let ours = section(
+            "matcher",
+            DEFAULT_MATCHER,
+            &[
+                ("comment", MATCHER_COMMENT.to_string()),
+                ("mode", "all".into()),
+                ("target", TARGET.into()),
+            ],
+        );
+        return with_section(text, "matcher", DEFAULT_MATCHER, Some(&ours));
+    };
+    if !to_smtp
+        && m.text
+            .lines()
+            .any(|l| l.trim_start() == format!("comment {MATCHER_COMMENT}"))
+    {
+        return with_section(text, "matcher", DEFAULT_MATCHER, None);
+    }
+    let (from, to) = if to_smtp {
+        (MAIL_TO_ROOT, TARGET)
+    } else {
+        (TARGET, MAIL_TO_ROOT)
+    };
+    let targets = matcher_targets(&m.text);
+    let mut lines: Vec<String> = Vec::new();
+    let mut placed = targets.iter().any(|t| t == to);
+    for l in m.text.lines() {
+        let is = |name: &str| {
+            l.trim_start()
+                .strip_prefix("target")
+                .is_some_and(|v| v.starts_with([' ', '\t']) && v.trim() == name)
+        };
+        if is(from) {
+            if !placed {
+                lines.push(l.replacen(from, to, 1));
+                placed = true;
+            }
+            continue;
+        }
+        lines.push(l.to_string());
+    }
+    if !placed && to_smtp {
+        lines.push(format!("\ttarget {TARGET}"));
+    }
+    let body = lines.join("\n") + "\n";
+    with_section(text, "matcher", DEFAULT_MATCHER, Some(&body))
 }
 
 /// The VMIDs `guests` stands for (`None`: every guest, vzdump's `all`).

@@ -107,6 +107,20 @@ pub fn duplicated_lines(root: &Path, before: &BTreeMap<String, Entry>) -> Vec<St
     bad
 }
 
+/// Lay out a fixture case's starting tree (`tests/fixtures/NAME`: its `base` trees, then
+/// its `overlay/`) in a scratch directory.
+pub fn prepare(case: &Path, name: &str) -> PathBuf {
+    let base = fs::read_to_string(case.join("base")).unwrap();
+    let root = scratch(&format!("fixture-{name}"));
+    for b in base.split_whitespace() {
+        copy_tree(&manifest().join("tests/roots").join(b), &root);
+    }
+    if case.join("overlay").is_dir() {
+        copy_tree(&case.join("overlay"), &root);
+    }
+    root
+}
+
 pub fn commands_log(root: &Path) -> String {
     fs::read_to_string(root.join("var/lib/pve-firstboot/commands.log")).unwrap_or_default()
 }

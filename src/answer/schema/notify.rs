@@ -137,6 +137,17 @@ fn read_smtp(c: &mut Checker, t: &mut Tbl) -> Option<Smtp> {
             );
         }
     }
+    if let (Some(u), None) = (&username, &password) {
+        // proxmox-notify refuses every send through a target with a username and no
+        // password ("username is set but no password was provided": proxmox-rs
+        // `proxmox-notify/src/endpoints/smtp.rs`, `SmtpEndpoint::send`).
+        c.error(
+            &u.span,
+            &t.key_path("username"),
+            "a username without a password: Proxmox would refuse every mail through this relay; add `password`, or leave both out for a relay without authentication",
+        );
+        ok = false;
+    }
     if !ok {
         return None;
     }
