@@ -76,8 +76,10 @@ impl P<'_> {
             None => false,
         }
     }
+    /// The separators between a schedule's parts: spaces and tabs (nom's `space0`, which
+    /// proxmox-time's `parse_calendar_event_incomplete` skips them with).
     fn spaces(&mut self) {
-        self.s = self.s.trim_start_matches(' ');
+        self.s = self.s.trim_start_matches([' ', '\t']);
     }
     fn number(&mut self, max: u32, what: &str) -> Result<Option<u32>, String> {
         let n = self.s.len()
@@ -162,10 +164,17 @@ fn comp_list(p: &mut P, start: u32, max: u32, what: &str) -> Result<Option<Vec<C
     }
 }
 
+/// The event as Proxmox keeps it: white space at either end removed.
+pub fn trim(text: &str) -> &str {
+    text.trim_matches(char::is_whitespace)
+}
+
 /// Parse a calendar event as Proxmox does; the error says what is wrong.
 pub fn parse(text: &str) -> Result<Event, String> {
     let mut ev = Event::default();
-    let mut s = text;
+    // pve-common trims the event first (`PVE::CalendarEvent::parse_calendar_event`,
+    // `PVE::Tools::trim`: Perl's `\s`, Unicode white space in a decoded string).
+    let mut s = trim(text);
     if let Some(n) = s.strip_suffix("UTC") {
         ev.utc = true;
         s = n.trim_end_matches(' ');
@@ -256,7 +265,7 @@ pub fn parse(text: &str) -> Result<Event, String> {
         }
         other => {
             // Its reason matters only where the text there has a date's `-`.
-            let token = save.split(' ').next().unwrap_or("");
+            let token = save.split([' ', '\t']).next().unwrap_or("");
             date_err = other.err().filter(|_| token.contains('-'));
             p.s = save;
             let date2 = (|| -> Parsed<(List, List)> {
@@ -331,7 +340,7 @@ pub fn parse(text: &str) -> Result<Event, String> {
 }
 
 fn token_has_dash(s: &str) -> bool {
-    s.split(' ').next().unwrap_or("").contains('-')
+    s.split([' ', '\t']).next().unwrap_or("").contains('-')
 }
 
 /// The values a component list stands for, `last` the highest a repetition reaches.
@@ -399,6 +408,17 @@ mod tests {
 
     fn sd(s: &str) -> String {
         parse(s).unwrap_or_else(|e| panic!("{s}: {e}")).systemd()
+    }
+
+    #[test]
+    fn white_space_is_read_as_proxmox_reads_it() {
+        // pve-common trims the event; proxmox-time skips spaces and tabs between parts.
+        assert_eq!(sd(" \tdaily\n"), sd("daily"));
+        assert_eq!(sd("sun\t03:00"), sd("sun 03:00"));
+        assert_eq!(sd("  sun  03:00 "), sd("sun 03:00"));
+        assert_eq!(sd("mon\t*-12-24\t02:00"), sd("mon *-12-24 02:00"));
+        assert_eq!(trim(" \tsun 03:00\t"), "sun 03:00");
+        assert!(parse("sun 24:00").is_err(), "hour 24 stays refused");
     }
 
     #[test]

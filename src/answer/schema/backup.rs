@@ -84,7 +84,8 @@ pub(super) fn read_backup(
     }
     let host_config = t.bool(c, "host-config").is_some_and(|b| b.v);
     Some(Backup {
-        schedule: schedule?.v,
+        // Written to jobs.cfg as Proxmox would keep it (trimmed, see calendar::parse).
+        schedule: crate::calendar::trim(&schedule?.v).to_string(),
         event: event?,
         storage: storage?,
         guests: guests?,

@@ -10,8 +10,10 @@
 //!   otherwise), and `Config::write` round-trips. Prints one line per target and matcher;
 //!   exit 1 with the reasons when anything fails.
 //! `calendar EVENT`: proxmox-time's `CalendarEvent` parser (what
-//!   `Proxmox::RS::CalendarEvent->new` runs for pve-common `PVE::CalendarEvent`). Exit 0 and
-//!   nothing printed when it parses, else exit 1 and the parser's error.
+//!   `Proxmox::RS::CalendarEvent->new` runs for pve-common `PVE::CalendarEvent`). Exit 0 when
+//!   it parses, printing when it would next fire after 2026-01-01 00:00 UTC (`next EPOCH`,
+//!   or `next never`; in the process's time zone unless the event says UTC), else exit 1
+//!   and the parser's error.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -38,10 +40,15 @@ fn main() -> ExitCode {
 }
 
 fn calendar(event: &str) -> Result<()> {
-    event
+    let ev = event
         .parse::<proxmox_time::CalendarEvent>()
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match ev.compute_next_event(1_767_225_600) {
+        Ok(Some(t)) => println!("next {t}"),
+        Ok(None) => println!("next never"),
+        Err(e) => println!("next error {e}"),
+    }
+    Ok(())
 }
 
 /// `TYPE: ID` headers of a section-config text, in order.
