@@ -123,6 +123,35 @@ pub fn scan(host: &Host) -> Result<Vec<PciDevice>> {
     Ok(out)
 }
 
+/// What the host uses a device for, where it can tell: its network interfaces, each with
+/// the bridge it is a port of (`/sys/bus/pci/devices/ADDR/net/IF`, `/sys/class/net/IF/
+/// master`), and its driver. Names from sysfs are shown escaped (`{:?}`): they are the
+/// kernel's, but a udev rule can name an interface.
+pub fn used_as(host: &Host, d: &PciDevice) -> Result<String> {
+    let mut parts = Vec::new();
+    for ifname in host.list_dir(&format!("/sys/bus/pci/devices/{}/net", d.addr))? {
+        match link_name(host, &format!("/sys/class/net/{ifname}/master"))? {
+            Some(br) => parts.push(format!(
+                "network interface {ifname:?}, a port of {br:?}{}",
+                if br == "vmbr0" {
+                    ": the host's management network"
+                } else {
+                    ""
+                }
+            )),
+            None => parts.push(format!("network interface {ifname:?}")),
+        }
+    }
+    if let Some(drv) = &d.driver {
+        parts.push(format!("driver {drv}"));
+    }
+    Ok(if parts.is_empty() {
+        "no driver".into()
+    } else {
+        parts.join(", ")
+    })
+}
+
 /// The devices in an IOMMU group, by address.
 pub fn group_members(host: &Host, group: &str) -> Result<Vec<String>> {
     host.list_dir(&format!("/sys/kernel/iommu_groups/{group}/devices"))

@@ -39,6 +39,7 @@ fn vm<'a>(cx: &Cx, cfg: &'a Haos) -> Vm<'a> {
         // HAOS starts first: the home automation is up before the other guests.
         extra: Extra {
             startup_order: Some(1),
+            tablet_off: true,
             ..Extra::default()
         },
     }

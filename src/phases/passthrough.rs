@@ -588,8 +588,10 @@ fn blacklist_spares_the_host(
     }
 }
 
-/// Devices in `d`'s IOMMU group that are neither functions of its slot nor PCI bridges.
-fn group_strangers(cx: &Cx, d: &PciDevice, all: &[PciDevice]) -> Result<Vec<String>> {
+/// Devices in `d`'s IOMMU group that are neither functions of its slot nor PCI bridges
+/// (bridges stay with the host, as the kernel's vfio does: `vfio_bus_type`... leaves them;
+/// qemu-server binds every other member, pve-common `SysFSTools.pm`).
+pub(crate) fn group_strangers(cx: &Cx, d: &PciDevice, all: &[PciDevice]) -> Result<Vec<String>> {
     let Some(g) = &d.iommu_group else {
         return Ok(Vec::new());
     };
@@ -597,7 +599,13 @@ fn group_strangers(cx: &Cx, d: &PciDevice, all: &[PciDevice]) -> Result<Vec<Stri
     for m in pci::group_members(cx.host, g)? {
         match all.iter().find(|x| x.addr == m) {
             Some(x) if x.slot() == d.slot() || x.is_bridge() => {}
-            Some(x) => out.push(format!("{} [{}] class {:06x}", x.addr, x.id(), x.class)),
+            Some(x) => out.push(format!(
+                "{} [{}] class {:06x} ({})",
+                x.addr,
+                x.id(),
+                x.class,
+                pci::used_as(cx.host, x)?
+            )),
             None => out.push(m),
         }
     }

@@ -90,6 +90,15 @@ pub struct Extra {
     /// Why the VM must not start now although `start` is set (its PCI devices are not on
     /// vfio-pci yet: `verify` starts it after the reboot).
     pub hold_start: Option<String>,
+    /// Why the VM must never be started by us nor at boot (a passed-through device shares
+    /// its IOMMU group with a device the host uses: `qm start` would take the whole group
+    /// from the host, qemu-server `PCI.pm` `prepare_pci_device`). It is made, left off,
+    /// with `onboot 0`, and the reason is reported.
+    pub never_start: Option<String>,
+    /// `tablet 0`: no USB tablet device (qemu-server `$confdesc` `tablet`: only for
+    /// absolute mouse positioning in VNC, and it costs context switches). HAOS has no
+    /// desktop to point at.
+    pub tablet_off: bool,
 }
 
 /// `ide2 <storage>:cloudinit` (pve-docs `qm-cloud-init.adoc`), its network and user data.
@@ -212,6 +221,7 @@ impl Vm<'_> {
         if cx.recall(&self.key("vm")) == Some(vmid.as_str()) {
             cx.results
                 .push(format!("VM {vmid} was made by pve-firstboot earlier"));
+            self.attach_iso(cx)?;
             return self.ensure_started(cx);
         }
         // After a cleanup the VM is gone (on a live host; under --root, qm is only
@@ -402,17 +412,27 @@ impl Vm<'_> {
             ]);
         }
         let mut boot = "order=scsi0".to_string();
+        // `iothread=1`: the disk gets its own I/O thread, as the web UI creates disks on
+        // `virtio-scsi-single` (qemu-server `Drive.pm`, `iothread`: valid with
+        // virtio-scsi-single, one controller per disk).
         match &tmp {
             Some(tmp) => {
                 let vol = self.import(cx, &storage, tmp)?;
                 cx.remember(&self.key("volume"), &vol)?;
-                set = set.args(["--scsi0".to_string(), format!("{vol},ssd=1,discard=on")]);
+                set = set.args([
+                    "--scsi0".to_string(),
+                    format!("{vol},iothread=1,ssd=1,discard=on"),
+                ]);
             }
             // `STORAGE:SIZE_IN_GiB` allocates a new volume (`src/PVE/QemuServer/Drive.pm`).
             None => {
                 set = set.args([
                     "--scsi0".to_string(),
-                    format!("{}:{},ssd=1,discard=on", storage.id, gib(self.disk_size)),
+                    format!(
+                        "{}:{},iothread=1,ssd=1,discard=on",
+                        storage.id,
+                        gib(self.disk_size)
+                    ),
                 ])
             }
         }
@@ -423,7 +443,16 @@ impl Vm<'_> {
             ]);
         }
         if let Some(iso) = &x.iso {
-            set = set.args(["--ide2".to_string(), format!("{iso},media=cdrom")]);
+            // qemu-server's create_disks dies on a volume that does not exist ("volume ...
+            // does not exist") and frees the disks it just allocated: an ISO not uploaded
+            // yet gets an empty drive, filled in by a later run (`attach_iso`).
+            let drive = if iso_present(cx, iso)? {
+                iso.clone()
+            } else {
+                cx.results.push(iso_missing(self.vmid, iso));
+                "none".into()
+            };
+            set = set.args(["--ide2".to_string(), format!("{drive},media=cdrom")]);
             boot.push_str(";ide2");
         }
         if let Some(ci) = &cloud_init {
@@ -439,7 +468,13 @@ impl Vm<'_> {
                 set = set.args(["--nameserver", ns]);
             }
         }
-        cx.run(set.args(["--boot".to_string(), boot]))?;
+        cx.run(set)?;
+        // The boot order in a `qm set` of its own, after the drives exist: qemu-server's
+        // `update_vm_api` reads the boot order once and then handles the options in Perl
+        // hash order, appending a new CD-ROM to the order it read, so `--boot` beside the
+        // drives can end as `order=net0;ide2` (`qm create` without `--boot` gives
+        // `order=net0`), without the disk.
+        cx.run(Cmd::new("qm").args(["set", &vmid, "--boot", &boot]))?;
         if let Some(tmp) = &tmp {
             cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
             remove_image(cx, tmp)?;
@@ -499,8 +534,10 @@ impl Vm<'_> {
         }
         a.extend(
             [
+                // The web UI's default controller (one per disk, so each disk can have
+                // its own I/O thread).
                 "--scsihw",
-                "virtio-scsi-pci",
+                "virtio-scsi-single",
                 "--agent",
                 "enabled=1",
                 "--ostype",
@@ -522,8 +559,15 @@ impl Vm<'_> {
         if let Some(vga) = x.vga {
             a.extend(["--vga".into(), vga.into()]);
         }
-        if x.cpu_host {
-            a.extend(["--cpu", "host"].map(String::from));
+        // Without a model qemu-server gives `kvm64` (`CPUConfig.pm`, the default of
+        // `cputype`), on which HAOS is reported to hang at boot; x86-64-v2-AES is the model
+        // the web UI proposes for new VMs (one of `CPUConfig.pm`'s builtin models).
+        a.extend([
+            "--cpu".into(),
+            if x.cpu_host { "host" } else { "x86-64-v2-AES" }.to_string(),
+        ]);
+        if x.tablet_off {
+            a.extend(["--tablet", "0"].map(String::from));
         }
         if x.balloon_off {
             a.extend(["--balloon", "0"].map(String::from));
@@ -534,7 +578,11 @@ impl Vm<'_> {
         if let Some(n) = x.startup_order {
             a.extend(["--startup".into(), format!("order={n}")]);
         }
-        a.extend(["--onboot".into(), if self.start { "1" } else { "0" }.into()]);
+        // `onboot 1` only once the VM has started (`ensure_started`): one owner of the first
+        // start. With it set at the making, a VM held until the reboot would be started by
+        // Proxmox's `pve-guests.service` (`startall`) and by our unit at the same time, and
+        // one that must never start (`never_start`) would start at every boot.
+        a.extend(["--onboot", "0"].map(String::from));
         for (i, u) in self.usb.iter().enumerate() {
             a.extend([format!("--usb{i}"), format!("host={u}")]);
         }
@@ -610,6 +658,13 @@ impl Vm<'_> {
     /// `qm start` once, when `start` is set, unless the start is held (see
     /// [`Extra::hold_start`]).
     pub fn ensure_started(&self, cx: &mut Cx) -> Result<()> {
+        if let Some(why) = &self.extra.never_start {
+            cx.results.push(format!(
+                "VM {}: made, but never started and not started at boot: {why}",
+                self.vmid
+            ));
+            return Ok(());
+        }
         if !self.start || cx.recall(&self.key("started")).is_some() {
             return Ok(());
         }
@@ -618,10 +673,74 @@ impl Vm<'_> {
                 .push(format!("VM {}: not started yet: {why}", self.vmid));
             return Ok(());
         }
-        cx.run(Cmd::new("qm").args(["start", &self.vmid.to_string()]))?;
-        cx.changes.push(format!("started VM {}", self.vmid));
+        let vmid = self.vmid.to_string();
+        // Started already (by the admin, or by pve-guests.service at boot): that counts.
+        let status = cx.host.query(&Cmd::new("qm").args(["status", &vmid]))?;
+        if status.success() && status.stdout.contains("status: running") {
+            cx.results.push(format!("VM {vmid}: running already"));
+        } else {
+            cx.run(Cmd::new("qm").args(["start", &vmid]))?;
+            cx.changes.push(format!("started VM {vmid}"));
+        }
+        // Made with `onboot 0`: from its first start on, Proxmox starts it at boot.
+        cx.run(Cmd::new("qm").args(["set", &vmid, "--onboot", "1"]))?;
         cx.remember(&self.key("started"), "1")
     }
+
+    /// A VM made earlier with an empty CD drive because its ISO was not uploaded: the ISO
+    /// attached once it is there (`qm set`, never a re-create).
+    pub fn attach_iso(&self, cx: &mut Cx) -> Result<()> {
+        let Some(iso) = &self.extra.iso else {
+            return Ok(());
+        };
+        // Attached once: what the admin does with the drive afterwards is theirs.
+        if cx.recall(&self.key("iso-attached")) == Some(iso.as_str()) {
+            return Ok(());
+        }
+        let Some(conf) = cx.read(&conf_path(self.vmid))? else {
+            return Ok(());
+        };
+        if !conf_value(&conf, "ide2").is_some_and(|v| v.starts_with("none,")) {
+            return Ok(());
+        }
+        if !iso_present(cx, iso)? {
+            cx.results.push(iso_missing(self.vmid, iso));
+            return Ok(());
+        }
+        let vmid = self.vmid.to_string();
+        cx.run(Cmd::new("qm").args(["set", &vmid, "--ide2", &format!("{iso},media=cdrom")]))?;
+        cx.changes.push(format!("VM {vmid}: {iso} attached"));
+        cx.remember(&self.key("iso-attached"), iso)
+    }
+}
+
+/// Whether an ISO volume (`STORAGE:iso/NAME`) is on its storage: a storage with a path
+/// keeps ISOs in `PATH/template/iso/` (pve-storage `Plugin.pm`, `$vtype_subdirs`). One we
+/// cannot see into (no path) is left to qm to judge.
+fn iso_present(cx: &Cx, iso: &str) -> Result<bool> {
+    let Some((store, name)) = iso.split_once(":iso/") else {
+        return Ok(true);
+    };
+    let all = storage::read(cx.host)?;
+    match all
+        .iter()
+        .find(|s| s.id == store)
+        .and_then(|s| s.path.as_ref())
+    {
+        Some(p) => Ok(cx
+            .host
+            .exists(&format!("{}/template/iso/{name}", p.trim_end_matches('/')))),
+        None => Ok(true),
+    }
+}
+
+fn iso_missing(vmid: u32, iso: &str) -> String {
+    let (store, name) = iso.split_once(":iso/").unwrap_or(("the storage", iso));
+    format!(
+        "VM {vmid}: {name} is not on {store} yet; its CD drive is empty. Upload it (web UI: \
+         {store} → ISO Images → Upload), then `pve-firstboot reset && pve-firstboot run` \
+         attaches it"
+    )
 }
 
 /// Whole GiB, rounded up, of a size such as `qm resize` takes (`64G`, `1T`, `40960M`).

@@ -70,7 +70,12 @@ impl Phase for VmsPhase {
                 ));
             }
             let vm = vm(cx, i, cfg, &pci);
-            if let Some(why) = &vm.extra.hold_start {
+            if let Some(why) = vm
+                .extra
+                .hold_start
+                .as_ref()
+                .or(vm.extra.never_start.as_ref())
+            {
                 return Err(Error::msg(format!("VM {}: {why}", cfg.vmid)));
             }
             vm.verify(cx)?;
@@ -100,6 +105,9 @@ fn each_vm(cx: &mut Cx, f: impl Fn(&mut Cx, usize, &VmCfg) -> Result<()>) -> Res
 struct Pci {
     devices: Vec<PciDevice>,
     entries: Vec<String>,
+    /// Devices sharing an IOMMU group with one of ours that are neither its functions nor
+    /// bridges: `qm start` would take them from the host too.
+    strangers: Vec<String>,
 }
 
 impl Pci {
@@ -113,6 +121,7 @@ impl Pci {
             return Ok(Pci {
                 devices: Vec::new(),
                 entries: Vec::new(),
+                strangers: Vec::new(),
             });
         }
         let p = cx
@@ -156,7 +165,35 @@ impl Pci {
             }
             entries.push(e);
         }
-        Ok(Pci { devices, entries })
+        // Every device's group, every member of it, before any start or onboot: qemu-server
+        // binds the whole group to vfio-pci at `qm start` (`PCI.pm` `prepare_pci_device`,
+        // pve-common `SysFSTools.pm`), which takes a NIC or disk controller in it from the
+        // host, at every boot.
+        let mut strangers = Vec::new();
+        for d in &devices {
+            for x in super::passthrough::group_strangers(cx, d, &all)? {
+                if !strangers.contains(&x) && !devices.iter().any(|d| x.starts_with(&d.addr)) {
+                    strangers.push(x);
+                }
+            }
+        }
+        Ok(Pci {
+            devices,
+            entries,
+            strangers,
+        })
+    }
+
+    /// Why the VM must never start: devices of the host in its devices' IOMMU groups.
+    fn unsafe_group(&self, vmid: u32) -> Option<String> {
+        (!self.strangers.is_empty()).then(|| {
+            format!(
+                "its PCI devices share an IOMMU group with {}, which starting it would take \
+                 from the host; move the card to another slot (or use a board with ACS), then \
+                 `qm set {vmid} --onboot 1` and start it yourself",
+                self.strangers.join("; ")
+            )
+        })
     }
 
     /// Whether the VM can start now: every device on vfio-pci.
@@ -220,6 +257,8 @@ fn vm<'a>(cx: &Cx, i: usize, cfg: &'a VmCfg, pci: &Pci) -> Vm<'a> {
             startup_order: Some(2 + i as u32),
             iso: cfg.iso.clone(),
             hold_start: pci.not_ready(),
+            never_start: pci.unsafe_group(cfg.vmid),
+            tablet_off: false,
         },
     }
 }
