@@ -54,6 +54,9 @@ pub struct Pci {
     pub name: Option<String>,
     /// Other devices in its IOMMU group (bridges included).
     pub group_peers: Vec<String>,
+    /// Those of them that are neither functions of its slot nor bridges: passing it
+    /// through would take them from the host (`qm start` binds the whole group).
+    pub strangers: Vec<String>,
 }
 
 pub struct Probe {
@@ -233,10 +236,20 @@ pub fn probe(host: &Host) -> Result<Probe> {
                 .collect(),
             None => Vec::new(),
         };
+        let strangers = group_peers
+            .iter()
+            .filter(|m| {
+                all.iter()
+                    .find(|x| x.addr == **m)
+                    .is_none_or(|x| x.slot() != d.slot() && !x.is_bridge())
+            })
+            .cloned()
+            .collect();
         pci_out.push(Pci {
             name: names.get(&(d.vendor, d.device)).cloned(),
             dev: d.clone(),
             group_peers,
+            strangers,
         });
     }
     Ok(Probe {
@@ -494,14 +507,27 @@ pub fn starter(p: &Probe) -> String {
         },
         None => o.push_str("disk-list = [\"CHANGE\"]\n"),
     }
-    let gpus: Vec<String> = p
+    let candidates = p
         .pci
         .iter()
-        .filter(|c| c.dev.is_display() && !c.dev.boot_vga && !c.dev.is_bmc_display())
+        .filter(|c| c.dev.is_display() && !c.dev.boot_vga && !c.dev.is_bmc_display());
+    // Never one whose IOMMU group holds a device of the host's (a NIC, a disk controller).
+    let mut unsafe_slots = std::collections::BTreeMap::new();
+    for c in candidates.clone().filter(|c| !c.strangers.is_empty()) {
+        unsafe_slots.insert(c.dev.slot(), c.strangers.join(", "));
+    }
+    let gpus: Vec<String> = candidates
         .map(|c| c.dev.slot())
+        .filter(|s| !unsafe_slots.contains_key(s))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
+    for (slot, with) in &unsafe_slots {
+        o.push_str(&format!(
+            "\n# Not proposed for passthrough: {slot} shares its IOMMU group with {with} \
+             (unsafe: starting its VM would take them from the host)\n"
+        ));
+    }
     if !gpus.is_empty() {
         o.push_str(&format!(
             "\n[passthrough]\ndevices = [{}]\n",

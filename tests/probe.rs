@@ -187,3 +187,47 @@ fn check_names_the_disks_an_answer_erases() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("matches no disk here"), "{out}");
 }
+
+/// A GPU sharing its IOMMU group with the host's NIC (`hw-intel-shared-group`): the starter
+/// answer never proposes it, and `probe --check` of an answer that passes it through exits
+/// 1 naming the NIC.
+#[test]
+fn a_gpu_sharing_its_group_with_the_host_is_never_proposed_and_fails_the_check() {
+    let root = manifest().join("tests/roots/hw-intel-shared-group");
+    let out = agent(&["probe", "--root", root.to_str().unwrap()], "warn");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let starter = &text[text.find("A starter answer").unwrap()..];
+    assert!(!starter.contains("[passthrough]"), "{starter}");
+    assert!(
+        starter.contains(
+            "Not proposed for passthrough: 0000:01:00 shares its IOMMU group with 0000:02:00.0"
+        ),
+        "{starter}"
+    );
+
+    let answer = format!(
+        "{}\n[passthrough]\ndevices = [\"01:00\"]\n",
+        installer_tables(
+            "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\"",
+        )
+    );
+    let f = scratch("probe-shared-group").join("answer.toml");
+    fs::write(&f, answer).unwrap();
+    let out = agent(
+        &[
+            "probe",
+            "--check",
+            f.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        "warn",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("shares its IOMMU group with 0000:02:00.0: unsafe"),
+        "{text}"
+    );
+}
