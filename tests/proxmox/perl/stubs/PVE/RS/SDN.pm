@@ -1,0 +1,19 @@
+# Stub for PVE::RS::SDN: the real one is Rust (proxmox-perl-rs, crates
+# proxmox-ve-config/proxmox-frr), not built here. pve-network's PVE::Network::SDN::Fabrics loads
+# it at compile time (pulled in by qemu-server).
+# Only here so that the modules which `use` it load; nothing the checkers judge calls it.
+# Any call means a check reached code that needs a real Proxmox VE host: that is a failure of the
+# checker, not a verdict, so it exits 2 (check.pl's contract) instead of dying into an eval.
+package PVE::RS::SDN;
+use strict;
+use warnings;
+
+our $AUTOLOAD;
+
+sub AUTOLOAD {
+    return if $AUTOLOAD =~ m/::DESTROY\z/;
+    print STDERR "check.pl: stub $AUTOLOAD was called (needs a real Proxmox VE host)\n";
+    exit 2;
+}
+
+1;
