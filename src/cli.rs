@@ -42,6 +42,9 @@ usage:
                                                  the root password
   pve-firstboot hand-over --hook PATH            run by the hook: install the agent, the answer
                                                  and pve-firstboot.service, start it, return
+  pve-firstboot host-archive [--root DIR]        run by pve-firstboot-host-backup.timer: archive
+                                                 the host's configuration ([backup] host-config)
+                                                 to the backup storage, then prune the archives
   pve-firstboot probe [--root DIR] [--json]      what this machine has, as an answer names it:
                                                  disks and NICs with their udev properties, PCI
                                                  devices with names, IOMMU groups and the boot
@@ -98,6 +101,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--no-pin",
         ],
         "hand-over" => &["--hook", "--root"],
+        "host-archive" => &["--root"],
         "probe" => &["--root", "--json", "--check"],
         "-h" | "--help" | "help" | "-V" | "--version" => &[],
         other => return Err(format!("unknown command \"{other}\"")),
@@ -260,12 +264,31 @@ pub fn main(argv: &[String]) -> i32 {
         "hand-over" => with_host(&args, |h| {
             crate::handover::hand_over(h, &args.hook.as_ref().expect("checked").to_string_lossy())
         }),
+        "host-archive" => with_host(&args, host_archive),
         "hook" => hook_cmd(&args),
         "pin" => pin_cmd(&args),
         "image" => image_cmd(&args),
         "probe" => probe_cmd(&args),
         _ => 2,
     }
+}
+
+/// `host-archive`: the installed answer's `[backup]`, archived now.
+fn host_archive(h: &Host) -> crate::error::Result<()> {
+    let bytes = h
+        .read(DEFAULT_ANSWER)?
+        .ok_or_else(|| crate::error::Error::msg(format!("{DEFAULT_ANSWER} is missing")))?;
+    let loaded = answer::parse_installed(DEFAULT_ANSWER, &bytes)
+        .map_err(|r| crate::error::Error::msg(r.to_string().trim_end().to_string()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let done = crate::hostarchive::run(h, &loaded.answer, now)?;
+    println!("archived: {}", done.archive);
+    for p in &done.pruned {
+        println!("pruned: {p}");
+    }
+    Ok(())
 }
 
 /// An answer to make an install from (`image`, `hook`): the root password is required.
@@ -419,6 +442,9 @@ fn plan(args: &Args) -> i32 {
         "\nsummary: {files} file change(s), {commands} command(s), reboot: {}, phases that would fail: {failing}\n",
         if report.outcome == Outcome::RebootRequested { "yes" } else { "no" }
     ));
+    // Diffs quote the host's files and reasons quote servers: no control character of
+    // theirs reaches the terminal raw.
+    let out = crate::status::printable(&out, true);
     let _ = std::io::stdout().write_all(out.as_bytes());
     i32::from(failing > 0)
 }
@@ -454,6 +480,7 @@ fn print_report(report: &Report) {
         Outcome::RebootRequested => "result: reboot requested; the phases continue after it\n",
         Outcome::WaitingForReboot => "result: waiting for the reboot asked for earlier\n",
     });
+    let out = crate::status::printable(&out, true);
     let _ = std::io::stdout().write_all(out.as_bytes());
 }
 
@@ -522,6 +549,7 @@ fn image_cmd(args: &Args) -> i32 {
     let opts = iso::Options {
         iso: args.iso.as_deref().expect("checked by parse"),
         answer_text: &text,
+        hook: None,
         out: args.output.as_deref(),
         force: args.force,
     };
@@ -531,6 +559,14 @@ fn image_cmd(args: &Args) -> i32 {
             println!(
                 "  dd if={} of=/dev/sdX bs=4M conv=fsync status=progress",
                 out.display()
+            );
+            // Named as the plain root password is warned about: the stick is a secret.
+            println!(
+                "secrets on it: {}",
+                iso::carried_secrets(
+                    iso::proxmox_answer(&text).ok().as_deref(),
+                    answer::for_host(&text).ok().as_deref()
+                )
             );
             println!("{}", erase_warning(&loaded.answer));
             0
@@ -664,9 +700,8 @@ fn hook_cmd(args: &Args) -> i32 {
         return 1;
     };
     let out = args.output.as_deref().expect("checked by parse");
-    let res = crate::image::build_hook(&text).and_then(|hook| {
-        crate::image::write_new(out, &hook, 0o755, args.force).map(|()| hook.len())
-    });
+    let res = crate::image::build_hook(&text)
+        .and_then(|hook| crate::image::write_new(out, &hook, args.force).map(|()| hook.len()));
     match res {
         Ok(n) => {
             println!(

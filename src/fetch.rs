@@ -121,6 +121,76 @@ pub fn check_url(u: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A small document from a publisher (a JSON reply, a checksum list) through curl, as the
+/// image downloads go: the URL checked by [`check_url`] and never globbed, `protocols`
+/// only (`=https`; redirects HTTPS only), at most `time_s` seconds, and at most `max` bytes
+/// counted here as they arrive: curl's `--max-filesize` stops only a reply that states its
+/// size, and a chunked or endless one states none. `Ok(None)` when the server says there
+/// is no such document (HTTP 404). Live hosts only (workstation or host, never `--root`).
+pub fn document(
+    host: &Host,
+    url: &str,
+    protocols: &str,
+    max: u64,
+    time_s: u32,
+) -> Result<Option<String>> {
+    check_url(url).map_err(|e| Error::msg(format!("{url:?}: {e}")))?;
+    let cmd = Cmd::new("curl").args([
+        "-fsSL",
+        "--globoff",
+        "--proto",
+        protocols,
+        "--proto-redir",
+        "=https",
+        "--connect-timeout",
+        "10",
+        "--max-time",
+        &time_s.to_string(),
+        "--max-filesize",
+        &max.to_string(),
+        // GitHub's API media type (others ignore it); without the optional blank after the
+        // colon the logged command line is plain words, nothing quoted.
+        "-H",
+        "Accept:application/vnd.github+json",
+        url,
+    ]);
+    let mut curl = host.spawn(&cmd, Stdio::null(), Stdio::piped())?;
+    let mut body = Vec::new();
+    let read = curl
+        .stdout
+        .take()
+        .expect("piped")
+        .take(max + 1)
+        .read_to_end(&mut body);
+    let over = body.len() as u64 > max;
+    if over {
+        let _ = curl.kill();
+    }
+    let status = curl.wait()?;
+    let err = stderr_of(&mut curl);
+    let why = match status.code() {
+        _ if over => format!("the answer is larger than {max} bytes"),
+        Some(0) => {
+            read.ctx(|| format!("reading {url}"))?;
+            return Ok(Some(String::from_utf8_lossy(&body).into_owned()));
+        }
+        Some(22) if err.contains(" 404") => return Ok(None),
+        Some(28) => format!("no answer within {time_s} s"),
+        Some(6) => "its host name does not resolve".into(),
+        Some(7) => "the connection was refused".into(),
+        Some(63) => format!("the answer is larger than {max} bytes"),
+        _ => err.trim_start_matches("curl: ").to_string(),
+    };
+    Err(Error::msg(format!(
+        "cannot read {url}: {why} (curl {})",
+        match status.code() {
+            _ if over => "stopped".to_string(),
+            Some(c) => format!("exit {c}"),
+            None => "killed by a signal".into(),
+        }
+    )))
+}
+
 /// The checksum of a download, chosen by the expected sum's length: 128 hex digits are
 /// SHA-512 (Debian publishes SHA512SUMS for its cloud images), anything else SHA-256.
 enum Sum {

@@ -17,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 
@@ -434,6 +434,72 @@ impl Host {
                 run_process(cmd).ctx(|| format!("running `{line}`"))
             }
         }
+    }
+
+    /// Run a command for real under `--root` too (live: as [`Host::run`]; plan: refused):
+    /// only for commands that read the tree and write inside it, whose every path the
+    /// caller resolved with [`Host::resolve`] (`host-archive`'s sqlite3 and tar), so that
+    /// with `--root DIR` everything stays inside DIR and the result can be checked.
+    pub fn run_in_tree(&self, cmd: &Cmd) -> Result<Output> {
+        if self.mode == Mode::Plan {
+            return Err(Error::msg(format!(
+                "`{cmd}` would run (plan changes nothing)"
+            )));
+        }
+        self.step()?;
+        log::info!("running: {cmd}");
+        self.commands.borrow_mut().push(cmd.to_string());
+        run_process(cmd).ctx(|| format!("running `{cmd}`"))
+    }
+
+    /// `path` as a directory only its owner reads: made (0700) when missing, refused when
+    /// it is a symlink or something else than a directory (on a share, another client may
+    /// have planted one). Returns where it really is.
+    pub fn private_dir(&self, path: &str) -> Result<PathBuf> {
+        let p = self.resolve(path, false)?;
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => Ok(p),
+            Ok(_) => Err(Error::msg(format!(
+                "{path} is not a directory (a symlink or a file is there); remove it"
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.step()?;
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&p)
+                    .ctx(|| format!("creating {path}"))?;
+                Ok(p)
+            }
+            Err(e) => Err(Error::msg(format!("{path}: {e}"))),
+        }
+    }
+
+    /// Move a finished file (`from`, in a private work directory beside `to`) to the new
+    /// name `to`, never over something already there and never through a symlink:
+    /// `renameat2(RENAME_NOREPLACE)`, or where the file system lacks it (some NFS and CIFS
+    /// servers: EINVAL), a hard link and the work file's removal.
+    pub fn rename_new(&self, from: &Path, to: &str) -> Result<()> {
+        let t = self.resolve(to, false)?;
+        self.step()?;
+        let r = nix::fcntl::renameat2(
+            None,
+            from,
+            None,
+            &t,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        match r {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL) => {
+                fs::hard_link(from, &t).ctx(|| format!("linking {to}"))?;
+                fs::remove_file(from).ctx(|| format!("removing {}", from.display()))?;
+            }
+            Err(e) => return Err(Error::msg(format!("moving the archive to {to}: {e}"))),
+        }
+        if let Some(dir) = t.parent() {
+            sync_dir(dir).ctx(|| format!("syncing the directory of {to}"))?;
+        }
+        Ok(())
     }
 
     /// Start a command whose input and output the caller streams (the HAOS download:
@@ -907,11 +973,28 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn scratch(name: &str) -> PathBuf {
+    /// A fresh directory in the temp directory, removed when the test ends, whether it
+    /// passes or panics (the guard is dropped while unwinding).
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl std::ops::Deref for Scratch {
+        type Target = PathBuf;
+        fn deref(&self) -> &PathBuf {
+            &self.0
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let d = std::env::temp_dir().join(format!("pvefb-host-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
-        d
+        Scratch(d)
     }
 
     /// The cap is the most bytes allowed: a file of exactly that size is read, one byte

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fetch;
 pub mod handover;
 pub mod host;
+pub mod hostarchive;
 pub mod image;
 pub mod json;
 pub mod overlay;

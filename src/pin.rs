@@ -11,23 +11,26 @@
 //! What is pinned already, `allow-unpinned = true`, and images of one's own (a path, or an
 //! `image` URL for HAOS) are left as written. The answer's text is edited in place: the
 //! admin's comments and layout stay, one line changes or is added per value. Every request
-//! goes through `curl` (as every download of the agent), with time limits; a publisher that
-//! cannot be reached or does not list the image is an error, never a silent fallback.
+//! goes through `curl` (as every download of the agent), bounded in time and in the bytes
+//! read ([`fetch::document`]); a publisher that cannot be reached, answers too slowly or too
+//! much, or does not list the image is an error, never a silent fallback.
 
 use crate::answer::is_placeholder_sum;
 use crate::error::{Error, Result};
-use crate::host::{Cmd, Host};
+use crate::fetch;
+use crate::host::Host;
 use crate::json::{self, Json};
 
 /// Test-only: one base URL (`http://127.0.0.1:PORT`) that stands in for both
-/// version.home-assistant.io and api.github.com. Unset, the real publishers are asked.
+/// version.home-assistant.io and api.github.com, for pinning and for the `haos` phase's
+/// `stable`. Unset, the real publishers are asked.
 pub const TEST_PUBLISHERS_ENV: &str = "PVE_FIRSTBOOT_TEST_PUBLISHERS";
 const HAOS_VERSIONS: &str = "https://version.home-assistant.io";
 const GITHUB_API: &str = "https://api.github.com";
 /// Whole seconds a publisher has to answer one request.
 const TIMEOUT_S: u32 = 20;
 /// No document read here is near this size (a release with all its assets: ~100 KiB).
-const MAX_BYTES: u32 = 8 << 20;
+const MAX_BYTES: u64 = 8 << 20;
 
 /// One value that was pinned, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +115,8 @@ pub fn unpinned(a: &crate::answer::Answer) -> Vec<String> {
     out
 }
 
-struct Publishers {
+/// Where the publishers are: the real ones, or (tests) one local server for both.
+pub struct Publishers {
     haos_versions: String,
     github_api: String,
     /// The test server speaks plain HTTP on 127.0.0.1; the real publishers only HTTPS.
@@ -120,13 +124,10 @@ struct Publishers {
 }
 
 impl Publishers {
-    fn from_env() -> Self {
+    /// The real publishers, or the test server [`TEST_PUBLISHERS_ENV`] names.
+    pub fn from_env() -> Self {
         match std::env::var(TEST_PUBLISHERS_ENV) {
-            Ok(base) if !base.is_empty() => Publishers {
-                haos_versions: base.clone(),
-                github_api: base,
-                protocols: "=http,https",
-            },
+            Ok(base) if !base.is_empty() => Self::at(&base),
             _ => Publishers {
                 haos_versions: HAOS_VERSIONS.into(),
                 github_api: GITHUB_API.into(),
@@ -134,51 +135,36 @@ impl Publishers {
             },
         }
     }
-}
 
-/// A small document from a publisher: `Ok(None)` when the server says it has no such
-/// file (HTTP 404), an error when it cannot be asked or answers otherwise.
-fn get(p: &Publishers, url: &str) -> Result<Option<String>> {
-    let cmd = Cmd::new("curl").args([
-        "-fsSL".to_string(),
-        "--proto".into(),
-        p.protocols.into(),
-        "--proto-redir".into(),
-        "=https".into(),
-        "--connect-timeout".into(),
-        "10".into(),
-        "--max-time".into(),
-        TIMEOUT_S.to_string(),
-        "--max-filesize".into(),
-        MAX_BYTES.to_string(),
-        "-H".into(),
-        "Accept: application/vnd.github+json".into(),
-        url.into(),
-    ]);
-    let out = Host::live().query(&cmd)?;
-    match out.code {
-        Some(0) => Ok(Some(out.stdout)),
-        Some(22) if out.stderr.contains(" 404") => Ok(None),
-        code => {
-            let why = match code {
-                Some(28) => format!("no answer within {TIMEOUT_S} s"),
-                Some(6) => "its host name does not resolve".into(),
-                Some(7) => "the connection was refused".into(),
-                Some(63) => format!("the answer is larger than {MAX_BYTES} bytes"),
-                _ => out
-                    .stderr
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-                    .trim_start_matches("curl: ")
-                    .to_string(),
-            };
-            Err(Error::msg(format!(
-                "cannot read {url}: {why} (curl exit {})",
-                code.map_or("by signal".into(), |c| c.to_string())
-            )))
+    /// One test server (`http://127.0.0.1:PORT`) standing in for every publisher.
+    pub fn at(base: &str) -> Self {
+        Publishers {
+            haos_versions: base.into(),
+            github_api: base.into(),
+            protocols: "=http,https",
         }
     }
+}
+
+/// A small document from a publisher, capped in size and time: see [`fetch::document`].
+fn get(host: &Host, p: &Publishers, url: &str) -> Result<Option<String>> {
+    fetch::document(host, url, p.protocols, MAX_BYTES, TIMEOUT_S)
+}
+
+/// What `version = "stable"` means now: the Home Assistant OS release that
+/// version.home-assistant.io's `stable.json` names (`hassos.ova`), read as JSON (a text
+/// search would take an `"ova"` of another object) through the capped path. The same for
+/// `pin` on the workstation and the `haos` phase on a host.
+pub fn haos_stable(host: &Host, p: &Publishers) -> Result<String> {
+    let url = format!("{}/stable.json", p.haos_versions);
+    let doc = get(host, p, &url)?.ok_or_else(|| Error::msg(format!("{url}: not found")))?;
+    let v = json::parse(&doc).map_err(|e| Error::msg(format!("{url}: not JSON: {e}")))?;
+    v.get("hassos")
+        .and_then(|h| h.get("ova"))
+        .and_then(Json::as_str)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .map(String::from)
+        .ok_or_else(|| Error::msg(format!("{url} names no release (hassos.ova)")))
 }
 
 fn pin_haos(name: &str, h: &toml::Table, p: &Publishers, out: &mut Outcome) -> Result<()> {
@@ -209,16 +195,7 @@ fn pin_haos(name: &str, h: &toml::Table, p: &Publishers, out: &mut Outcome) -> R
         _ => {}
     }
     let (release, from_stable) = if version == "stable" {
-        let url = format!("{}/stable.json", p.haos_versions);
-        let doc = get(p, &url)?.ok_or_else(|| Error::msg(format!("{url}: not found")))?;
-        let v = json::parse(&doc).map_err(|e| Error::msg(format!("{url}: not JSON: {e}")))?;
-        let ova = v
-            .get("hassos")
-            .and_then(|h| h.get("ova"))
-            .and_then(Json::as_str)
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
-            .ok_or_else(|| Error::msg(format!("{url} names no release (hassos.ova)")))?;
-        (ova.to_string(), true)
+        (haos_stable(&Host::live(), p)?, true)
     } else if !version.is_empty() {
         (version.to_string(), false)
     } else {
@@ -231,7 +208,7 @@ fn pin_haos(name: &str, h: &toml::Table, p: &Publishers, out: &mut Outcome) -> R
         "{}/repos/home-assistant/operating-system/releases/tags/{release}",
         p.github_api
     );
-    let doc = get(p, &url)?.ok_or_else(|| {
+    let doc = get(&Host::live(), p, &url)?.ok_or_else(|| {
         Error::msg(format!(
             "GitHub has no Home Assistant OS release {release} ({url}: not found)"
         ))
@@ -320,6 +297,9 @@ fn pin_cloud_image(
         ));
         return Ok(());
     }
+    // Checked as a download's URL is, before it is asked for: curl would otherwise read
+    // `{a,b}` or `[1-9]` in it as a glob and ask for many files.
+    fetch::check_url(image).map_err(|e| Error::msg(format!("{table}: image {image:?} {e}")))?;
     let (dir, file) = image
         .rsplit_once('/')
         .filter(|(_, f)| !f.is_empty())
@@ -327,7 +307,7 @@ fn pin_cloud_image(
     let mut tried = Vec::new();
     for (sums, key) in [("SHA512SUMS", "sha512"), ("SHA256SUMS", "sha256")] {
         let url = format!("{dir}/{sums}");
-        let Some(doc) = get(p, &url)? else {
+        let Some(doc) = get(&Host::live(), p, &url)? else {
             tried.push(url);
             continue;
         };

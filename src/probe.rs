@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use crate::error::Result;
 use crate::host::Host;
 use crate::pci::{self, PciDevice};
-use crate::status::{js, js_list};
+use crate::status::{js, js_list, printable, toml_str};
 
 /// Block devices the installer never offers (its `unwanted_block_devs`).
 const UNWANTED_BLOCK: [&str; 6] = ["ram", "loop", "md", "dm-", "fd", "sr"];
@@ -278,7 +278,7 @@ const FILTER_KEYS: [&str; 6] = [
 fn filter_props(udev: &BTreeMap<String, String>) -> String {
     FILTER_KEYS
         .iter()
-        .filter_map(|k| udev.get(*k).map(|v| format!("{k}={v}")))
+        .filter_map(|k| udev.get(*k).map(|v| format!("{k}={}", printable(v, false))))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -307,9 +307,13 @@ pub fn text(p: &Probe) -> String {
     for d in &p.disks {
         o.push_str(&format!(
             "  {:<8} {:>10}  {}{}{}\n{}",
-            d.name,
+            printable(&d.name, false),
             gib(d.bytes),
-            if d.model.is_empty() { "?" } else { &d.model },
+            if d.model.is_empty() {
+                "?".into()
+            } else {
+                printable(&d.model, false)
+            },
             if d.rotational { ", rotational" } else { "" },
             if d.removable { ", removable" } else { "" },
             props_line(&d.udev)
@@ -323,10 +327,10 @@ pub fn text(p: &Probe) -> String {
     for n in &p.nics {
         o.push_str(&format!(
             "  {:<12} {}  driver {}, link {}\n{}",
-            n.name,
-            n.mac,
-            n.driver.as_deref().unwrap_or("none"),
-            n.link,
+            printable(&n.name, false),
+            printable(&n.mac, false),
+            printable(n.driver.as_deref().unwrap_or("none"), false),
+            printable(&n.link, false),
             props_line(&n.udev)
         ));
     }
@@ -348,23 +352,34 @@ pub fn text(p: &Probe) -> String {
             notes.push("BMC display".to_string());
         }
         notes.push(match &d.iommu_group {
-            Some(g) if c.group_peers.is_empty() => format!("IOMMU group {g} alone"),
-            Some(g) => format!("IOMMU group {g} with {}", c.group_peers.join(", ")),
+            Some(g) if c.group_peers.is_empty() => {
+                format!("IOMMU group {} alone", printable(g, false))
+            }
+            Some(g) => format!(
+                "IOMMU group {} with {}",
+                printable(g, false),
+                printable(&c.group_peers.join(", "), false)
+            ),
             None => "no IOMMU group".to_string(),
         });
         o.push_str(&format!(
             "  {} [{}] {}\n           class {:06x}, driver {}; {}\n",
-            d.addr,
+            printable(&d.addr, false),
             d.id(),
-            c.name.as_deref().unwrap_or("(not in pci.ids)"),
+            printable(c.name.as_deref().unwrap_or("(not in pci.ids)"), false),
             d.class,
-            d.driver.as_deref().unwrap_or("none"),
+            printable(d.driver.as_deref().unwrap_or("none"), false),
             notes.join("; ")
         ));
     }
     heading(&mut o, "USB devices ([haos] usb)", p.usb.is_empty());
     for u in &p.usb {
-        o.push_str(&format!("  {:<8} {}  {}\n", u.path, u.id, u.name));
+        o.push_str(&format!(
+            "  {:<8} {}  {}\n",
+            printable(&u.path, false),
+            printable(&u.id, false),
+            printable(&u.name, false)
+        ));
     }
     o
 }
@@ -486,8 +501,10 @@ pub fn starter(p: &Probe) -> String {
              # cidr = \"192.168.1.10/24\"\n\
              # gateway = \"192.168.1.1\"\n\
              # dns = \"192.168.1.1\"\n\
-             # filter.ID_NET_NAME_MAC = \"{v}\"\n",
-            n.name, n.mac
+             # filter.ID_NET_NAME_MAC = {}\n",
+            printable(&n.name, false),
+            printable(&n.mac, false),
+            toml_str(v)
         ));
     }
     o.push_str("\n[installer.disk-setup]\nfilesystem = \"ext4\"\n");
@@ -495,13 +512,14 @@ pub fn starter(p: &Probe) -> String {
     match disk {
         Some(d) => match d.udev.get("ID_SERIAL") {
             Some(s) => o.push_str(&format!(
-                "filter.ID_SERIAL = \"{s}\"    # {} {} — ERASED by the install\n",
-                d.name,
+                "filter.ID_SERIAL = {}    # {} {} — ERASED by the install\n",
+                toml_str(s),
+                printable(&d.name, false),
                 gib(d.bytes)
             )),
             None => o.push_str(&format!(
-                "disk-list = [\"{}\"]    # {} — ERASED by the install\n",
-                d.name,
+                "disk-list = [{}]    # {} — ERASED by the install\n",
+                toml_str(&d.name),
                 gib(d.bytes)
             )),
         },
@@ -532,7 +550,7 @@ pub fn starter(p: &Probe) -> String {
         o.push_str(&format!(
             "\n[passthrough]\ndevices = [{}]\n",
             gpus.iter()
-                .map(|g| format!("\"{g}\""))
+                .map(|g| toml_str(g))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -540,7 +558,11 @@ pub fn starter(p: &Probe) -> String {
     if !p.usb.is_empty() {
         o.push_str("\n# USB devices a guest could have ([haos] usb = [...]):\n");
         for u in &p.usb {
-            o.push_str(&format!("#   \"{}\"    {}\n", u.id, u.name));
+            o.push_str(&format!(
+                "#   {}    {}\n",
+                toml_str(&u.id),
+                printable(&u.name, false)
+            ));
         }
     }
     o
@@ -665,7 +687,7 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
                     Some(d) => erased.push(&d.name),
                     None => {
                         ok = false;
-                        o.push_str(&format!("disk-list: no disk here is \"{n}\"\n"));
+                        o.push_str(&format!("disk-list: no disk here is {}\n", toml_str(n)));
                     }
                 }
             }
@@ -690,9 +712,13 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
             .expect("found above");
         o.push_str(&format!(
             "ERASED by the install: {} ({}, {}){}\n",
-            d.name,
+            printable(&d.name, false),
             gib(d.bytes),
-            if d.model.is_empty() { "?" } else { &d.model },
+            if d.model.is_empty() {
+                "?".into()
+            } else {
+                printable(&d.model, false)
+            },
             if d.removable {
                 " — a removable disk: is it the install stick?"
             } else {
@@ -707,7 +733,7 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
         .and_then(|v| v.as_table())
     {
         match first_match(f, p.nics.iter().map(|n| (n.name.as_str(), &n.udev))) {
-            Some(n) => o.push_str(&format!("management NIC: {n}\n")),
+            Some(n) => o.push_str(&format!("management NIC: {}\n", printable(n, false))),
             None => {
                 ok = false;
                 o.push_str("network filter: matches no NIC here (the install would stop)\n");
@@ -760,7 +786,8 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
             }
         }
     }
-    (o, ok)
+    // The rest quotes /sys and pci.ids too: nothing of theirs reaches the terminal raw.
+    (printable(&o, true).into_owned(), ok)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub fn overall(st: &State) -> (&'static str, i32) {
     }
 }
 
+/// For a terminal: every string the state holds (reasons quote errors, which quote
+/// servers, files and commands) goes through [`printable`].
 pub fn human(st: &State) -> String {
     let (word, _) = overall(st);
     let mut out = format!("pve-firstboot: {word}");
@@ -28,35 +30,44 @@ pub fn human(st: &State) -> String {
     }
     out.push('\n');
     if let Some(s) = &st.started {
-        out.push_str(&format!("started:  {s}\n"));
+        out.push_str(&format!("started:  {}\n", printable(s, false)));
     }
     if let Some(f) = &st.finished {
-        out.push_str(&format!("finished: {f}\n"));
+        out.push_str(&format!("finished: {}\n", printable(f, false)));
     }
     if st.reboot_requested_in.is_some() {
         out.push_str(&format!(
             "waiting for the reboot for: {}\n",
-            st.reboot_for.join(", ")
+            printable(&st.reboot_for.join(", "), false)
         ));
     }
     for p in &st.phases {
-        out.push_str(&format!("  {:<12} {:<8}", p.id, p.status.as_str()));
+        out.push_str(&format!(
+            "  {:<12} {:<8}",
+            printable(&p.id, false),
+            p.status.as_str()
+        ));
         if p.attempts > 1 {
             out.push_str(&format!(" (attempts: {})", p.attempts));
         }
         if let Some(r) = &p.reason {
-            out.push_str(&format!(" {r}"));
+            // A reason may list things on lines of its own (the devices present): kept,
+            // indented under their phase so that no line of it reads as a phase's.
+            out.push_str(&format!(
+                " {}",
+                printable(r, true).replace('\n', "\n      ")
+            ));
         }
         out.push('\n');
         for c in &p.changes {
-            out.push_str(&format!("      changed: {c}\n"));
+            out.push_str(&format!("      changed: {}\n", printable(c, false)));
         }
         for r in &p.results {
-            out.push_str(&format!("      {r}\n"));
+            out.push_str(&format!("      {}\n", printable(r, false)));
         }
     }
     if let Some(n) = &st.notified {
-        out.push_str(&format!("notification: {n}\n"));
+        out.push_str(&format!("notification: {}\n", printable(n, false)));
     }
     if word == "failed" {
         out.push_str("more: journalctl -u pve-firstboot.service\n");
@@ -68,9 +79,10 @@ pub(crate) fn js(s: &str) -> String {
     quoted(s, true)
 }
 
-/// `s` in double quotes with `"`, `\` and line ends escaped — the escapes JSON and curl's
-/// config files (`-K`) share. Other control characters: `\u00XX` in JSON; curl's config
-/// has no such escape, so there they become `?`.
+/// `s` in double quotes with `"`, `\` and line ends escaped — the escapes JSON, TOML's
+/// basic strings and curl's config files (`-K`) share. Every other control character (C0,
+/// DEL and C1, which TOML 1.0 and a terminal would take raw): `\u00XX` in JSON and TOML;
+/// curl's config has no such escape, so there they become `?`.
 pub(crate) fn quoted(s: &str, json: bool) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
@@ -81,13 +93,40 @@ pub(crate) fn quoted(s: &str, json: bool) -> String {
             '\n' => o.push_str("\\n"),
             '\r' => o.push_str("\\r"),
             '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 && json => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c if (c as u32) < 0x20 => o.push('?'),
+            c if c.is_control() && json => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c if c.is_control() => o.push('?'),
             c => o.push(c),
         }
     }
     o.push('"');
     o
+}
+
+/// `s` as a TOML basic string on one line: the JSON escapes above are TOML's too. For
+/// every value read from the machine or a file that goes into an answer we write.
+pub fn toml_str(s: &str) -> String {
+    quoted(s, true)
+}
+
+/// `s` safe to print to a terminal: every control character (ESC starts the escape
+/// sequences that retitle, clear or rewrite a terminal; CR and a line break forge lines;
+/// C1's CSI does the same on 8-bit terminals) shown as `\u{..}` instead, except line
+/// breaks and tabs where `lines` (a diff, a multi-line report). For every string that came
+/// from a file, a device or a server rather than from us.
+pub fn printable(s: &str, lines: bool) -> std::borrow::Cow<'_, str> {
+    let raw = |c: char| c.is_control() && !(lines && (c == '\n' || c == '\t'));
+    if !s.chars().any(raw) {
+        return s.into();
+    }
+    let mut o = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if raw(c) {
+            o.extend(c.escape_unicode());
+        } else {
+            o.push(c);
+        }
+    }
+    o.into()
 }
 
 fn js_opt(s: &Option<String>) -> String {
@@ -143,6 +182,25 @@ mod tests {
     #[test]
     fn json_escapes() {
         assert_eq!(js("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
+
+    /// Every control character, C1 and DEL included, is escaped: the result is one line
+    /// that TOML reads back as the same string.
+    #[test]
+    fn toml_strings_and_printable_text() {
+        let hostile = "a\u{1b}]0;x\u{7}\u{9b}1m\u{7f}\r\n[notify]\t\"\\ \u{ffff}";
+        let line = toml_str(hostile);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        let t: toml::Table = toml::from_str(&format!("k = {line}")).unwrap();
+        assert_eq!(t["k"].as_str(), Some(hostile));
+        let shown = printable(hostile, false);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("a\\u{1b}]0;x\\u{7}\\u{9b}1m"), "{shown}");
+        assert_eq!(printable("a\tb\nc\r", true), "a\tb\nc\\u{d}");
+        assert!(matches!(
+            printable("plain", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `[backup]` and `[notify.smtp]` beyond their golden files (`tests/fixtures/backup-*`):
-//! the host-config archive's pruning run by the real `sh`, `awk` and `date` against the
-//! rules Proxmox prunes backups by; every schedule's timer form read by the real
+//! `host-archive` run on a tree with the real sqlite3 and tar (its pruning is unit-tested
+//! in `src/hostarchive.rs` against the rules Proxmox prunes backups by); every schedule's
+//! timer form read by the real
 //! `systemd-analyze calendar`; and the smtp password kept out of everything but the priv
 //! file (0600).
 
@@ -11,7 +12,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use common::*;
-use pve_firstboot::phases::backup::host_backup_script;
 
 fn names(dir: &std::path::Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -20,88 +20,6 @@ fn names(dir: &std::path::Path) -> Vec<String> {
         .collect();
     v.sort();
     v
-}
-
-fn prune(keep: &[(&str, u32)], files: &[&str]) -> Vec<String> {
-    let dir = scratch(&format!("prune-{}", keep.len()));
-    let d = dir.join("dump");
-    fs::create_dir_all(&d).unwrap();
-    for f in files {
-        fs::write(d.join(f), b"x").unwrap();
-    }
-    let script = dir.join("host-backup");
-    fs::write(&script, host_backup_script("/nonexistent", keep)).unwrap();
-    let o = Command::new("sh")
-        .arg(&script)
-        .arg("prune")
-        .arg(&d)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    names(&d)
-}
-
-fn archive(t: &str) -> String {
-    format!("pve-host-config-{t}-atlas.tar.gz")
-}
-
-/// keep-last 2 keeps the two newest; keep-daily 3 then keeps the newest archive of each of
-/// three more days, skipping the day keep-last already covers (pve-storage
-/// `src/PVE/Storage.pm`, `$prune_mark`: a period already kept is not counted again).
-#[test]
-fn pruning_follows_proxmox_rules() {
-    let mut files: Vec<String> = (1..=10)
-        .map(|d| archive(&format!("2026_11_{d:02}-03_00_00")))
-        .collect();
-    files.push(archive("2026_11_10-12_00_00"));
-    files.push(archive("2026_11_10-18_00_00"));
-    let foreign = "vzdump-qemu-100-2026_11_01-03_00_00.vma.zst";
-    files.push(foreign.to_string());
-    files.push(archive("2026_11_11-03_00_00") + ".tmp");
-    let refs: Vec<&str> = files.iter().map(String::as_str).collect();
-    let left = prune(&[("keep-last", 2), ("keep-daily", 3)], &refs);
-    let mut want = vec![
-        archive("2026_11_07-03_00_00"),
-        archive("2026_11_08-03_00_00"),
-        archive("2026_11_09-03_00_00"),
-        archive("2026_11_10-12_00_00"),
-        archive("2026_11_10-18_00_00"),
-        archive("2026_11_11-03_00_00") + ".tmp",
-        foreign.to_string(),
-    ];
-    want.sort();
-    assert_eq!(left, want);
-
-    // keep-weekly by ISO week: 2026-11-01 is a Sunday (week 44), 11-02..11-08 week 45,
-    // 11-09.. week 46; the newest of each of the two newest weeks stays.
-    let left = prune(&[("keep-weekly", 2)], &refs);
-    let mut want = vec![
-        archive("2026_11_08-03_00_00"),
-        archive("2026_11_10-18_00_00"),
-        archive("2026_11_11-03_00_00") + ".tmp",
-        foreign.to_string(),
-    ];
-    want.sort();
-    assert_eq!(left, want);
-
-    // No keep-* option: the storage's own retention for the job, every archive kept.
-    let mut all: Vec<String> = files.clone();
-    all.sort();
-    assert_eq!(prune(&[], &refs), all);
-}
-
-#[test]
-fn the_script_is_valid_sh() {
-    let dir = scratch("host-backup-sh");
-    let script = dir.join("s");
-    fs::write(
-        &script,
-        host_backup_script("/var/lib/vz/dump", &[("keep-daily", 7)]),
-    )
-    .unwrap();
-    let o = Command::new("sh").arg("-n").arg(&script).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Each schedule Proxmox documents, as the timer writes it, is what systemd reads as the
@@ -222,47 +140,144 @@ fn the_smtp_password_stays_in_the_priv_file() {
 /// scratch tree, so that the test reads none of this machine's keys): a `tar.gz` named by
 /// its time and host, 0600, holding the files, no `.tmp` left; a second run a second later
 /// with keep-last 1 leaves only the newer archive.
-#[test]
-fn the_script_archives_and_prunes() {
-    let dir = scratch("host-backup-run");
-    let src = dir.join("src");
-    fs::create_dir_all(src.join("etc/network")).unwrap();
-    fs::write(src.join("etc/network/interfaces"), "auto lo\n").unwrap();
-    fs::write(src.join("etc/hosts"), "127.0.0.1 localhost\n").unwrap();
-    let dump = dir.join("dump");
-    let text = host_backup_script(dump.to_str().unwrap(), &[("keep-last", 1)]);
-    let list = pve_firstboot::phases::backup::HOST_PATHS.join(" ");
-    assert!(text.contains(&format!("for p in {list}; do")));
-    let mine = format!(
-        "{0}/etc/network {0}/etc/hosts {0}/etc/absent",
-        src.display()
+/// A host tree for `host-archive --root`: a pmxcfs database made by the real sqlite3, the
+/// installed answer with `[backup] host-config`, a storage `local` whose path has a space
+/// and shell syntax in it (a path is data, never code), and a few of the host's files.
+fn archive_root(name: &str, keep: &str) -> std::path::PathBuf {
+    let root = scratch(name);
+    let store = "/srv/back up/$(touch pwned)";
+    for d in [
+        "etc/pve",
+        "etc/network",
+        "etc/pve-firstboot",
+        "var/lib/pve-cluster",
+        "root/.ssh",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::create_dir_all(root.join(store.trim_start_matches('/'))).unwrap();
+    fs::write(root.join("etc/hostname"), "atlas\n").unwrap();
+    fs::write(
+        root.join("etc/hosts"),
+        "127.0.0.1 localhost\n10.0.0.2 atlas.home.arpa atlas\n",
+    )
+    .unwrap();
+    fs::write(root.join("etc/network/interfaces"), "auto lo\n").unwrap();
+    fs::write(
+        root.join("root/.ssh/authorized_keys"),
+        "ssh-ed25519 AAAA admin\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/pve/storage.cfg"),
+        format!("dir: local\n\tpath {store}\n\tcontent iso,vztmpl,backup\n"),
+    )
+    .unwrap();
+    let db = root.join("var/lib/pve-cluster/config.db");
+    let o = Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE tree (inode INTEGER PRIMARY KEY, name TEXT, data BLOB); INSERT INTO tree VALUES (0, 'storage.cfg', 'dir: local');")
+        .output()
+        .expect("sqlite3 (Debian's sqlite3, which pve-cluster depends on)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let answer =
+        fs::read_to_string(manifest().join("tests/answers/ok/backup-defaults.toml")).unwrap();
+    let answer = answer.replace(
+        "[backup]\n",
+        &format!("[backup]\nhost-config = true\n{keep}"),
     );
-    let script = dir.join("s");
-    fs::write(&script, text.replace(&list, &mine)).unwrap();
+    fs::write(
+        root.join("etc/pve-firstboot/answer.toml"),
+        format!("{}\n{answer}", pve_firstboot::answer::INSTALLED_HEADER),
+    )
+    .unwrap();
+    root
+}
+
+/// `pve-firstboot host-archive`: one 0600 archive in `<storage>/pve-host-config` (not in
+/// `dump/`, which Proxmox lists as guest backups) holding a consistent copy of config.db
+/// and the files a restore needs; the storage path's shell syntax stays data; a second run
+/// with keep-last 1 prunes the first; no work directory is left.
+#[test]
+fn host_archive_archives_the_database_and_prunes() {
+    let root = archive_root("host-archive", "keep-last = 1\n");
     let run = || {
-        let o = Command::new("sh")
-            .arg(&script)
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = agent(&["host-archive", "--root", root.to_str().unwrap()], "warn");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    run();
-    let first = names(&dump);
-    assert_eq!(first.len(), 1, "{first:?}");
-    assert!(first[0].starts_with("pve-host-config-") && first[0].ends_with(".tar.gz"));
-    let path = dump.join(&first[0]);
+    let out = run();
+    assert!(!root.join("pwned").exists() && !std::path::Path::new("pwned").exists());
+    let dir = root.join("srv/back up/$(touch pwned)/pve-host-config");
+    let first = names(&dir);
+    assert_eq!(first.len(), 1, "{first:?} ({out})");
+    assert!(first[0].starts_with("pve-host-config-") && first[0].ends_with("-atlas.tar.gz"));
+    assert!(!root.join("srv/back up/$(touch pwned)/dump").exists());
+    let path = dir.join(&first[0]);
     assert_eq!(
         fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    assert_eq!(
+        fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let list = Command::new("tar").arg("-tzf").arg(&path).output().unwrap();
     let listed = String::from_utf8_lossy(&list.stdout);
-    assert!(listed.contains("etc/network/interfaces"), "{listed}");
-    assert!(listed.contains("etc/hosts"), "{listed}");
+    for want in [
+        "var/lib/pve-cluster/config.db",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/network/interfaces",
+        "etc/pve/storage.cfg",
+        "etc/pve-firstboot/answer.toml",
+        "root/.ssh/authorized_keys",
+    ] {
+        assert!(listed.lines().any(|l| l == want), "{want} not in {listed}");
+    }
+    // The database in the archive is a database, with the row.
+    let x = scratch("host-archive-x");
+    let o = Command::new("tar")
+        .arg("-xzf")
+        .arg(&path)
+        .arg("-C")
+        .arg(&x)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let q = Command::new("sqlite3")
+        .arg(x.join("var/lib/pve-cluster/config.db"))
+        .arg("SELECT name FROM tree")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "storage.cfg");
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    run();
-    let second = names(&dump);
+    let out = run();
+    let second = names(&dir);
     assert_eq!(second.len(), 1, "{second:?}");
     assert_ne!(second, first);
+    assert!(out.contains("pruned: "), "{out}");
+}
+
+/// A symlink planted where the archives' directory goes (another client of the share) is
+/// refused, and nothing is written through it.
+#[test]
+fn host_archive_refuses_a_planted_symlink() {
+    let root = archive_root("host-archive-link", "");
+    let victim = root.join("victim");
+    fs::create_dir_all(&victim).unwrap();
+    std::os::unix::fs::symlink(
+        "/victim",
+        root.join("srv/back up/$(touch pwned)/pve-host-config"),
+    )
+    .unwrap();
+    let o = agent(&["host-archive", "--root", root.to_str().unwrap()], "warn");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a directory"));
+    assert!(names(&victim).is_empty());
 }

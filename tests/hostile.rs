@@ -42,6 +42,15 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// The ISO tests need xorriso (tests/run-all installs it); without it they say so and pass.
+fn xorriso_missing() -> bool {
+    let missing = Command::new("xorriso").arg("-version").output().is_err();
+    if missing {
+        eprintln!("xorriso is missing: skipped");
+    }
+    missing
+}
+
 /// A file outside every directory the code may write, and its content.
 fn victim(dir: &Path) -> std::path::PathBuf {
     let v = dir.join("victim");
@@ -72,10 +81,10 @@ fn xz_writes_through_no_planted_temp_path() {
     let planted = std::env::temp_dir().join(format!("pve-firstboot-xz.{}", std::process::id()));
     let _ = fs::remove_dir_all(&planted);
     fs::create_dir_all(&planted).unwrap();
+    let _gone = Cleanup(planted.clone());
     symlink(&v, planted.join("agent")).unwrap();
     symlink(&v, planted.join("agent.xz")).unwrap();
     let out = pve_firstboot::image::xz(b"the agent").unwrap();
-    let _ = fs::remove_dir_all(&planted);
     unchanged(&v);
     assert!(out.starts_with(b"\xfd7zXZ"), "not xz output");
 }
@@ -915,8 +924,7 @@ fn a_vm_bridge_on_the_dhcp_management_subnet_is_refused() {
 /// planted path is not used at all: the link is still there, the directory stays empty.
 #[test]
 fn inspect_extracts_into_no_planted_directory() {
-    if Command::new("xorriso").arg("-version").output().is_err() {
-        eprintln!("xorriso is missing: skipped");
+    if xorriso_missing() {
         return;
     }
     let d = scratch("hostile-inspect-planted");
@@ -944,9 +952,9 @@ fn inspect_extracts_into_no_planted_directory() {
         std::env::temp_dir().join(format!("pve-firstboot-inspect.{}", std::process::id()));
     let _ = fs::remove_file(&planted);
     symlink(&attacker, &planted).unwrap();
+    let _gone = Cleanup(planted.clone());
     let out = pve_firstboot::image::iso::inspect(&iso);
     let untouched = fs::symlink_metadata(&planted).is_ok_and(|m| m.file_type().is_symlink());
-    let _ = fs::remove_file(&planted);
     assert!(untouched, "the planted link was used and removed");
     let out = out.unwrap();
     assert!(out.contains("release:     8.4"), "{out}");
@@ -959,5 +967,808 @@ fn inspect_extracts_into_no_planted_directory() {
         fs::read_dir(&attacker).unwrap().count(),
         0,
         "files were extracted into the planted directory"
+    );
+}
+
+// Issue 29: hostile publishers, ISOs, devices and keys, and secrets on the stick. Each
+// test below failed before its fix.
+
+/// What the hostile publisher answers one request with.
+#[derive(Clone)]
+enum Reply {
+    /// 200 with this body, its length stated.
+    Body(Vec<u8>),
+    NotFound,
+    /// 200, chunked (no size stated): `head`, then blanks up to `total` bytes — "without
+    /// end" for a reader that should stop long before, yet an end for the code before the
+    /// fix, which read everything.
+    Chunked {
+        head: Vec<u8>,
+        total: usize,
+    },
+    /// 200 stating a `Content-Length` of this many bytes, then sending them.
+    Stated(usize),
+    /// 200, then one blank a second for 90 s: never done, never silent.
+    Slow,
+}
+
+/// A publisher on 127.0.0.1 (and nowhere else): each request's path, and the body bytes
+/// the peer took before it hung up.
+struct Publisher {
+    base: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Publisher {
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+    fn sent(&self) -> usize {
+        self.sent.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn publisher(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Publisher {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let route = Arc::new(route);
+    let (r, n) = (requests.clone(), sent.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (r, n, route) = (r.clone(), n.clone(), route.clone());
+            std::thread::spawn(move || {
+                conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .ok();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                r.lock().unwrap().push(path.clone());
+                // Body bytes are counted only once the peer took them.
+                let send = |conn: &mut std::net::TcpStream, data: &[u8]| -> bool {
+                    let ok = conn.write_all(data).is_ok();
+                    if ok {
+                        n.fetch_add(data.len(), Ordering::SeqCst);
+                    }
+                    ok
+                };
+                let chunked =
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+                let chunk =
+                    |d: &[u8]| [format!("{:x}\r\n", d.len()).as_bytes(), d, b"\r\n"].concat();
+                let head = |len: usize| {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+                };
+                match route(&path) {
+                    Reply::Body(b) => {
+                        if conn.write_all(head(b.len()).as_bytes()).is_ok() {
+                            send(&mut conn, &b);
+                        }
+                    }
+                    Reply::NotFound => {
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                    }
+                    Reply::Chunked { head, total } => {
+                        if conn.write_all(chunked.as_bytes()).is_err()
+                            || !send(&mut conn, &chunk(&head))
+                        {
+                            return;
+                        }
+                        let blanks = chunk(&[b' '; 1 << 16]);
+                        let mut done = head.len();
+                        while done < total && send(&mut conn, &blanks) {
+                            done += 1 << 16;
+                        }
+                        let _ = conn.write_all(b"0\r\n\r\n");
+                    }
+                    Reply::Stated(len) => {
+                        if conn.write_all(head(len).as_bytes()).is_err() {
+                            return;
+                        }
+                        let mut done = 0;
+                        while done < len && send(&mut conn, &[b' '; 1 << 16]) {
+                            done += 1 << 16;
+                        }
+                    }
+                    Reply::Slow => {
+                        if conn.write_all(chunked.as_bytes()).is_err() {
+                            return;
+                        }
+                        for _ in 0..90 {
+                            if !send(&mut conn, &chunk(b" ")) {
+                                return;
+                            }
+                            std::thread::sleep(std::time::Duration::from_secs(1));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Publisher {
+        base,
+        requests,
+        sent,
+    }
+}
+
+/// 64 MiB: what the issue's reproductions sent; 8 MiB is the cap, and a reader that stops
+/// there lets the server write at most the cap and the sockets' buffers.
+const FLOOD: usize = 64 << 20;
+const AT_MOST_SENT: usize = 24 << 20;
+
+/// GitHub's release document for HAOS 16.3, the digest on the right asset.
+fn release_json(digest_on: &str) -> Vec<u8> {
+    format!(
+        r#"{{"tag_name": "16.3", "assets": [
+            {{"name": "haos_ova-16.3.qcow2.xz", "digest": null}},
+            {{"name": "{digest_on}", "digest": "sha256:{TEST_HAOS_SHA256}"}}]}}"#
+    )
+    .into_bytes()
+}
+
+/// `f` in a thread, given at most `secs`: a hang is a failure of its own, not a test that
+/// never ends.
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what}: not done after {secs} s (it hangs)"))
+}
+
+/// Issue 29, item 3: the `haos` phase resolved `version = "stable"` with a curl that had no
+/// `--max-time`, `--max-filesize` nor `--proto`, read the reply whole and searched it for
+/// `"ova"` as text: a slow publisher held the first boot for ever, an endless one took
+/// the host's memory, and another object's `"ova"` (or a page that is no JSON) gave the
+/// version. Now it is pin's capped path and JSON reader.
+#[test]
+fn haos_stable_on_the_host_is_read_capped_and_as_json() {
+    use pve_firstboot::phases::haos::resolve_version;
+    use pve_firstboot::pin::Publishers;
+    let pb = publisher(|path| match path {
+        "/endless/stable.json" => Reply::Chunked {
+            head: br#"{"hassos": {"ova": "16.3"}}"#.to_vec(),
+            total: FLOOD,
+        },
+        "/oversized/stable.json" => Reply::Stated(FLOOD),
+        "/slow/stable.json" => Reply::Slow,
+        "/other/stable.json" => {
+            Reply::Body(br#"{"supervisor": {"ova": "6.6"}, "hassos": {"ova": "16.3"}}"#.to_vec())
+        }
+        "/page/stable.json" => Reply::Body(b"<html>\"ova\": \"1.0\"</html>".to_vec()),
+        _ => Reply::NotFound,
+    });
+    let cases = [
+        ("endless", "larger than 8388608 bytes"),
+        ("oversized", "larger than 8388608 bytes"),
+        ("slow", "no answer within 20 s"),
+        ("other", "16.3"),
+        ("page", "not JSON"),
+    ];
+    // Side by side: the slow one takes its 20 s, the others must not wait for it.
+    let runs: Vec<_> = cases
+        .iter()
+        .map(|(case, _)| {
+            let base = format!("{}/{case}", pb.base);
+            std::thread::spawn(move || {
+                let t = std::time::Instant::now();
+                let r = within(60, "resolving stable", move || {
+                    resolve_version(&Host::live(), &Publishers::at(&base), "stable")
+                        .map_err(|e| e.to_string())
+                });
+                (r, t.elapsed())
+            })
+        })
+        .collect();
+    for ((case, want), run) in cases.iter().zip(runs) {
+        let (r, took) = run.join().unwrap_or_else(|_| panic!("{case}: hung"));
+        let said = match &r {
+            Ok(v) => v.clone(),
+            Err(e) => e.clone(),
+        };
+        assert!(said.contains(want), "{case}: {said}");
+        assert_eq!(r.is_ok(), *case == "other", "{case}: {said}");
+        let limit = if *case == "slow" { 40 } else { 15 };
+        assert!(took.as_secs() < limit, "{case}: took {took:?}");
+    }
+    assert!(
+        pb.sent() < AT_MOST_SENT,
+        "{} bytes were taken from the publishers",
+        pb.sent()
+    );
+}
+
+/// An answer whose `[haos]` asks for `stable`, for `pin`.
+fn stable_answer(dir: &Path) -> std::path::PathBuf {
+    let f = dir.join("answer.toml");
+    let a = pinned_example()
+        .replace("version = \"16.3\"", "version = \"stable\"")
+        .replace(&format!("sha256 = \"{TEST_HAOS_SHA256}\""), "");
+    fs::write(&f, a).unwrap();
+    f
+}
+
+fn pin_against(base: &str, answer: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(["pin", &answer.to_string_lossy()])
+        .env(pve_firstboot::pin::TEST_PUBLISHERS_ENV, base)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Issue 29, item 6: `pin` told curl `--max-filesize 8 MiB`, which curl applies only to a
+/// reply that states its size: a chunked reply of 64 MiB was read whole, and its JSON
+/// (padded with blanks) pinned. Now the bytes are counted as they arrive. A release whose
+/// digest belongs to another asset stays refused.
+#[test]
+fn pin_caps_a_chunked_reply() {
+    let d = scratch("hostile-pin-chunked");
+    let pb = publisher(|path| match path {
+        "/stable.json" => Reply::Chunked {
+            head: br#"{"hassos": {"ova": "16.3"}}"#.to_vec(),
+            total: FLOOD,
+        },
+        "/repos/home-assistant/operating-system/releases/tags/16.3" => {
+            Reply::Body(release_json("haos_ova-16.3.qcow2.xz"))
+        }
+        _ => Reply::NotFound,
+    });
+    let answer = stable_answer(&d);
+    let before = fs::read(&answer).unwrap();
+    let o = within(60, "pin", {
+        let (base, answer) = (pb.base.clone(), answer.clone());
+        move || pin_against(&base, &answer)
+    });
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("stable.json: the answer is larger than 8388608 bytes"),
+        "{t}"
+    );
+    assert_eq!(
+        fs::read(&answer).unwrap(),
+        before,
+        "the answer was rewritten"
+    );
+    assert!(pb.sent() < AT_MOST_SENT, "{} bytes were read", pb.sent());
+
+    // The digest GitHub lists for another asset is not the image's.
+    let other = publisher(|path| match path {
+        "/stable.json" => Reply::Body(br#"{"hassos": {"ova": "16.3"}}"#.to_vec()),
+        "/repos/home-assistant/operating-system/releases/tags/16.3" => {
+            Reply::Body(release_json("haos_ova-16.3.vmdk.zip"))
+        }
+        _ => Reply::NotFound,
+    });
+    let o = pin_against(&other.base, &answer);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("gives no SHA-256 digest for haos_ova-16.3.qcow2.xz"),
+        "{t}"
+    );
+    assert_eq!(fs::read(&answer).unwrap(), before);
+}
+
+/// Issue 29, item 7: `pin` asked curl for the checksum list beside a cloud image without
+/// `--globoff` and without checking the URL as downloads do: `[1-2]` or `{a,b}` in the
+/// image's URL became one request per expansion. Now `{a,b}` is refused before any
+/// request, and `[1-2]` is one literal path.
+#[test]
+fn pin_never_globs_an_image_url() {
+    let d = scratch("hostile-pin-glob");
+    let pb = publisher(|_| Reply::NotFound);
+    for (url, refused_first) in [
+        (format!("{}/img[1-2]/x.qcow2", pb.base), false),
+        (format!("{}/{{a,b}}/x.qcow2", pb.base), true),
+    ] {
+        let answer = d.join("vm.toml");
+        fs::write(
+            &answer,
+            format!(
+                "{}\n[[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"{url}\"\nuser = \"admin\"\n",
+                pinned_example()
+            ),
+        )
+        .unwrap();
+        let before = pb.requests().len();
+        let o = pin_against(&pb.base, &answer);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{url}: {t}");
+        let asked = pb.requests()[before..].to_vec();
+        assert!(
+            !asked.iter().any(|p| ["/img1/", "/img2/", "/a/", "/b/"]
+                .iter()
+                .any(|x| p.starts_with(x))),
+            "{url}: curl expanded the glob: {asked:?}"
+        );
+        if refused_first {
+            assert!(asked.is_empty(), "{url}: {asked:?}");
+            assert!(t.contains("has '{' in it"), "{t}");
+        } else {
+            assert!(asked.len() <= 2, "{url}: {asked:?}");
+            assert!(t.contains("lists no checksums next to it"), "{t}");
+        }
+    }
+}
+
+/// A Proxmox-like ISO made by xorriso from `tree`.
+fn iso_of(tree: &Path, iso: &Path) {
+    let o = Command::new("xorriso")
+        .arg("-outdev")
+        .arg(iso)
+        .args(["-map"])
+        .arg(tree)
+        .arg("/")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// The agent with `args`, with at most 2 GiB of address space (a read without end fails
+/// instead of taking the machine's memory) and 60 s.
+fn bounded(args: &[&str]) -> Output {
+    let child = Command::new("sh")
+        .args(["-c", "ulimit -v 2097152 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let t = std::time::Instant::now();
+    let out = within(90, "the agent", move || child.wait_with_output().unwrap());
+    assert!(
+        t.elapsed().as_secs() < 60,
+        "took {:?} (pid {pid})",
+        t.elapsed()
+    );
+    out
+}
+
+/// Characters a terminal would act on: every control character but the line break and
+/// the tab (which config files have, and `plan` shows).
+fn raw_controls(b: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(b)
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n' && *c != '\t')
+        .map(|c| format!("U+{:04X}", c as u32))
+        .collect()
+}
+
+/// Issue 29, item 4: `image --inspect` (and `image`) extracted files with xorriso and read
+/// what came out with a plain read: a symbolic link in a tampered ISO was followed, so
+/// its `/auto-installer-mode.toml` printed a file of the workstation and a hook linked to
+/// /dev/zero read without end; and the answer's strings reached the terminal with their
+/// escape sequences. Now only regular files are read, capped (a 3 MiB answer is refused),
+/// and what is shown is escaped.
+#[test]
+fn inspect_reads_no_link_no_device_and_prints_no_escape() {
+    if xorriso_missing() {
+        return;
+    }
+    let d = scratch("hostile-iso-links");
+    let local = d.join("workstation-secret");
+    fs::write(&local, "mode = \"precious\"\n").unwrap();
+    let good = |tree: &Path| {
+        fs::create_dir_all(tree).unwrap();
+        fs::write(tree.join(".cd-info"), "RELEASE='8.4'\n").unwrap();
+    };
+    // A link to a file of the workstation.
+    let t1 = d.join("t1");
+    good(&t1);
+    symlink(&local, t1.join("auto-installer-mode.toml")).unwrap();
+    iso_of(&t1, &d.join("link.iso"));
+    let o = bounded(&["image", "--inspect", &d.join("link.iso").to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(!t.contains("precious"), "a local file was printed: {t}");
+    assert!(
+        t.contains("/auto-installer-mode.toml is not a regular file"),
+        "{t}"
+    );
+    // A hook that is a link to /dev/zero.
+    let t2 = d.join("t2");
+    good(&t2);
+    symlink("/dev/zero", t2.join("proxmox-first-boot")).unwrap();
+    iso_of(&t2, &d.join("zero.iso"));
+    let o = bounded(&["image", "--inspect", &d.join("zero.iso").to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("/proxmox-first-boot is not a regular file"),
+        "{t}"
+    );
+    // An answer larger than any file pve-firstboot reads from an ISO.
+    let t4 = d.join("t4");
+    good(&t4);
+    fs::write(t4.join("answer.toml"), vec![b'#'; 3 << 20]).unwrap();
+    iso_of(&t4, &d.join("big.iso"));
+    let o = bounded(&["image", "--inspect", &d.join("big.iso").to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("/answer.toml is larger than 2097152 bytes"),
+        "{t}"
+    );
+    // Escapes in the answer, the mode file and the hook (its version and its answer).
+    let t3 = d.join("t3");
+    good(&t3);
+    let esc = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\r";
+    let toml_esc = "\\u001b]0;owned\\u0007\\u001b[2J\\u009b31m\\r";
+    fs::write(
+        t3.join("answer.toml"),
+        format!(
+            "[global]\nfqdn = \"{toml_esc}\"\n[disk-setup]\nfilesystem = \"ext4\"\ndisk-list = [\"{toml_esc}\"]\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        t3.join("auto-installer-mode.toml"),
+        format!("mode = \"iso\"{esc}\n"),
+    )
+    .unwrap();
+    let hook = pve_firstboot::image::hook::build(
+        &format!("1.0{esc}"),
+        &format!(
+            "[haos]\nversion = \"16.3{toml_esc}\"\n[[vm]]\nvmid = 101\nname = \"{toml_esc}\"\n"
+        ),
+        b"xz",
+    )
+    .unwrap();
+    fs::write(t3.join("proxmox-first-boot"), hook).unwrap();
+    iso_of(&t3, &d.join("esc.iso"));
+    let o = bounded(&["image", "--inspect", &d.join("esc.iso").to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert_eq!(raw_controls(&o.stdout), Vec::<String>::new(), "{t}");
+    assert!(t.contains("fqdn \\u{1b}]0;owned\\u{7}"), "{t}");
+    assert!(t.contains("haos:        version 16.3\\u{1b}"), "{t}");
+}
+
+/// A root with a USB device and a disk whose strings are hostile.
+fn hostile_machine(root: &Path) {
+    let usb = root.join("sys/bus/usb/devices/1-2");
+    fs::create_dir_all(&usb).unwrap();
+    fs::write(usb.join("idVendor"), "046d\n").unwrap();
+    fs::write(usb.join("idProduct"), "c52b\n").unwrap();
+    fs::write(
+        usb.join("manufacturer"),
+        "\u{1b}]0;owned\u{7}\u{1b}[2JLogi\n",
+    )
+    .unwrap();
+    fs::write(
+        usb.join("product"),
+        "Stick\n[notify]\nwebhook = \"https://evil.example/x\"\n",
+    )
+    .unwrap();
+    let sda = root.join("sys/block/sda");
+    fs::create_dir_all(sda.join("device")).unwrap();
+    fs::create_dir_all(sda.join("queue")).unwrap();
+    fs::write(sda.join("dev"), "8:0\n").unwrap();
+    fs::write(sda.join("size"), "1000000\n").unwrap();
+    fs::write(sda.join("removable"), "0\n").unwrap();
+    fs::write(sda.join("queue/rotational"), "0\n").unwrap();
+    fs::write(sda.join("device/model"), "M\u{1b}[31m\r\n").unwrap();
+    fs::create_dir_all(root.join("run/udev/data")).unwrap();
+    fs::write(
+        root.join("run/udev/data/b8:0"),
+        "E:DEVTYPE=disk\nE:ID_SERIAL=evil\" ] [notify] x = \"\\\u{1b}[2J\n",
+    )
+    .unwrap();
+}
+
+/// Issue 29, item 5: `probe` wrote USB and disk strings into its starter answer verbatim:
+/// a product string with line breaks added tables (`[notify] webhook = ...`), a serial
+/// with a quote broke it, and a manufacturer's escape sequences reached the terminal, as
+/// did those of state reasons (`status`) and of the host's files (`plan`'s diffs). Now every
+/// value goes into TOML escaped, one line each, and nothing is printed raw.
+#[test]
+fn probe_status_and_plan_print_no_raw_control_and_add_no_table() {
+    let root = scratch("hostile-probe-strings");
+    hostile_machine(&root);
+    let o = pvefb_in(&root, &["probe", "--root", &root.to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert_eq!(raw_controls(&o.stdout), Vec::<String>::new(), "{t}");
+    let starter = t
+        .split("A starter answer for this machine:\n\n")
+        .nth(1)
+        .expect("a starter answer");
+    let doc: toml::Table = toml::from_str(starter)
+        .unwrap_or_else(|e| panic!("the starter answer does not parse: {e}\n{starter}"));
+    assert!(doc.get("notify").is_none(), "a table was added:\n{starter}");
+    assert_eq!(
+        doc["installer"]["disk-setup"]["filter"]["ID_SERIAL"].as_str(),
+        Some("evil\" ] [notify] x = \"\\\u{1b}[2J"),
+        "{starter}"
+    );
+    let j = pvefb_in(
+        &root,
+        &["probe", "--json", "--root", &root.to_string_lossy()],
+    );
+    assert_eq!(
+        raw_controls(&j.stdout),
+        Vec::<String>::new(),
+        "{}",
+        text(&j)
+    );
+
+    // status: a reason that quotes a hostile server.
+    let st_root = scratch("hostile-status-strings");
+    let h = Host::rooted(&st_root);
+    let mut st = pve_firstboot::state::State::new();
+    st.started = Some("2026-12-04T00:00:00Z".into());
+    let p = st.phase_mut("haos");
+    p.status = pve_firstboot::state::Status::Failed;
+    p.attempts = 1;
+    p.reason = Some("cannot read x: \u{1b}]0;owned\u{7}\r\n  host  done".into());
+    p.results = vec!["\u{1b}[2J".into()];
+    st.save(&h).unwrap();
+    let o = pvefb_in(&st_root, &["status", "--root", &st_root.to_string_lossy()]);
+    let t = text(&o);
+    assert_eq!(raw_controls(&o.stdout), Vec::<String>::new(), "{t}");
+    assert!(!t.contains("\n  host  done"), "a forged line: {t}");
+
+    // plan: a diff whose context is a line of the host's /etc/hosts with escapes.
+    let case = manifest().join("tests/fixtures/network-pve8");
+    let plan_root = prepare(&case, "hostile-plan-strings");
+    let hosts = plan_root.join("etc/hosts");
+    let orig = fs::read_to_string(&hosts).unwrap();
+    fs::write(
+        &hosts,
+        orig.replacen(
+            "\n",
+            "\n127.0.1.1 atlas.home.arpa atlas\n192.0.2.9 evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let o = pvefb_in(
+        &plan_root,
+        &[
+            "plan",
+            &case.join("answer.toml").to_string_lossy(),
+            "--root",
+            &plan_root.to_string_lossy(),
+        ],
+    );
+    let t = text(&o);
+    assert!(
+        t.contains("192.0.2.9 evil"),
+        "the line is not in the diff: {t}"
+    );
+    assert_eq!(raw_controls(&o.stdout), Vec::<String>::new(), "{t}");
+}
+
+/// Issue 29, item 8: a key with a non-character (U+FFFF) or a control character in its
+/// comment passed `validate`; cloud-init's YAML loader refuses the user data it ends up
+/// in, and the VM boots without its user, keys and guest agent, silently. Now refused
+/// with file:line:col.
+#[test]
+fn ssh_keys_with_non_characters_or_controls_are_refused() {
+    let d = scratch("hostile-ssh-keys");
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R";
+    for (comment, what) in [
+        ("ops\\uFFFF", "non-character U+FFFF"),
+        ("ops\\u001b[2J", "control character U+001B"),
+        ("ops\\u0085", "control character U+0085"),
+    ] {
+        // In the root keys and in a [[vm]]'s own keys.
+        let answers = [
+            installer_tables("root-password-hashed = \"$y$j9T$abcdefghijklmnopqrstu$ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk\"")
+                .replace(" ops@laptop\"]", &format!(" {comment}\"]")),
+            format!(
+                "{}\n[[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://example.org/x.qcow2\"\nsha512 = \"{}\"\nuser = \"admin\"\nssh-keys = [\"{key} {comment}\"]\n",
+                installer_tables("root-password-hashed = \"$y$j9T$abcdefghijklmnopqrstu$ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijk\""),
+                "ab".repeat(64)
+            ),
+        ];
+        for (i, a) in answers.iter().enumerate() {
+            let f = d.join(format!("a{i}.toml"));
+            fs::write(&f, a).unwrap();
+            let o = pvefb_in(&d, &["validate", &f.to_string_lossy()]);
+            let t = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{comment}: {t}");
+            let key_path = if i == 0 {
+                "installer.global.root-ssh-keys[0]"
+            } else {
+                "vm[0].cloud-init.ssh-keys[0]"
+            };
+            let line = t
+                .lines()
+                .find(|l| l.contains(key_path))
+                .unwrap_or_else(|| panic!("no error for {key_path}: {t}"));
+            assert!(
+                line.starts_with(&format!("{}:", f.display())) && line.contains(what),
+                "{line}"
+            );
+            assert_eq!(raw_controls(t.as_bytes()), Vec::<String>::new(), "{t}");
+        }
+    }
+}
+
+/// Each secret an answer can hold, by the name the README and `image --inspect` give it,
+/// with a value found nowhere else.
+const SECRET_VALUES: [(&str, &str); 5] = [
+    ("installer.global.root-password", "Pw-r00t-4c8e1f27"),
+    ("installer.global.subscription-key", "pve4c-a1b2c3d4e5"),
+    (
+        "installer.post-installation-webhook.auth-token",
+        "tok-s3cr3t-9e3c5a",
+    ),
+    (
+        "notify.webhook",
+        "https://ntfy.example.org/topic-s3cr3t-5f2a",
+    ),
+    ("notify.smtp.password", "smtp-s3cr3t-7b1d0c"),
+];
+
+/// The README's table under "Where each secret lives": each secret's name and the files
+/// of the stick it names.
+fn readme_secrets() -> Vec<(String, Vec<String>)> {
+    let readme = fs::read_to_string(manifest().join("README.md")).unwrap();
+    let section = readme
+        .split("### Where each secret lives")
+        .nth(1)
+        .expect("the README has no \"Where each secret lives\"");
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("| secret"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let ticked = |c: &str| -> Vec<String> {
+                c.split('`').skip(1).step_by(2).map(String::from).collect()
+            };
+            let name = ticked(cells[1]).remove(0);
+            (name, ticked(cells[2]))
+        })
+        .collect()
+}
+
+/// Issue 29, item 9: the hook was written 0755 and the ISO 0644 although both carry the
+/// `[notify]` webhook, the smtp password and the answer, and the README said the smtp
+/// password was "only ever in priv/". Now both are 0600, `image --inspect` names the
+/// secrets of each file (never a value), and the README's table says where each is:
+/// checked here against a grep of a built stick.
+#[test]
+fn the_stick_and_hook_are_private_and_their_secrets_named_as_the_readme_says() {
+    use pve_firstboot::image::{hook, iso};
+    if xorriso_missing() {
+        return;
+    }
+    let d = scratch("hostile-stick-secrets");
+    let value = |k: &str| SECRET_VALUES.iter().find(|s| s.0 == k).unwrap().1;
+    let answer = format!(
+        "{}\n[installer.post-installation-webhook]\nurl = \"https://hooks.example.org/done\"\n\
+         auth-token = \"{}\"\n\n[notify]\nwebhook = \"{}\"\n\n[notify.smtp]\n\
+         server = \"smtp.example.org\"\nusername = \"ops\"\npassword = \"{}\"\nfrom = \"pve@example.org\"\n",
+        installer_tables(&format!(
+            "root-password = \"{}\"\nsubscription-key = \"{}\"",
+            value("installer.global.root-password"),
+            value("installer.global.subscription-key")
+        )),
+        value("installer.post-installation-webhook.auth-token"),
+        value("notify.webhook"),
+        value("notify.smtp.password"),
+    );
+    // The hook as `image` and `hook` build it, around a stand-in for the agent (a debug
+    // build is far over 1 MiB).
+    let for_host = pve_firstboot::answer::for_host(&answer).unwrap();
+    let hook_bytes = hook::build("0.1.0", &for_host, b"\xfd7zXZ\0 stand-in agent").unwrap();
+    let hook_file = d.join("proxmox-first-boot");
+    pve_firstboot::image::write_new(&hook_file, &hook_bytes, false).unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&hook_file), 0o600, "the hook");
+
+    let tree = d.join("tree");
+    fs::create_dir_all(&tree).unwrap();
+    fs::write(tree.join(".cd-info"), "PRODUCT='pve'\nRELEASE='9.2'\n").unwrap();
+    fs::write(tree.join("auto-installer-capable"), "").unwrap();
+    let input = d.join("in.iso");
+    let o = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-R", "--protective-msdos-label"])
+        .arg("--modification-date=2026120400000000")
+        .arg("-o")
+        .arg(&input)
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let stick = d.join("stick.iso");
+    iso::customise(&iso::Options {
+        iso: &input,
+        answer_text: &answer,
+        hook: Some(&hook_bytes),
+        out: Some(&stick),
+        force: false,
+    })
+    .unwrap();
+    assert_eq!(mode(&stick), 0o600, "the ISO");
+
+    // A grep of the stick: which of its files holds each value, and nothing outside them.
+    let raw = fs::read(&stick).unwrap();
+    let has = |hay: &[u8], v: &str| hay.windows(v.len()).any(|w| w == v.as_bytes());
+    let work = d.join("extracted");
+    fs::create_dir_all(&work).unwrap();
+    let files: Vec<(&str, Vec<u8>)> = [
+        "/answer.toml",
+        "/auto-installer-mode.toml",
+        "/proxmox-first-boot",
+    ]
+    .into_iter()
+    .map(|f| (f, iso::extract(&stick, f, &work).unwrap().unwrap()))
+    .collect();
+    let readme = readme_secrets();
+    assert_eq!(readme.len(), SECRET_VALUES.len(), "{readme:?}");
+    let inspect = pvefb_in(&d, &["image", "--inspect", &stick.to_string_lossy()]);
+    let shown = text(&inspect);
+    assert_eq!(inspect.status.code(), Some(0), "{shown}");
+    for (name, v) in SECRET_VALUES {
+        let found: Vec<String> = files
+            .iter()
+            .filter(|(_, data)| has(data, v))
+            .map(|(f, _)| f.to_string())
+            .collect();
+        assert!(has(&raw, v), "{name} is not on the stick at all");
+        assert!(!found.is_empty(), "{name}: on the stick outside its files");
+        let said = &readme
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("the README does not list {name}"))
+            .1;
+        assert_eq!(
+            &found, said,
+            "{name}: the README says {said:?}, the stick has {found:?}"
+        );
+        assert!(
+            !shown.contains(v),
+            "--inspect showed the value of {name}: {shown}"
+        );
+    }
+    // --inspect names them, per file, in the README's order.
+    let listed = |file: &str| -> String {
+        let names: Vec<&str> = SECRET_VALUES
+            .iter()
+            .filter(|(_, v)| has(&files.iter().find(|f| f.0 == file).unwrap().1, v))
+            .map(|(n, _)| *n)
+            .collect();
+        format!("{file} holds {}", names.join(", "))
+    };
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("  secrets:"))
+        .unwrap_or_else(|| panic!("--inspect names no secrets: {shown}"));
+    assert!(
+        line.contains(&format!(
+            "{}; {}",
+            listed("/answer.toml"),
+            listed("/proxmox-first-boot")
+        )),
+        "{line}"
     );
 }

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 pub use diag::{Diag, Report, Severity, Source};
 pub use net::{Cidr, Ipv4Cidr};
-pub use schema::{is_placeholder_sum, parse_size_gib};
+pub use schema::{KEEP, is_placeholder_sum, parse_size_gib};
 
 /// The example answer file, shipped as `examples/homeserver.toml` and used when no file is
 /// given.

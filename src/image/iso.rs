@@ -22,7 +22,15 @@ fn xorriso(args: &[&str]) -> Result<String> {
     Ok(format!("{}{}", out.stdout, out.stderr))
 }
 
-/// A file from the ISO, or `None` if it is not there.
+/// Most bytes of any file read from an ISO: every one we read (`/.cd-info`, the answers,
+/// the hook of at most 1 MiB) is far smaller.
+const MAX_ISO_FILE: u64 = crate::host::MAX_ANSWER_BYTES;
+
+/// A file from the ISO, or `None` if it is not there. A tampered ISO is read as safely as
+/// a good one: xorriso's `-extract_cut` copies the bytes of a data file and refuses
+/// anything else, so a symbolic link (to a file of this machine, or to /dev/zero) or a
+/// device there is an error, never followed; and it copies at most one byte more than
+/// [`MAX_ISO_FILE`], so a huge file is refused without being copied or held.
 pub fn extract(iso: &Path, path: &str, tmp: &Path) -> Result<Option<Vec<u8>>> {
     let dest = tmp.join(path.trim_start_matches('/').replace('/', "_"));
     let _ = std::fs::remove_file(&dest);
@@ -31,16 +39,36 @@ pub fn extract(iso: &Path, path: &str, tmp: &Path) -> Result<Option<Vec<u8>>> {
         "on",
         "-indev",
         &iso.to_string_lossy(),
-        "-extract",
+        "-extract_cut",
         path,
+        "0",
+        &(MAX_ISO_FILE + 1).to_string(),
         &dest.to_string_lossy(),
     ]))?;
-    if !res.success() || !dest.exists() {
-        return Ok(None);
+    if res.stderr.contains("is not a data file") || res.stdout.contains("is not a data file") {
+        return Err(Error::msg(format!(
+            "{}: {path} is not a regular file (a symbolic link, a directory or a device): \
+             not what Proxmox or pve-firstboot put there, so it is not read",
+            iso.display()
+        )));
     }
-    let data = std::fs::read(&dest)?;
+    // Not there, or no ISO at all: the caller says which file it needed.
+    let len = match std::fs::symlink_metadata(&dest) {
+        Ok(m) if res.success() && m.is_file() => m.len(),
+        _ => return Ok(None),
+    };
+    let data = if len > MAX_ISO_FILE {
+        Err(Error::msg(format!(
+            "{}: {path} is larger than {MAX_ISO_FILE} bytes: not what Proxmox or \
+             pve-firstboot put there, so it is not read",
+            iso.display()
+        )))
+    } else {
+        crate::host::read_capped(&dest, MAX_ISO_FILE)
+            .map_err(|e| Error::msg(format!("{}: {path}: {e}", iso.display())))
+    };
     let _ = std::fs::remove_file(&dest);
-    Ok(Some(data))
+    data.map(Some)
 }
 
 /// `RELEASE` from `/.cd-info` (`KEY='value'` lines), as (major, minor).
@@ -104,6 +132,10 @@ pub fn proxmox_answer(text: &str) -> Result<String> {
 pub struct Options<'a> {
     pub iso: &'a Path,
     pub answer_text: &'a str,
+    /// The hook to add; `None` (`image`): [`crate::image::build_hook`] of the answer, made
+    /// once the ISO has passed its checks (compressing the agent takes a while). The tests
+    /// give one around a stand-in agent: a debug build does not fit in 1 MiB.
+    pub hook: Option<&'a [u8]>,
     pub out: Option<&'a Path>,
     pub force: bool,
 }
@@ -199,7 +231,10 @@ fn build(o: &Options, out: &Path, work: &TempDir) -> Result<()> {
         }
     }
     let answer = proxmox_answer(o.answer_text)?;
-    let hook_bytes = crate::image::build_hook(o.answer_text)?;
+    let hook_bytes = match o.hook {
+        Some(h) => h.to_vec(),
+        None => crate::image::build_hook(o.answer_text)?,
+    };
     check_interrupted()?;
     let uuid = volume_uuid(iso)?;
     // On disk only we may read them (the answer holds the root password); on the ISO they
@@ -254,8 +289,9 @@ fn build(o: &Options, out: &Path, work: &TempDir) -> Result<()> {
     xorriso(&refs).ctx(|| "adding the files with xorriso")?;
     check_interrupted()?;
     File::open(&tmp)?.sync_all()?;
-    // The ISO itself is no secret: the usual mode for the output.
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    // 0600, as made in the work directory: the ISO carries the answer (root password)
+    // and the hook (the [notify] webhook, the smtp password): see `carried_secrets`.
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
     if out.exists() && !o.force {
         return Err(Error::msg(format!(
             "{} appeared meanwhile; not replaced",
@@ -300,13 +336,14 @@ fn copy_with_progress(from: &Path, mut dst: File) -> Result<()> {
     Ok(())
 }
 
-/// `image --inspect`: what a customised ISO carries, without secrets.
+/// `image --inspect`: what a customised ISO carries; its secrets by name, never by value.
 pub fn inspect(iso: &Path) -> Result<String> {
     check_input(iso)?;
     let tmp = TempDir::new("pve-firstboot-inspect")?;
     let work = tmp.path();
     (|| {
-        let mut out = format!("{}\n", iso.display());
+        let mut out = String::new();
+        say(&mut out, &iso.display().to_string());
         // Without /.cd-info this is no Proxmox installer ISO (or no ISO at all): saying
         // "none" for everything and exiting 0 would look like an uncustomised one.
         let cd = extract(iso, "/.cd-info", work)?
@@ -317,23 +354,30 @@ pub fn inspect(iso: &Path) -> Result<String> {
                     iso.display()
                 ))
             })?;
-        out.push_str(&format!(
-            "  release:     {}\n",
-            release(&cd).map_or("unknown (no RELEASE in /.cd-info)".into(), |r| r.0)
-        ));
+        say(
+            &mut out,
+            &format!(
+                "  release:     {}",
+                release(&cd).map_or("unknown (no RELEASE in /.cd-info)".into(), |r| r.0)
+            ),
+        );
         let mode = extract(iso, "/auto-installer-mode.toml", work)?;
-        out.push_str(&format!(
-            "  auto-install: {}\n",
-            mode.map_or("no".into(), |m| String::from_utf8_lossy(&m)
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .join(" "))
-        ));
-        match extract(iso, "/answer.toml", work)? {
+        say(
+            &mut out,
+            &format!(
+                "  auto-install: {}",
+                mode.map_or("no".into(), |m| String::from_utf8_lossy(&m)
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .collect::<Vec<_>>()
+                    .join(" "))
+            ),
+        );
+        let answer =
+            extract(iso, "/answer.toml", work)?.map(|a| String::from_utf8_lossy(&a).into_owned());
+        match &answer {
             Some(a) => {
-                let t: toml::Table =
-                    toml::from_str(&String::from_utf8_lossy(&a)).unwrap_or_default();
+                let t: toml::Table = toml::from_str(a).unwrap_or_default();
                 let get = |tbl: &str, key: &str| {
                     t.get(tbl)
                         .and_then(|v| v.get(key))
@@ -354,11 +398,14 @@ pub fn inspect(iso: &Path) -> Result<String> {
                 } else {
                     "plain text"
                 };
-                out.push_str(&format!(
-                    "  answer:      fqdn {}, root password {pw} (not shown), {keys} ssh key(s), first-boot {}\n",
-                    get("global", "fqdn"),
-                    get("first-boot", "ordering"),
-                ));
+                say(
+                    &mut out,
+                    &format!(
+                        "  answer:      fqdn {}, root password {pw} (not shown), {keys} ssh key(s), first-boot {}",
+                        get("global", "fqdn"),
+                        get("first-boot", "ordering"),
+                    ),
+                );
                 // What the stick does to the machine that boots it: the disks it erases.
                 let ds = t.get("disk-setup");
                 let raid = ds
@@ -372,44 +419,122 @@ pub fn inspect(iso: &Path) -> Result<String> {
                 let which = ds
                     .and_then(|d| d.get("disk-list").or_else(|| d.get("filter")))
                     .map_or("-".into(), |v| v.to_string());
-                out.push_str(&format!(
-                    "  disks:       {}{raid} on {which} — ERASED on any machine that boots it\n",
-                    get("disk-setup", "filesystem")
-                ));
-                out.push_str(&format!(
-                    "  network:     {}{}\n",
-                    get("network", "source"),
-                    match get("network", "cidr").as_str() {
-                        "-" => String::new(),
-                        c => format!(
-                            " {c}, gateway {}, dns {}, nic {}",
-                            get("network", "gateway"),
-                            get("network", "dns"),
-                            t.get("network")
-                                .and_then(|n| n.get("filter"))
-                                .map_or("-".into(), |f| f.to_string())
-                        ),
-                    }
-                ));
+                say(
+                    &mut out,
+                    &format!(
+                        "  disks:       {}{raid} on {which} — ERASED on any machine that boots it",
+                        get("disk-setup", "filesystem")
+                    ),
+                );
+                say(
+                    &mut out,
+                    &format!(
+                        "  network:     {}{}",
+                        get("network", "source"),
+                        match get("network", "cidr").as_str() {
+                            "-" => String::new(),
+                            c => format!(
+                                " {c}, gateway {}, dns {}, nic {}",
+                                get("network", "gateway"),
+                                get("network", "dns"),
+                                t.get("network")
+                                    .and_then(|n| n.get("filter"))
+                                    .map_or("-".into(), |f| f.to_string())
+                            ),
+                        }
+                    ),
+                );
             }
             None => out.push_str("  answer:      none\n"),
         }
+        let mut hook_answer = None;
         match extract(iso, "/proxmox-first-boot", work)? {
             Some(h) => {
-                out.push_str(&format!(
-                    "  hook:        {} bytes (limit {}), pve-firstboot {}\n",
-                    h.len(),
-                    hook::MAX_HOOK_BYTES,
-                    hook::version_of(&h).unwrap_or_else(|| "? (not ours)".into())
-                ));
+                say(
+                    &mut out,
+                    &format!(
+                        "  hook:        {} bytes (limit {}), pve-firstboot {}",
+                        h.len(),
+                        hook::MAX_HOOK_BYTES,
+                        hook::version_of(&h).unwrap_or_else(|| "? (not ours)".into())
+                    ),
+                );
                 if let Ok(a) = hook::answer_of(&h) {
                     out.push_str(&ours_in_short(&a));
+                    hook_answer = Some(a);
                 }
             }
             None => out.push_str("  hook:        none\n"),
         }
+        say(
+            &mut out,
+            &format!(
+                "  secrets:     {}",
+                carried_secrets(answer.as_deref(), hook_answer.as_deref())
+            ),
+        );
         Ok(out)
     })()
+}
+
+/// One line of `inspect`'s output, whatever the ISO holds: a value with a control
+/// character (an escape sequence in a tampered answer) is shown escaped, never sent to the
+/// terminal raw, and one with a line break stays on its line.
+fn say(out: &mut String, line: &str) {
+    out.push_str(&crate::status::printable(line, false));
+    out.push('\n');
+}
+
+/// The keys whose values are secrets (as `validate --print` redacts them), by their names
+/// in our answer.
+const SECRETS: [&str; 6] = [
+    "installer.global.root-password",
+    "installer.global.root-password-hashed",
+    "installer.global.subscription-key",
+    "installer.post-installation-webhook.auth-token",
+    "notify.webhook",
+    "notify.smtp.password",
+];
+
+/// Which secrets a stick carries, in which file, by name (never a value): Proxmox's
+/// `/answer.toml` (the `[installer.*]` tables at its top level) and the hook's answer
+/// (ours, less the root password). Whoever holds the stick or the ISO can read them.
+pub fn carried_secrets(answer: Option<&str>, hook_answer: Option<&str>) -> String {
+    // Proxmox's answer has our `installer.` tables at its top.
+    let found = |text: Option<&str>, top: &str| -> Vec<&str> {
+        let t: toml::Table = text
+            .and_then(|t| toml::from_str(t).ok())
+            .unwrap_or_default();
+        SECRETS
+            .into_iter()
+            .filter(|k| k.strip_prefix(top).is_some_and(|path| has(&t, path)))
+            .collect()
+    };
+    fn has(t: &toml::Table, path: &str) -> bool {
+        match path.split_once('.') {
+            Some((first, rest)) => t
+                .get(first)
+                .and_then(toml::Value::as_table)
+                .is_some_and(|sub| has(sub, rest)),
+            None => t.contains_key(path),
+        }
+    }
+    let files: Vec<String> = [
+        ("/answer.toml", found(answer, "installer.")),
+        ("/proxmox-first-boot", found(hook_answer, "")),
+    ]
+    .into_iter()
+    .filter(|(_, keys)| !keys.is_empty())
+    .map(|(file, keys)| format!("{file} holds {}", keys.join(", ")))
+    .collect();
+    if files.is_empty() {
+        "none".into()
+    } else {
+        format!(
+            "{} (names only; whoever holds the stick or the ISO can read them)",
+            files.join("; ")
+        )
+    }
 }
 
 /// Our tables of the hook's answer, one line each that matters (the hook's answer has no
@@ -425,16 +550,22 @@ fn ours_in_short(answer: &str) -> String {
         })
     };
     if let Some(p) = t.get("passthrough") {
-        out.push_str(&format!("  passthrough: {}\n", show(p.get("devices"))));
+        say(
+            &mut out,
+            &format!("  passthrough: {}", show(p.get("devices"))),
+        );
     }
     if let Some(n) = t.get("network") {
         if let Some(b) = n.get("vm-bridge") {
-            out.push_str(&format!(
-                "  vm-bridge:   {} {}, dhcp {}\n",
-                b.get("name").and_then(|v| v.as_str()).unwrap_or("vmbr1"),
-                show(b.get("cidr")),
-                show(b.get("dhcp-range"))
-            ));
+            say(
+                &mut out,
+                &format!(
+                    "  vm-bridge:   {} {}, dhcp {}",
+                    b.get("name").and_then(|v| v.as_str()).unwrap_or("vmbr1"),
+                    show(b.get("cidr")),
+                    show(b.get("dhcp-range"))
+                ),
+            );
         }
         if let Some(f) = n.get("port-forward").and_then(|v| v.as_array()) {
             let list: Vec<String> = f
@@ -448,34 +579,40 @@ fn ours_in_short(answer: &str) -> String {
                     )
                 })
                 .collect();
-            out.push_str(&format!("  forwards:    {}\n", list.join(", ")));
+            say(&mut out, &format!("  forwards:    {}", list.join(", ")));
         }
     }
     if let Some(h) = t.get("haos") {
-        out.push_str(&format!(
-            "  haos:        version {}, sha256 {}, vmid {}\n",
-            show(h.get("version")),
-            show(h.get("sha256")),
-            show(h.get("vmid"))
-        ));
+        say(
+            &mut out,
+            &format!(
+                "  haos:        version {}, sha256 {}, vmid {}",
+                show(h.get("version")),
+                show(h.get("sha256")),
+                show(h.get("vmid"))
+            ),
+        );
     }
     for v in t.get("vm").and_then(|v| v.as_array()).into_iter().flatten() {
         let ci = v.get("cloud-init");
         let sum = ci.and_then(|c| c.get("sha512").or_else(|| c.get("sha256")));
-        out.push_str(&format!(
-            "  vm:          {} {}, {}{}\n",
-            show(v.get("vmid")),
-            show(v.get("name")),
-            match ci {
-                Some(c) => format!("cloud image {}, sum {}", show(c.get("image")), show(sum)),
-                None => format!(
-                    "ostype {}",
-                    v.get("ostype").and_then(|o| o.as_str()).unwrap_or("l26")
-                ),
-            },
-            v.get("hostpci")
-                .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
-        ));
+        say(
+            &mut out,
+            &format!(
+                "  vm:          {} {}, {}{}",
+                show(v.get("vmid")),
+                show(v.get("name")),
+                match ci {
+                    Some(c) => format!("cloud image {}, sum {}", show(c.get("image")), show(sum)),
+                    None => format!(
+                        "ostype {}",
+                        v.get("ostype").and_then(|o| o.as_str()).unwrap_or("l26")
+                    ),
+                },
+                v.get("hostpci")
+                    .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
+            ),
+        );
     }
     let text = |v: Option<&toml::Value>, default: &str| {
         v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
@@ -502,29 +639,32 @@ fn ours_in_short(answer: &str) -> String {
                 text(m.get("mode"), "tls")
             ));
         }
-        out.push_str(&format!("  notify:      {}\n", parts.join("; ")));
+        say(&mut out, &format!("  notify:      {}", parts.join("; ")));
     }
     if let Some(b) = t.get("backup") {
         let keep: Vec<String> = ["last", "hourly", "daily", "weekly", "monthly", "yearly"]
             .iter()
             .filter_map(|k| b.get(format!("keep-{k}")).map(|n| format!("{k} {n}")))
             .collect();
-        out.push_str(&format!(
-            "  backup:      {} to {}, guests {}, keep {}{}\n",
-            show(b.get("schedule")),
-            show(b.get("storage")),
-            b.get("guests").map_or("ours".into(), |g| show(Some(g))),
-            if keep.is_empty() {
-                "as the storage says".to_string()
-            } else {
-                keep.join(", ")
-            },
-            if b.get("host-config").and_then(|v| v.as_bool()) == Some(true) {
-                ", and the host's configuration"
-            } else {
-                ""
-            }
-        ));
+        say(
+            &mut out,
+            &format!(
+                "  backup:      {} to {}, guests {}, keep {}{}",
+                show(b.get("schedule")),
+                show(b.get("storage")),
+                b.get("guests").map_or("ours".into(), |g| show(Some(g))),
+                if keep.is_empty() {
+                    "as the storage says".to_string()
+                } else {
+                    keep.join(", ")
+                },
+                if b.get("host-config").and_then(|v| v.as_bool()) == Some(true) {
+                    ", and the host's configuration"
+                } else {
+                    ""
+                }
+            ),
+        );
     }
     out
 }

@@ -63,13 +63,15 @@ pub fn xz(data: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Write `data` to `out` through a temp file and a rename, never over an existing file
-/// unless `force`.
-pub fn write_new(out: &Path, data: &[u8], mode: u32, force: bool) -> Result<()> {
+/// unless `force`; 0600, since what we write (a hook) carries the answer's secrets. It
+/// needs no execute bit here: the installer copies the hook into the new system and makes
+/// it 0700 there (pve-installer `Proxmox/Install.pm`, `chmod -R 0700`).
+pub fn write_new(out: &Path, data: &[u8], force: bool) -> Result<()> {
     if out.exists() && !force {
         return Err(Error::msg(format!(
             "{} exists; use --force to replace it",
             out.display()
         )));
     }
-    crate::host::atomic_write(out, data, mode).ctx(|| format!("writing {}", out.display()))
+    crate::host::atomic_write(out, data, 0o600).ctx(|| format!("writing {}", out.display()))
 }

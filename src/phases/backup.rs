@@ -53,7 +53,10 @@ const MATCHER_COMMENT: &str =
 /// The job's ID: `backup-` and a name, like the web UI's IDs (`backup-` and 13 characters
 /// of a UUID: pve-manager `www/manager6/panel/BackupAdvancedOptions.js`).
 pub const JOB_ID: &str = "backup-pve-firstboot";
+/// The shell script earlier versions archived with; removed where found.
 pub const HOST_BACKUP: &str = "/usr/local/sbin/pve-firstboot-host-backup";
+/// The agent as the hook installs it: the timer's service runs `host-archive` with it.
+const AGENT: &str = "/usr/local/sbin/pve-firstboot";
 pub const HOST_SERVICE: &str = "/etc/systemd/system/pve-firstboot-host-backup.service";
 pub const HOST_TIMER: &str = "/etc/systemd/system/pve-firstboot-host-backup.timer";
 const TIMER_UNIT: &str = "pve-firstboot-host-backup.timer";
@@ -161,8 +164,8 @@ impl Phase for BackupPhase {
 }
 
 /// The storage must be there, enabled, and hold `backup` content; with `host-config` it
-/// must also be a directory the archives can go to. Returns the dump directory (pve-storage
-/// `src/PVE/Storage/Plugin.pm`, `$vtype_subdirs`: backups live in `<path>/dump`).
+/// must also be a directory the archives can go to. Returns the archives' directory
+/// (`<path>/pve-host-config`, see `src/hostarchive.rs`).
 fn check_storage(cx: &Cx, b: &Backup) -> Result<Option<String>> {
     let all = storage::read(cx.host)?;
     let names = || {
@@ -201,7 +204,7 @@ fn check_storage(cx: &Cx, b: &Backup) -> Result<Option<String>> {
         return Ok(None);
     }
     match &s.path {
-        Some(p) => Ok(Some(format!("{}/dump", p.trim_end_matches('/')))),
+        Some(_) => Ok(Some(crate::hostarchive::dir_for(cx.host, b)?)),
         None => Err(Error::msg(format!(
             "backup.host-config: storage \"{}\" ({}) is not a directory the host's archive can be written to; use a directory storage such as \"local\"",
             s.id, s.kind
@@ -496,7 +499,7 @@ fn job(cx: &mut Cx, b: &Backup) -> Result<()> {
 }
 
 fn host_config(cx: &mut Cx, dir: Option<&str>, b: Option<&Backup>) -> Result<()> {
-    let (Some(dir), Some(b)) = (dir, b) else {
+    let (Some(_), Some(b)) = (dir, b) else {
         // host-config off: a timer of ours from an earlier answer goes.
         if cx.host.exists(HOST_TIMER) {
             cx.run(Cmd::new("systemctl").args(["disable", "--now", TIMER_UNIT]))?;
@@ -507,7 +510,10 @@ fn host_config(cx: &mut Cx, dir: Option<&str>, b: Option<&Backup>) -> Result<()>
         }
         return Ok(());
     };
-    let script = cx.write(HOST_BACKUP, &host_backup_script(dir, &b.keep), 0o755)?;
+    // Earlier versions ran a generated shell script (a storage path with shell syntax in
+    // it ran as root, a planted symlink redirected its temp file); the agent archives
+    // itself now (`pve-firstboot host-archive`, src/hostarchive.rs).
+    let script = cx.remove(HOST_BACKUP)?;
     let service = cx.write(
         HOST_SERVICE,
         &format!(
@@ -517,7 +523,7 @@ fn host_config(cx: &mut Cx, dir: Option<&str>, b: Option<&Backup>) -> Result<()>
              \n\
              [Service]\n\
              Type=oneshot\n\
-             ExecStart={HOST_BACKUP}\n",
+             ExecStart={AGENT} host-archive\n",
             owned_header("backup phase")
         ),
         0o644,
@@ -547,93 +553,4 @@ fn host_config(cx: &mut Cx, dir: Option<&str>, b: Option<&Backup>) -> Result<()>
         cx.run(Cmd::new("systemctl").args(["enable", "--now", TIMER_UNIT]))?;
     }
     Ok(())
-}
-
-/// What the archive holds: the host's configuration, as a fresh install needs it back.
-pub const HOST_PATHS: [&str; 9] = [
-    "/etc/pve",
-    "/etc/network",
-    "/etc/pve-firstboot",
-    "/etc/ssh/ssh_host_*",
-    "/etc/default/grub",
-    "/etc/default/grub.d",
-    "/etc/kernel/cmdline",
-    "/etc/modprobe.d",
-    "/etc/hosts",
-];
-
-/// The script the timer runs: one `tar.gz` of [`HOST_PATHS`] (0600: it holds /etc/pve/priv
-/// and the ssh host keys) into `dir`, then the archives pruned with the job's retention, by
-/// the algorithm Proxmox prunes backups with (pve-storage `src/PVE/Storage.pm`,
-/// `prune_mark_backup_group` and `$prune_mark`: newest first; keep-last, then hourly,
-/// daily, weekly (ISO week), monthly, yearly, each keeping the newest archive of as many
-/// periods as it says that no earlier option kept one of; the rest removed). Without any
-/// keep-* option every archive is kept. `pve-firstboot-host-backup prune DIR` only prunes.
-pub fn host_backup_script(dir: &str, keep: &[(&str, u32)]) -> String {
-    let keep: Vec<String> = keep
-        .iter()
-        .map(|(k, v)| format!("{}={v}", k.trim_start_matches("keep-")))
-        .collect();
-    let paths = HOST_PATHS.join(" ");
-    format!(
-        r#"#!/bin/sh
-{header}# Archives the host's configuration into {dir} (pve-host-config-<time>-<host>.tar.gz),
-# then prunes these archives with the [backup] retention, as Proxmox prunes backups.
-# Restore: see pve-firstboot's README, "Restoring a host from its archive".
-set -eu
-DIR={dir}
-KEEP="{keep}"
-
-prune() {{
-    d=$1
-    [ -n "$KEEP" ] || return 0
-    ls "$d" | grep -E '^pve-host-config-[0-9]{{4}}_[0-9]{{2}}_[0-9]{{2}}-[0-9]{{2}}_[0-9]{{2}}_[0-9]{{2}}-.*\.tar\.gz$' | sort -r |
-    while read -r f; do
-        t=$(printf '%s' "$f" | cut -c17-35 | sed 's/^\(....\)_\(..\)_\(..\)-\(..\)_\(..\)_\(..\)$/\1-\2-\3 \4:\5:\6/')
-        printf '%s %s %s\n' "$f" "$(printf '%s' "$t" | tr ' ' T)" "$(date -d "$t" '+%Y/%m/%d/%H %Y/%m/%d %G/%V %Y/%m %Y')"
-    done | awk -v keep="$KEEP" '
-        {{ n++; name[n] = $1; for (j = 2; j <= 7; j++) id[j - 1, n] = $j }}
-        END {{
-            split("last hourly daily weekly monthly yearly", opt, " ")
-            m = split(keep, kv, " ")
-            for (i = 1; i <= m; i++) {{ split(kv[i], p, "="); count[p[1]] = p[2] + 0 }}
-            for (o = 1; o <= 6; o++) {{
-                c = count[opt[o]]
-                if (!c) continue
-                split("", already); split("", newly); got = 0
-                for (i = 1; i <= n; i++) if (mark[i] == "keep") already[id[o, i]] = 1
-                for (i = 1; i <= n; i++) {{
-                    if (mark[i] != "" || (id[o, i] in already)) continue
-                    if (!(id[o, i] in newly)) {{
-                        if (got >= c) break
-                        newly[id[o, i]] = 1; got++; mark[i] = "keep"
-                    }} else mark[i] = "remove"
-                }}
-            }}
-            for (i = 1; i <= n; i++) if (mark[i] != "keep") print name[i]
-        }}' |
-    while read -r old; do
-        rm -f -- "$d/$old"
-    done
-}}
-
-if [ "${{1:-}}" = prune ]; then
-    prune "$2"
-    exit 0
-fi
-
-umask 077
-mkdir -p "$DIR"
-out="$DIR/pve-host-config-$(date +%Y_%m_%d-%H_%M_%S)-$(hostname).tar.gz"
-set --
-for p in {paths}; do
-    [ -e "$p" ] && set -- "$@" "${{p#/}}"
-done
-tar -C / -czf "$out.tmp" "$@"
-mv "$out.tmp" "$out"
-prune "$DIR"
-"#,
-        header = owned_header("backup phase"),
-        keep = keep.join(" "),
-    )
 }

@@ -7,7 +7,8 @@ use super::{Cx, Phase};
 use crate::answer::{Answer, Haos, ImageSource};
 use crate::error::{Error, Result};
 use crate::fetch::Source;
-use crate::host::{Cmd, Host};
+use crate::host::Host;
+use crate::pin::Publishers;
 use crate::prefetch::Download;
 use crate::state::State;
 
@@ -82,7 +83,7 @@ fn image(cx: &mut Cx, cfg: &Haos) -> Result<Image> {
     if cfg.sha256.is_none() && !cfg.allow_unpinned {
         super::vm::refuse_unpinned(cx, "[haos]", &format!("Home Assistant OS {}", cfg.version))?;
     }
-    let version = resolve_version(cx, cfg)?;
+    let version = resolve_version(cx.host, &Publishers::from_env(), &cfg.version)?;
     cx.remember("version", &version)?;
     Ok(image_of(cfg, &version))
 }
@@ -112,33 +113,18 @@ pub fn download(host: &Host, answer: &Answer, st: &State) -> Option<Download> {
         .then(|| image_of(cfg, &cfg.version).download())
 }
 
-/// `stable` becomes the current release number (recorded in the state).
-fn resolve_version(cx: &mut Cx, cfg: &Haos) -> Result<String> {
-    if cfg.version != "stable" {
-        return Ok(cfg.version.clone());
+/// `stable` becomes the current release number (recorded in the state), read from the
+/// publisher exactly as `pin` reads it on the workstation: bounded in time and size, as
+/// JSON ([`crate::pin::haos_stable`]). A publisher that hangs, sends without end or sends
+/// something else fails the phase with the reason; it never holds the first boot.
+pub fn resolve_version(host: &Host, publishers: &Publishers, version: &str) -> Result<String> {
+    if version != "stable" {
+        return Ok(version.to_string());
     }
-    let out = cx.host.query(&Cmd::new("curl").args([
-        "-fsSL",
-        "--connect-timeout",
-        "20",
-        "https://version.home-assistant.io/stable.json",
-    ]))?;
-    if out.recorded {
+    if !host.is_live() {
         return Err(Error::msg(
             "version = \"stable\" is resolved on a live host only",
         ));
     }
-    // {"hassos": {"ova": "16.3", ...}, ...}: a few bytes of JSON, read without a parser.
-    let after = out.stdout.split("\"ova\"").nth(1).unwrap_or("");
-    let v: String = after
-        .trim_start_matches([' ', ':', '"'])
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    if v.is_empty() {
-        return Err(Error::msg(
-            "version.home-assistant.io/stable.json has no hassos.ova version",
-        ));
-    }
-    Ok(v)
+    crate::pin::haos_stable(host, publishers)
 }

@@ -239,10 +239,23 @@ fn tuning(cx: &mut Cx) -> Result<()> {
     Ok(())
 }
 
+/// When the host's one full upgrade ran (kept by `reset`).
+pub const UPGRADED: &str = "/var/lib/pve-firstboot/upgraded";
+
 /// `apt-get update` and a non-interactive full upgrade, once; retried with backoff. A
 /// newer kernel than the running one is a reason for the single planned reboot.
 fn upgrade(cx: &mut Cx) -> Result<()> {
     if cx.recall("upgraded").is_some() {
+        return Ok(());
+    }
+    // Once per host: `reset` forgets the run's state, not that the host was upgraded (a
+    // second full upgrade could bring a kernel and a reboot nobody asked for). Removing
+    // the file asks for it again.
+    if let Some(when) = cx.read(UPGRADED)? {
+        cx.results.push(format!(
+            "full upgrade done once already ({}); remove {UPGRADED} to have it run again",
+            when.trim()
+        ));
         return Ok(());
     }
     let apt = |args: &[&str]| {
@@ -282,7 +295,9 @@ fn upgrade(cx: &mut Cx) -> Result<()> {
     }
     cx.changes
         .push("upgraded all packages (apt-get full-upgrade)".into());
-    cx.remember("upgraded", &crate::state::now_utc())?;
+    let now = crate::state::now_utc();
+    cx.remember("upgraded", &now)?;
+    cx.write(UPGRADED, &format!("{now}\n"), 0o644)?;
     let running = cx
         .read("/proc/sys/kernel/osrelease")?
         .map(|s| s.trim().to_string())

@@ -60,8 +60,17 @@ impl Phase for PassthroughPhase {
             .iter()
             .filter(|d| d.driver.as_deref() != Some("vfio-pci"))
             .collect();
-        if !missing.is_empty() || !unbound.is_empty() {
+        // kvm reads `ignore_msrs` when it loads: a change of it takes the reboot too.
+        let msrs_pending = modules_changed
+            && cfg.ignore_msrs
+            && cx
+                .read("/sys/module/kvm/parameters/ignore_msrs")?
+                .is_none_or(|v| v.trim() != "Y");
+        if !missing.is_empty() || !unbound.is_empty() || msrs_pending {
             let mut why = Vec::new();
+            if msrs_pending {
+                why.push("kvm's ignore_msrs takes effect when kvm loads".to_string());
+            }
             if !missing.is_empty() {
                 why.push(format!(
                     "the running kernel lacks {}",

@@ -293,9 +293,89 @@ impl Vm<'_> {
         }
         cx.results
             .push(format!("VM {} exists with our tag and its disk", self.vmid));
+        // The answer may have changed since it was made (`reset` + `run` after an edit):
+        // brought about with `qm set`, never a re-create.
+        self.converge(cx, conf)?;
+        self.attach_iso(cx)?;
         // Whether it runs is the admin's business now, as for any VM we made.
         cx.remember(&self.key("started"), "1")?;
         cx.remember(&self.key("vm"), &self.vmid.to_string())
+    }
+
+    /// Bring an existing VM of ours to the answer: cores, memory, `onboot`, USB and PCI
+    /// devices by one `qm set` (options it no longer has by `--delete`), the disk by `qm
+    /// resize` (grow only: a volume cannot shrink, qemu-server `API2/Qemu.pm` `resize_vm`
+    /// refuses it). What the answer does not describe (a second disk, a CD the admin put in)
+    /// is left as it is.
+    fn converge(&self, cx: &mut Cx, conf: &str) -> Result<()> {
+        let vmid = self.vmid.to_string();
+        let mut set: Vec<String> = Vec::new();
+        let mut delete: Vec<String> = Vec::new();
+        let mut changed: Vec<String> = Vec::new();
+        let mut want = |key: &str, value: Option<String>, set: &mut Vec<String>| {
+            let have = conf_value(conf, key);
+            match (&value, have) {
+                (Some(v), Some(h)) if h == v => {}
+                (Some(v), _) => {
+                    set.extend([format!("--{key}"), v.clone()]);
+                    changed.push(format!("{key} {} -> {v}", have.unwrap_or("unset")));
+                }
+                (None, Some(h)) => {
+                    delete.push(key.to_string());
+                    changed.push(format!("{key} {h} removed"));
+                }
+                (None, None) => {}
+            }
+        };
+        want("cores", Some(self.cores.to_string()), &mut set);
+        want("memory", Some(self.memory.to_string()), &mut set);
+        // onboot: as made (on only once started, never for a VM that must not start).
+        let onboot = self.start && self.extra.never_start.is_none();
+        let have_onboot = conf_value(conf, "onboot") == Some("1");
+        if onboot != have_onboot {
+            want("onboot", Some(u8::from(onboot).to_string()), &mut set);
+        }
+        for i in 0..14 {
+            let v = self.usb.get(i).map(|u| format!("host={u}"));
+            want(&format!("usb{i}"), v, &mut set);
+        }
+        // PCI devices only for VMs that name some (HAOS has none and leaves an admin's be).
+        if !self.extra.hostpci.is_empty() || conf.lines().any(|l| l.starts_with("hostpci")) {
+            for i in 0..16 {
+                let v = self.extra.hostpci.get(i).cloned();
+                want(&format!("hostpci{i}"), v, &mut set);
+            }
+        }
+        if !set.is_empty() || !delete.is_empty() {
+            let mut cmd = Cmd::new("qm").args(["set", vmid.as_str()]).args(set);
+            if !delete.is_empty() {
+                cmd = cmd.args(["--delete".to_string(), delete.join(",")]);
+            }
+            cx.run(cmd)?;
+            cx.changes.push(format!(
+                "VM {vmid}: {} (from the answer)",
+                changed.join(", ")
+            ));
+        }
+        // The disk: scsi0's `size=` against the answer, whole GiB as qm takes them.
+        let have = conf_value(conf, "scsi0")
+            .and_then(|v| v.split(',').find_map(|o| o.strip_prefix("size=")))
+            .and_then(crate::answer::parse_size_gib);
+        let wanted = crate::answer::parse_size_gib(self.disk_size);
+        match (have, wanted) {
+            (Some(h), Some(w)) if w > h + f64::EPSILON => {
+                cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
+                cx.changes
+                    .push(format!("VM {vmid}: disk grown to {}", self.disk_size));
+            }
+            (Some(h), Some(w)) if w + f64::EPSILON < h => cx.results.push(format!(
+                "VM {vmid}: disk-size {} is smaller than its disk ({h} GiB): a disk only grows, \
+                 it is left as it is",
+                self.disk_size
+            )),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// An attempt that died half-way left a VM and volumes the state recorded: remove

@@ -19,6 +19,25 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A path a test makes or plants in the shared temp directory, removed when the guard is
+/// dropped: when the test ends, and also when it fails (a panic drops it while
+/// unwinding), so that `cargo test` leaves nothing behind there.
+pub struct Cleanup(pub PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match fs::symlink_metadata(&self.0) {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&self.0);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Copy a tree, keeping symlinks as symlinks (the /sys fixtures are made of them).
 pub fn copy_tree(src: &Path, dst: &Path) {
     for e in walkdir::WalkDir::new(src).min_depth(1) {

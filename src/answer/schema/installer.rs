@@ -480,7 +480,32 @@ pub(super) fn check_ssh_key(k: &str) -> Result<(), String> {
     if k.contains('\n') {
         return Err("holds a line break; give one key per array entry".into());
     }
+    // A key goes into authorized_keys and, for a [[vm]], into cloud-init's YAML user data,
+    // whose loader refuses a non-character such as U+FFFF outright: the VM would boot
+    // without its user, keys and guest agent, and say nothing. A control character (an
+    // escape sequence in the comment) reaches every terminal that lists the keys. Neither
+    // is in a line ssh-keygen writes.
+    if let Some(c) = k.chars().find(|&c| c.is_control() || is_noncharacter(c)) {
+        return Err(format!(
+            "has the {} U+{:04X} in it, which no OpenSSH public key has (cloud-init's YAML \
+             would refuse it; paste the line of the .pub file)",
+            if c.is_control() {
+                "control character"
+            } else {
+                "non-character"
+            },
+            c as u32
+        ));
+    }
     Ok(())
+}
+
+/// Unicode's non-characters: U+FDD0..U+FDEF and the last two code points of every plane
+/// (U+FFFE, U+FFFF, U+1FFFE, ...). YAML loaders refuse U+FFFE and U+FFFF; none of them
+/// belongs in a key.
+fn is_noncharacter(c: char) -> bool {
+    let c = c as u32;
+    (0xFDD0..=0xFDEF).contains(&c) || c & 0xFFFE == 0xFFFE
 }
 
 /// `Err(())` when the table is there but broken, `Ok(None)` for `from-dhcp`.

@@ -23,6 +23,7 @@ use toml::de::DeTable;
 
 use super::reader::{Checker, Tbl};
 use super::*;
+pub use backup::KEEP;
 use backup::read_backup;
 use haos::read_haos;
 use hardening::read_hardening;
