@@ -15,6 +15,7 @@ pub mod host;
 pub mod hostarchive;
 pub mod image;
 pub mod json;
+pub mod logging;
 pub mod overlay;
 pub mod pci;
 pub mod phases;

@@ -1,22 +1,8 @@
-//! pve-firstboot: a thin entry point; the work is in the library (src/lib.rs).
-
-use std::io::Write;
+//! pve-firstboot, the workstation's binary: every command (the host's and `image`, `hook`,
+//! `pin`); the work is in the library (src/lib.rs). The hook carries the agent built from
+//! src/bin/pve-firstboot-agent.rs instead.
 
 fn main() {
-    // Log lines go to stderr, which is the journal under systemd (it adds the timestamps).
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(|buf, rec| {
-            writeln!(
-                buf,
-                "pve-firstboot: {}: {}",
-                rec.level().as_str().to_lowercase(),
-                rec.args()
-            )
-        })
-        .init();
-    let argv: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    std::process::exit(pve_firstboot::cli::main(&argv));
+    pve_firstboot::cli::init_logging();
+    std::process::exit(pve_firstboot::cli::main(&pve_firstboot::cli::argv()));
 }

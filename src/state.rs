@@ -6,16 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Context, Error, Result};
 use crate::host::Host;
 
 pub const STATE_FILE: &str = "/var/lib/pve-firstboot/state.toml";
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Status {
     #[default]
     Pending,
@@ -35,55 +32,50 @@ impl Status {
             Status::Skipped => "skipped",
         }
     }
+
+    fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Pending,
+            Status::Running,
+            Status::Done,
+            Status::Failed,
+            Status::Skipped,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PhaseState {
     pub id: String,
     pub status: Status,
-    #[serde(default)]
     pub attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub boot_id: String,
     /// Why it failed, or why it was skipped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// What the last run changed, one line each.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
     /// Findings worth showing in `status` (verification results, one line per device).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub results: Vec<String>,
     /// The phase's own durable notes (e.g. volumes it created), kept across runs.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct State {
     pub version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
-    #[serde(default)]
     pub reboots: u32,
     /// The boot in which the last reboot was asked for: any other boot ID means it happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reboot_requested_in: Option<String>,
     /// Phases whose changes wait for that reboot.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reboot_for: Vec<String>,
-    #[serde(default)]
     pub phases: Vec<PhaseState>,
     /// How sending `[notify]`'s message went (`sent ...` or `failed: ...`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notified: Option<String>,
 }
 
@@ -100,9 +92,7 @@ impl State {
         let Some(text) = host.read_text(STATE_FILE)? else {
             return Ok(State::new());
         };
-        let st: State = toml::from_str(&text)
-            .map_err(|e| Error::msg(e.message().to_string()))
-            .ctx(|| format!("reading {STATE_FILE}"))?;
+        let st = decode(&text).ctx(|| format!("reading {STATE_FILE}"))?;
         if st.version != FORMAT_VERSION {
             return Err(Error::msg(format!(
                 "{STATE_FILE} has format version {}, this agent reads version {FORMAT_VERSION}",
@@ -114,9 +104,7 @@ impl State {
 
     /// Durably save (see the module comment).
     pub fn save(&self, host: &Host) -> Result<()> {
-        let body = toml::to_string(self)
-            .map_err(|e| Error::msg(e.to_string()))
-            .ctx(|| format!("encoding {STATE_FILE}"))?;
+        let body = encode(self);
         let text = format!(
             "# pve-firstboot state (format {FORMAT_VERSION}). Written by the agent; read it with\n\
              # `pve-firstboot status`. Remove it (or run `pve-firstboot reset`) to start over.\n{body}"
@@ -139,6 +127,145 @@ impl State {
         });
         self.phases.last_mut().expect("just pushed")
     }
+}
+
+// The file's TOML, written and read here rather than through serde: the agent then carries
+// no serde (de)serializer for it (part of what keeps the hook under 800 KB), and the reader
+// is the spanned TOML parser the answer goes through anyway. Keys as before (kebab-case);
+// an empty or absent value is left out.
+
+fn encode(st: &State) -> String {
+    use crate::status::toml_str as q;
+    let mut o = format!("version = {}\n", st.version);
+    let opt = |o: &mut String, k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            o.push_str(&format!("{k} = {}\n", q(v)));
+        }
+    };
+    let list = |o: &mut String, k: &str, v: &[String]| {
+        if !v.is_empty() {
+            let items: Vec<String> = v.iter().map(|s| q(s)).collect();
+            o.push_str(&format!("{k} = [{}]\n", items.join(", ")));
+        }
+    };
+    opt(&mut o, "started", &st.started);
+    opt(&mut o, "finished", &st.finished);
+    o.push_str(&format!("reboots = {}\n", st.reboots));
+    opt(&mut o, "reboot-requested-in", &st.reboot_requested_in);
+    list(&mut o, "reboot-for", &st.reboot_for);
+    opt(&mut o, "notified", &st.notified);
+    for p in &st.phases {
+        o.push_str(&format!(
+            "\n[[phases]]\nid = {}\nstatus = {}\nattempts = {}\n",
+            q(&p.id),
+            q(p.status.as_str()),
+            p.attempts
+        ));
+        opt(&mut o, "started", &p.started);
+        opt(&mut o, "finished", &p.finished);
+        if !p.boot_id.is_empty() {
+            o.push_str(&format!("boot-id = {}\n", q(&p.boot_id)));
+        }
+        opt(&mut o, "reason", &p.reason);
+        list(&mut o, "changes", &p.changes);
+        list(&mut o, "results", &p.results);
+        if !p.data.is_empty() {
+            o.push_str("\n[phases.data]\n");
+            for (k, v) in &p.data {
+                o.push_str(&format!("{} = {}\n", q(k), q(v)));
+            }
+        }
+    }
+    o
+}
+
+fn decode(text: &str) -> Result<State> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).map_err(|e| Error::msg(e.message().to_string()))?;
+    fn get<'a>(t: &'a DeTable<'a>, k: &str) -> Option<&'a DeValue<'a>> {
+        t.iter()
+            .find(|(key, _)| key.get_ref() == k)
+            .map(|(_, v)| v.get_ref())
+    }
+    fn string(t: &DeTable, k: &str) -> Result<Option<String>> {
+        match get(t, k) {
+            None => Ok(None),
+            Some(DeValue::String(s)) => Ok(Some(s.to_string())),
+            Some(_) => Err(Error::msg(format!("{k}: not a string"))),
+        }
+    }
+    fn number(t: &DeTable, k: &str) -> Result<u32> {
+        match get(t, k) {
+            None => Ok(0),
+            Some(DeValue::Integer(i)) => {
+                u32::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                    .map_err(|_| Error::msg(format!("{k}: not a count")))
+            }
+            Some(_) => Err(Error::msg(format!("{k}: not an integer"))),
+        }
+    }
+    fn strings(t: &DeTable, k: &str) -> Result<Vec<String>> {
+        match get(t, k) {
+            None => Ok(Vec::new()),
+            Some(DeValue::Array(a)) => a
+                .iter()
+                .map(|v| match v.get_ref() {
+                    DeValue::String(s) => Ok(s.to_string()),
+                    _ => Err(Error::msg(format!("{k}: not a list of strings"))),
+                })
+                .collect(),
+            Some(_) => Err(Error::msg(format!("{k}: not a list"))),
+        }
+    }
+    let t = doc.get_ref();
+    let mut st = State {
+        version: number(t, "version")?,
+        started: string(t, "started")?,
+        finished: string(t, "finished")?,
+        reboots: number(t, "reboots")?,
+        reboot_requested_in: string(t, "reboot-requested-in")?,
+        reboot_for: strings(t, "reboot-for")?,
+        phases: Vec::new(),
+        notified: string(t, "notified")?,
+    };
+    let phases = match get(t, "phases") {
+        None => &[][..],
+        Some(DeValue::Array(a)) => &a[..],
+        Some(_) => return Err(Error::msg("phases: not a list of tables")),
+    };
+    for p in phases {
+        let DeValue::Table(p) = p.get_ref() else {
+            return Err(Error::msg("phases: not a list of tables"));
+        };
+        let status = string(p, "status")?.unwrap_or_default();
+        let mut data = BTreeMap::new();
+        match get(p, "data") {
+            None => {}
+            Some(DeValue::Table(d)) => {
+                for (k, v) in d.iter() {
+                    let DeValue::String(v) = v.get_ref() else {
+                        return Err(Error::msg(format!("data.{}: not a string", k.get_ref())));
+                    };
+                    data.insert(k.get_ref().to_string(), v.to_string());
+                }
+            }
+            Some(_) => return Err(Error::msg("phases.data: not a table")),
+        }
+        st.phases.push(PhaseState {
+            id: string(p, "id")?.ok_or_else(|| Error::msg("a phase without id"))?,
+            status: Status::parse(&status)
+                .ok_or_else(|| Error::msg(format!("unknown phase status {status:?}")))?,
+            attempts: number(p, "attempts")?,
+            started: string(p, "started")?,
+            finished: string(p, "finished")?,
+            boot_id: string(p, "boot-id")?.unwrap_or_default(),
+            reason: string(p, "reason")?,
+            changes: strings(p, "changes")?,
+            results: strings(p, "results")?,
+            data,
+        });
+    }
+    Ok(st)
 }
 
 /// Now as RFC 3339 UTC (`2026-11-27T06:24:26Z`); std has no calendar, and this is all the
@@ -214,12 +341,32 @@ mod tests {
     fn round_trip() {
         let mut s = State::new();
         s.reboots = 1;
+        s.started = Some("2026-11-27T06:00:00Z".into());
+        s.reboot_for = vec!["passthrough".into()];
+        s.notified = Some("failed: \"quoted\"\nand a line".into());
         let p = s.phase_mut("host");
         p.status = Status::Done;
+        p.attempts = 2;
+        p.boot_id = "0f6a".into();
+        p.reason = Some("a \\ backslash\tand a tab".into());
         p.changes.push("wrote /etc/x".into());
+        p.results.push("kernel log: \u{1b}[31m".into());
         p.data.insert("volume".into(), "local:vm-100-disk-0".into());
-        let text = toml::to_string(&s).unwrap();
-        let back: State = toml::from_str(&text).unwrap();
-        assert_eq!(back, s);
+        p.data.insert("odd key = \"x\"".into(), "v".into());
+        s.phase_mut("vms").status = Status::Failed;
+        let text = encode(&s);
+        assert_eq!(decode(&text).unwrap(), s, "{text}");
+    }
+
+    /// What the serde-based writer of earlier versions wrote reads back the same.
+    #[test]
+    fn reads_what_earlier_versions_wrote() {
+        let text = "version = 1\nstarted = \"2026-11-27T06:00:00Z\"\nreboots = 0\n\n\
+                    [[phases]]\nid = \"vms\"\nstatus = \"running\"\nattempts = 1\n\
+                    boot-id = \"b\"\n\n[phases.data]\nvm101-creating = \"101\"\n";
+        let st = decode(text).unwrap();
+        assert_eq!(st.phases[0].status, Status::Running);
+        assert_eq!(st.phases[0].data["vm101-creating"], "101");
+        assert!(decode("version = 1\n[[phases]]\nid = \"x\"\nstatus = \"later\"\n").is_err());
     }
 }

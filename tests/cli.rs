@@ -530,3 +530,67 @@ fn the_sample_host_plans_cleanly() {
         "{plan}"
     );
 }
+
+fn agent_bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pve-firstboot-agent"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// `COMMAND --help` prints that command's usage, not the whole text; the agent's own help
+/// has the host's commands only, and it says where a workstation command runs.
+#[test]
+fn each_command_has_its_own_usage_and_the_agent_only_the_hosts() {
+    let h = pvefb(&["hook", "--help"]);
+    assert_eq!(h.status.code(), Some(0));
+    let t = text(&h.stdout);
+    assert!(t.contains("pve-firstboot hook --answer FILE -o OUT"), "{t}");
+    assert!(!t.contains("pve-firstboot validate"), "{t}");
+    let h = pvefb(&["status", "--help"]);
+    let t = text(&h.stdout);
+    assert!(
+        t.contains("pve-firstboot status [--root DIR]") && !t.contains("hook"),
+        "{t}"
+    );
+
+    let all = text(&agent_bin(&["--help"]).stdout);
+    for c in [
+        "validate",
+        "plan",
+        "run",
+        "status",
+        "reset",
+        "hand-over",
+        "host-archive",
+        "probe",
+    ] {
+        assert!(all.contains(&format!("pve-firstboot {c}")), "{c}: {all}");
+    }
+    for c in ["pin", "image", "hook"] {
+        assert!(!all.contains(&format!("pve-firstboot {c} ")), "{c}: {all}");
+        let o = agent_bin(&[c, "x"]);
+        assert_eq!(o.status.code(), Some(2), "{c}");
+        assert!(text(&o.stderr).contains("runs on the workstation"), "{c}");
+    }
+}
+
+/// Without FILE, `apply --root DIR` takes DIR's installed answer (never the embedded
+/// example: someone else's host and key); the agent's `validate` the host's.
+#[test]
+fn without_a_file_the_installed_answer_is_read() {
+    let root = scratch("cli-apply-without-file");
+    let o = pvefb(&["apply", "--root", root.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("etc/pve-firstboot/answer.toml: error: cannot read"),
+        "{e}"
+    );
+    let o = agent_bin(&["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("/etc/pve-firstboot/answer.toml"));
+    // The workstation's validate still checks the embedded example.
+    assert_eq!(pvefb(&["validate"]).status.code(), Some(0));
+}

@@ -9,12 +9,34 @@ use crate::answer;
 use crate::error::{Context, Error, Result};
 use crate::host::{Cmd, Host};
 
-/// Build the hook for an answer file's text: the answer as the host keeps it, and this
-/// very binary, xz-compressed.
+/// The agent binary's name: built beside this one from the same sources
+/// (src/bin/pve-firstboot-agent.rs), the host's commands only.
+pub const AGENT_BIN: &str = "pve-firstboot-agent";
+
+/// The agent the hook carries: `pve-firstboot-agent` beside this binary (`cargo build`
+/// and `cargo install` make both), or this binary itself when it is that agent.
+pub fn agent_binary() -> Result<Vec<u8>> {
+    let me = std::env::current_exe().ctx(|| "finding this binary")?;
+    let path = if me.file_name().is_some_and(|n| n == AGENT_BIN) {
+        me
+    } else {
+        me.with_file_name(AGENT_BIN)
+    };
+    crate::host::read_capped(&path, 64 << 20).map_err(|e| {
+        Error::msg(format!(
+            "reading the agent {}: {e} (it is built beside pve-firstboot: `cargo build --release` \
+             or `cargo install --path .` makes both)",
+            path.display()
+        ))
+    })
+}
+
+/// Build the hook for an answer file's text: the answer as the host keeps it, and the
+/// agent ([`agent_binary`]), xz-compressed.
 pub fn build_hook(answer_text: &str) -> Result<Vec<u8>> {
     let for_host = answer::for_host(answer_text)
         .map_err(|e| Error::msg(format!("preparing the answer: {e}")))?;
-    let agent = std::fs::read("/proc/self/exe").ctx(|| "reading the agent's own binary")?;
+    let agent = agent_binary()?;
     let agent_xz = xz(&agent)?;
     // A SIGTERM sent to us alone leaves xz running to its end: stop here, before any write.
     crate::tempdir::check_interrupted()?;
