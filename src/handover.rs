@@ -289,11 +289,18 @@ pub fn summary(host: &Host, word: &str, st: &State, a: &answer::Answer) -> Resul
             }
         }
         for v in &a.vms {
+            // A guest on the VM bridge is behind the host's NAT: the LAN reaches it through
+            // the host (`ssh -J`), not directly.
+            let via = if v.bridge == "vmbr0" {
+                String::new()
+            } else {
+                format!("-J root@{ip} ")
+            };
             let at = match (v.ip, &v.cloud_init) {
                 (Some(vm_ip), Some(ci)) => match &ci.user {
-                    Some(u) => format!("ssh {u}@{vm_ip}"),
+                    Some(u) => format!("ssh {via}{u}@{vm_ip}"),
                     None => format!(
-                        "ssh to {vm_ip} as the image's own user (debian on Debian's images)"
+                        "ssh {via}USER@{vm_ip}, USER the image's own (debian on Debian's images)"
                     ),
                 },
                 (Some(vm_ip), None) => format!("{vm_ip} (its console in the web UI)"),

@@ -412,7 +412,8 @@ fn the_summary_says_how_to_reach_each_vm() {
     assert_eq!(run.status.code(), Some(0), "{motd}{}", text(&run.stderr));
     for want in [
         "  vms          done\n",
-        "VM 101 docker: ssh admin@10.0.100.11\n",
+        // On the VM bridge, behind the host's NAT: through the host.
+        "VM 101 docker: ssh -J root@10.0.200.10 admin@10.0.100.11\n",
         "VM 102 gaming: its console in the web UI\n",
     ] {
         assert!(motd.contains(want), "{want:?} in\n{motd}");
@@ -593,4 +594,37 @@ fn without_a_file_the_installed_answer_is_read() {
     assert!(text(&o.stderr).contains("/etc/pve-firstboot/answer.toml"));
     // The workstation's validate still checks the embedded example.
     assert_eq!(pvefb(&["validate"]).status.code(), Some(0));
+}
+
+/// A `--root` that is not there is one clear usage error (exit 2) for every command that
+/// takes one; output into a pipe that closed ends the process by SIGPIPE, as a C tool's,
+/// not by a panic.
+#[test]
+fn a_missing_root_is_one_error_and_a_closed_pipe_no_panic() {
+    for cmd in ["plan", "probe", "status", "reset", "host-archive"] {
+        let o = pvefb(&[cmd, "--root", "/nonexistent/root"]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        assert_eq!(
+            text(&o.stderr),
+            "pve-firstboot: --root /nonexistent/root: not a directory\n",
+            "{cmd}"
+        );
+    }
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let o = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .arg("--help")
+        .stdout(std::process::Stdio::from(w))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        o.status.signal(),
+        Some(13),
+        "{:?} {}",
+        o.status,
+        text(&o.stderr)
+    );
+    assert!(!text(&o.stderr).contains("panicked"));
 }

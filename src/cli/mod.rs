@@ -44,6 +44,16 @@ pub fn init_logging() {
 
 /// The arguments after the program's name, as text.
 pub fn argv() -> Vec<String> {
+    // Output into a pipe that closes early (`| head`) ends the process quietly, as it does a
+    // C program; Rust's runtime ignores SIGPIPE and `println!` would panic on the write.
+    // SAFETY: setting a signal's disposition to its default is async-signal-safe, and no
+    // other thread exists yet.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -263,6 +273,12 @@ fn dispatch(
             return 2;
         }
     };
+    // A root that is not there is one clear error, not a cascade of phase errors (`plan`)
+    // or a report of an empty machine (`probe`, `status`).
+    if let Some(r) = args.root.as_ref().filter(|r| !r.is_dir()) {
+        eprintln!("pve-firstboot: --root {}: not a directory", r.display());
+        return 2;
+    }
     if args.help {
         let c = cmds
             .iter()
