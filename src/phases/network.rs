@@ -428,9 +428,12 @@ fn isolation_rules(b: &VmBridge, mgmt: &Mgmt) -> (String, String) {
         return (String::new(), String::new());
     }
     let name = &b.name;
+    // Not even the gateway itself (the router's admin UI): routing through it needs no
+    // rule (the packets are for the internet), and DNS is the host's dnsmasq. An exception
+    // is an `allow` entry, named in the answer.
     let mut fwd = format!(
-        "\t\t# Isolation: guests may talk to each other, reach the gateway and the\n\
-         \t\t# destinations allowed below, and nothing else on the management LAN.\n\
+        "\t\t# Isolation: guests may talk to each other and reach the destinations allowed\n\
+         \t\t# below, and nothing else on the management LAN (the gateway included).\n\
          \t\tiifname \"{name}\" oifname \"{name}\" accept\n"
     );
     for a in &b.allow {
@@ -438,9 +441,6 @@ fn isolation_rules(b: &VmBridge, mgmt: &Mgmt) -> (String, String) {
             "\t\tiifname \"{name}\" ip daddr {} {} dport {} accept\n",
             a.ip, a.proto, a.port
         ));
-    }
-    if let Some(gw) = &mgmt.gateway {
-        fwd.push_str(&format!("\t\tiifname \"{name}\" ip daddr {gw} accept\n"));
     }
     if let Some(m) = &mgmt.cidr {
         fwd.push_str(&format!(
@@ -698,6 +698,42 @@ mod tests {
     // As iproute2 prints them (`ip -4 -o addr show dev vmbr0`, `ip -4 route show default`).
     const ADDR: &str = "5: vmbr0    inet 10.0.2.15/24 scope global vmbr0\\       valid_lft forever preferred_lft forever\n";
     const ROUTE: &str = "default via 10.0.2.2 dev vmbr0 proto kernel onlink \n";
+
+    /// Under isolation, the first forward rule that matches a guest's packet to the
+    /// gateway (the router's admin UI on 80/443) is the subnet's drop; an `allow` entry
+    /// opens exactly its port. The rules are read in order as nftables evaluates them.
+    #[test]
+    fn isolation_keeps_guests_off_the_routers_admin_ui() {
+        let allow = crate::answer::Allow::parse("10.0.2.2:1883/tcp").unwrap();
+        let b = VmBridge {
+            name: "vmbr1".into(),
+            cidr: Cidr::parse("10.0.100.1/24")
+                .ok()
+                .and_then(|c| c.v4())
+                .unwrap(),
+            nat: true,
+            dhcp_range: None,
+            isolate: true,
+            allow: vec![allow],
+        };
+        let (fwd, _) = isolation_rules(&b, &mgmt());
+        // The verdict of the first rule for packets from vmbr1 that names this address
+        // (or its subnet) and, if it names one, this port.
+        let verdict = |daddr: &str, port: u16| -> Option<&str> {
+            fwd.lines().map(str::trim).find_map(|r| {
+                let hits = r.starts_with("iifname \"vmbr1\"")
+                    && !r.contains("oifname")
+                    && (r.contains(&format!("ip daddr {daddr} "))
+                        || r.contains("ip daddr 10.0.2.0/24 "))
+                    && (!r.contains("dport") || r.contains(&format!("dport {port} ")));
+                hits.then(|| r.rsplit(' ').next().unwrap())
+            })
+        };
+        assert_eq!(verdict("10.0.2.2", 80), Some("drop"), "{fwd}");
+        assert_eq!(verdict("10.0.2.2", 443), Some("drop"), "{fwd}");
+        assert_eq!(verdict("10.0.2.2", 1883), Some("accept"), "{fwd}");
+        assert_eq!(verdict("10.0.2.30", 22), Some("drop"), "{fwd}");
+    }
 
     #[test]
     fn a_whole_management_bridge_has_no_faults() {
