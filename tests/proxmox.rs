@@ -355,6 +355,49 @@ fn firewall_files_are_read_by_pve_firewall() {
     );
 }
 
+/// `[hardening] admin-subnets` as pve-firewall compiles them: its `management` ipset holds
+/// each subnet beside the local network (pinned by the checker), so the web UI and ssh,
+/// which it accepts from that ipset, are open to them.
+#[test]
+fn admin_subnets_reach_pve_firewalls_management_ipset() {
+    let Some(t) = tools("admin-subnets") else {
+        return;
+    };
+    let (_, root) = applied()
+        .iter()
+        .find(|(n, _)| n == "hardening-admin-subnets")
+        .expect("the fixture");
+    let dir = scratch("proxmox-fw-admin-subnets");
+    fs::copy(
+        root.join("etc/pve/firewall/cluster.fw"),
+        dir.join("cluster.fw"),
+    )
+    .unwrap();
+    fs::copy(
+        root.join("etc/pve/nodes/atlas/host.fw"),
+        dir.join("host.fw"),
+    )
+    .unwrap();
+    let out = dir.join("ipsets");
+    let o = run(Command::new("perl")
+        .arg(&t.check_pl)
+        .arg("firewall")
+        .arg(&dir)
+        .env("PVEFB_HARNESS", &t.harness)
+        .env("PVEFB_IPSETS_OUT", &out));
+    assert!(o.status.success(), "{}", text(&o));
+    let ipsets = fs::read_to_string(&out).unwrap();
+    for net in ["192.168.10.0/24", "10.8.0.5", "192.0.2.0/24"] {
+        assert!(
+            ipsets.lines().any(|l| l.starts_with("add PVEFW-")
+                && l.contains("management")
+                && l.contains(net)),
+            "{net} not in the management ipset:\n{ipsets}"
+        );
+    }
+    println!("conformance: admin-subnets: in pve-firewall's compiled management ipset");
+}
+
 /// The schedules of the README's table of stricter rules: the first cell of each row of
 /// the table after the line `<!-- schedules stricter than Proxmox -->`, a JSON string in
 /// backticks.

@@ -366,6 +366,9 @@ pub enum Unattended {
 
 #[derive(Debug, Clone)]
 pub struct Hardening {
+    /// Subnets besides the host's own that may reach the web UI and ssh through the
+    /// Proxmox firewall (its `management` ipset), as networks.
+    pub admin_subnets: Vec<String>,
     pub ssh_password_login: bool,
     pub ssh_kex: SshKex,
     pub firewall: bool,

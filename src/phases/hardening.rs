@@ -268,11 +268,31 @@ fn firewall(cx: &mut Cx) -> Result<()> {
                 Error::msg("reading /etc/hostname: empty; cannot name the node's firewall file")
             })?,
     };
-    let cluster = "# Written by pve-firstboot (hardening phase).\n\
-                   [OPTIONS]\n\
-                   enable: 1\n\
-                   policy_in: DROP\n\
-                   policy_out: ACCEPT\n";
+    let mut cluster = String::from(
+        "# Written by pve-firstboot (hardening phase).\n\
+         [OPTIONS]\n\
+         enable: 1\n\
+         policy_in: DROP\n\
+         policy_out: ACCEPT\n",
+    );
+    // `[hardening] admin-subnets`: more sources for the `management` ipset, which
+    // pve-firewall completes with the node's local network itself (`src/PVE/Firewall.pm`,
+    // `compile`: `push @{ $cluster_conf->{ipset}->{management} }, { cidr => $localnet }`)
+    // and accepts the web UI, ssh, SPICE, VNC and migration from.
+    let subnets = &cx
+        .answer
+        .hardening
+        .as_ref()
+        .expect("configured")
+        .admin_subnets;
+    if !subnets.is_empty() {
+        cluster.push_str(
+            "\n[IPSET management] # [hardening] admin-subnets of pve-firstboot; pve-firewall adds the local network\n",
+        );
+        for n in subnets {
+            cluster.push_str(&format!("{n}\n"));
+        }
+    }
     // pve-firewall (`src/PVE/Firewall.pm`, the PVEFW-HOST-IN chain) already accepts 8006,
     // 22, 3128, 5900:5999 and 60000:60050 (migration) from its `management` ipset, which it
     // fills with the local network of the node's address (`local_network`) — so no rule of
@@ -311,7 +331,7 @@ fn firewall(cx: &mut Cx) -> Result<()> {
             ));
         }
     }
-    let a = cx.write(CLUSTER_FW, cluster, 0o640)?;
+    let a = cx.write(CLUSTER_FW, &cluster, 0o640)?;
     let b = cx.write(&format!("/etc/pve/nodes/{node}/host.fw"), &rules, 0o640)?;
     if a || b || cx.resumed {
         // pve-firewall would notice the files within seconds; a restart applies them now.

@@ -21,7 +21,8 @@
 #
 # Environment: PROXMOX_SRC (default ../shared/proxmox-src; a relative path is taken from the
 # repository root), PVEFB_HARNESS (the Rust harness whose `calendar EVENT` runs proxmox-time's
-# parser, for jobs and schedules: see stubs/Proxmox/RS/CalendarEvent.pm), PVEFB_STORAGE_OUT.
+# parser, for jobs and schedules: see stubs/Proxmox/RS/CalendarEvent.pm), PVEFB_STORAGE_OUT,
+# PVEFB_IPSETS_OUT (firewall: the compiled ipsets).
 #
 # Modules that need a running host or are not built from these sources are replaced by the
 # smallest stubs in stubs/ (each says what it replaces and why).
@@ -732,11 +733,22 @@ sub check_firewall {
     # address and routes, is pinned as fwtester pins it (to a documentation prefix here). It
     # parses both files again: only what it warns beyond the parse above is new.
     PVE::Firewall::local_network('192.0.2.0/24');
-    my (undef, $compile_err, $compile_warnings) = capture(sub {
-        PVE::Firewall::compile(undef, undef, { testdir => $dir, qemu => {}, lxc => {} }, undef);
+    my ($compiled, $compile_err, $compile_warnings) = capture(sub {
+        [PVE::Firewall::compile(undef, undef, { testdir => $dir, qemu => {}, lxc => {} }, undef)];
     });
     push @refused, map { "compile: $_" } grep { !$parse_warnings{$_} } @$compile_warnings;
     push @refused, "compile: $compile_err" if defined($compile_err);
+    # With PVEFB_IPSETS_OUT: the compiled ipsets (the second list compile returns, as
+    # `pve-firewall compile` prints them: one `create`/`add` command per line), so that a
+    # test can see which sources the web UI and ssh are open to.
+    if (my $out = $ENV{PVEFB_IPSETS_OUT}) {
+        my $ipsets = $compiled ? $compiled->[1] : {};
+        open(my $fh, '>', $out) or checker_failure("writing $out: $!");
+        for my $name (sort keys %$ipsets) {
+            print $fh "$_\n" for @{ $ipsets->{$name} };
+        }
+        close($fh);
+    }
     return @refused;
 }
 
