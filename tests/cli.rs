@@ -628,3 +628,40 @@ fn a_missing_root_is_one_error_and_a_closed_pipe_no_panic() {
     );
     assert!(!text(&o.stderr).contains("panicked"));
 }
+
+/// `image` says a missing ISO before it asks any publisher; `pin` without its publisher
+/// says how to go on (the checksum typed in, or allow-unpinned), never to use a flag it
+/// does not have.
+#[test]
+fn image_and_pin_say_what_to_do_without_their_inputs() {
+    let dir = scratch("cli-image-pin-offline");
+    let answer = dir.join("answer.toml");
+    std::fs::copy(manifest().join("examples/homeserver.toml"), &answer).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(["image", "--iso", "/nonexistent/pve.iso", "--answer"])
+        .arg(&answer)
+        // A publisher nobody answers for: the ISO's absence must be said before.
+        .env("PVE_FIRSTBOOT_TEST_PUBLISHERS", "http://127.0.0.1:9")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("/nonexistent/pve.iso: no such ISO file"), "{e}");
+    assert!(!e.contains("pin:"), "{e}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .arg("pin")
+        .arg(&answer)
+        .env("PVE_FIRSTBOOT_TEST_PUBLISHERS", "http://127.0.0.1:9")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("allow-unpinned = true") && e.contains("type the image's checksum"),
+        "{e}"
+    );
+    assert!(!e.contains("--no-pin"), "{e}");
+}

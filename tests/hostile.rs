@@ -206,7 +206,7 @@ fn inspect_and_image_of_a_non_iso_fail() {
         t
     };
     let t = image("missing.iso", &[]);
-    assert!(t.contains("missing.iso: No such file"), "{t}");
+    assert!(t.contains("missing.iso: no such ISO file"), "{t}");
     // -o into a directory that does not exist: refused, nothing created.
     image("not.iso", &["-o", "missing/sub/out.iso"]);
     assert!(!d.join("missing").exists());

@@ -51,6 +51,17 @@ pub fn run(args: &Args) -> i32 {
     }
 }
 
+/// Whether `cmd` is an executable file in a directory of `$PATH`.
+fn on_path(cmd: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(cmd))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// Exit 130 (as a shell reports Ctrl-C) when a caught signal stopped the work.
 fn interrupted_or(code: i32) -> i32 {
     if crate::tempdir::interrupted() {
@@ -79,8 +90,24 @@ fn image_cmd(args: &Args) -> i32 {
         };
     }
     let file = args.file.as_deref().expect("checked by parse");
+    // What needs no network first: the ISO and xorriso, so that a typo or a missing tool
+    // is said before any publisher is asked.
+    let iso_path = args.iso.as_deref().expect("checked by parse");
+    if !iso_path.is_file() {
+        eprintln!(
+            "pve-firstboot: image: {}: no such ISO file (download the Proxmox VE installer ISO first)",
+            iso_path.display()
+        );
+        return 1;
+    }
+    if !on_path("xorriso") {
+        eprintln!(
+            "pve-firstboot: image: xorriso is not installed (Debian/Ubuntu: apt install xorriso)"
+        );
+        return 1;
+    }
     // Pinned, then the same checks as `validate`, before anything is touched.
-    let Some((text, loaded)) = pinned_answer(file, args.no_pin, |l| println!("{l}")) else {
+    let Some((text, loaded)) = pinned_answer(file, args.no_pin, false, |l| println!("{l}")) else {
         return 1;
     };
     let opts = iso::Options {
@@ -158,7 +185,7 @@ fn read_text(file: &Path) -> crate::error::Result<String> {
 fn pin_cmd(args: &Args) -> i32 {
     let file = args.file.as_deref().expect("checked by parse");
     let before = read_text(file).ok();
-    let Some((text, _)) = pinned_answer(file, false, |l| println!("{l}")) else {
+    let Some((text, _)) = pinned_answer(file, false, true, |l| println!("{l}")) else {
         return 1;
     };
     if before.as_deref() == Some(text.as_str()) {
@@ -181,7 +208,13 @@ fn pin_cmd(args: &Args) -> i32 {
 /// (unless `no_pin`; each pinned value reported through `say`), checked as `validate`
 /// checks it, and refused if an image is still unpinned (a host would refuse it at first
 /// boot). `None` after errors, which are printed; nothing is written then.
-fn pinned_answer(file: &Path, no_pin: bool, say: impl Fn(&str)) -> Option<(String, Loaded)> {
+/// `pin_only`: for `pin` itself, which has no --no-pin to suggest.
+fn pinned_answer(
+    file: &Path,
+    no_pin: bool,
+    pin_only: bool,
+    say: impl Fn(&str),
+) -> Option<(String, Loaded)> {
     let name = file.display().to_string();
     let text = match read_text(file) {
         Ok(t) => t,
@@ -205,7 +238,17 @@ fn pinned_answer(file: &Path, no_pin: bool, say: impl Fn(&str)) -> Option<(Strin
             }
             Err(e) => {
                 eprintln!("pve-firstboot: pin: {e}");
-                eprintln!("{name}: nothing was written (--no-pin keeps the answer as written)");
+                eprintln!(
+                    "{name}: nothing was written. Without the publisher: type the image's \
+                     checksum into the answer (`sha256` for [haos], `sha512` or `sha256` in \
+                     [vm.cloud-init]){}, or set allow-unpinned = true to let the host download \
+                     it unverified",
+                    if pin_only {
+                        ""
+                    } else {
+                        " and build with --no-pin"
+                    }
+                );
                 return None;
             }
         }
@@ -233,7 +276,7 @@ fn pinned_answer(file: &Path, no_pin: bool, say: impl Fn(&str)) -> Option<(Strin
 fn hook_cmd(args: &Args) -> i32 {
     crate::tempdir::catch_interrupts();
     let file = args.file.as_deref().expect("checked by parse");
-    let Some((text, _)) = pinned_answer(file, args.no_pin, |l| println!("{l}")) else {
+    let Some((text, _)) = pinned_answer(file, args.no_pin, false, |l| println!("{l}")) else {
         return 1;
     };
     let out = args.output.as_deref().expect("checked by parse");
