@@ -537,6 +537,11 @@ pub fn carried_secrets(answer: Option<&str>, hook_answer: Option<&str>) -> Strin
     }
 }
 
+/// A string value, or `default` where the key is absent.
+fn text_or(v: Option<&toml::Value>, default: &str) -> String {
+    v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
+}
+
 /// Our tables of the hook's answer, one line each that matters (the hook's answer has no
 /// root password to hide).
 fn ours_in_short(answer: &str) -> String {
@@ -582,20 +587,46 @@ fn ours_in_short(answer: &str) -> String {
             say(&mut out, &format!("  forwards:    {}", list.join(", ")));
         }
     }
+    // An image without a checksum is downloaded unverified: said so, not as a bare `-`.
+    let sum = |v: Option<&toml::Value>| match v {
+        Some(_) => show(v),
+        None => "UNVERIFIED (no checksum: allow-unpinned)".to_string(),
+    };
+    if let Some(h) = t.get("hardening") {
+        let on = |k: &str| h.get(k).and_then(|v| v.as_bool()).unwrap_or(true);
+        say(
+            &mut out,
+            &format!(
+                "  hardening:   ssh passwords {}, firewall {}{}, fail2ban {}, unattended upgrades {}",
+                if h.get("ssh-password-login").and_then(|v| v.as_bool()) == Some(true) {
+                    "kept"
+                } else {
+                    "off once a key is in"
+                },
+                if on("firewall") { "on" } else { "off" },
+                h.get("admin-subnets").map_or(String::new(), |a| format!(
+                    " (admin subnets {})",
+                    show(Some(a))
+                )),
+                if on("fail2ban") { "on" } else { "off" },
+                text_or(h.get("unattended-upgrades"), "security"),
+            ),
+        );
+    }
     if let Some(h) = t.get("haos") {
         say(
             &mut out,
             &format!(
                 "  haos:        version {}, sha256 {}, vmid {}",
                 show(h.get("version")),
-                show(h.get("sha256")),
+                sum(h.get("sha256")),
                 show(h.get("vmid"))
             ),
         );
     }
     for v in t.get("vm").and_then(|v| v.as_array()).into_iter().flatten() {
         let ci = v.get("cloud-init");
-        let sum = ci.and_then(|c| c.get("sha512").or_else(|| c.get("sha256")));
+        let vm_sum = ci.and_then(|c| c.get("sha512").or_else(|| c.get("sha256")));
         say(
             &mut out,
             &format!(
@@ -603,7 +634,7 @@ fn ours_in_short(answer: &str) -> String {
                 show(v.get("vmid")),
                 show(v.get("name")),
                 match ci {
-                    Some(c) => format!("cloud image {}, sum {}", show(c.get("image")), show(sum)),
+                    Some(c) => format!("cloud image {}, sum {}", show(c.get("image")), sum(vm_sum)),
                     None => format!(
                         "ostype {}",
                         v.get("ostype").and_then(|o| o.as_str()).unwrap_or("l26")
@@ -672,6 +703,25 @@ fn ours_in_short(answer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--inspect`'s lines for our tables: an image without a checksum is UNVERIFIED, not
+    /// a bare `-`; the hardening choices are shown.
+    #[test]
+    fn inspect_names_unverified_images_and_the_hardening() {
+        let a = "[haos]\nversion = \"stable\"\nallow-unpinned = true\n\n\
+                 [hardening]\nfirewall = true\nadmin-subnets = [\"192.168.10.0/24\"]\n\n\
+                 [[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/y.qcow2\"\nsha512 = \"ab\"\n";
+        let o = ours_in_short(a);
+        assert!(
+            o.contains("sha256 UNVERIFIED (no checksum: allow-unpinned)"),
+            "{o}"
+        );
+        assert!(o.contains("sum ab"), "{o}");
+        assert!(
+            o.contains("hardening:   ssh passwords off once a key is in, firewall on (admin subnets [\"192.168.10.0/24\"]), fail2ban on, unattended upgrades security"),
+            "{o}"
+        );
+    }
 
     #[test]
     fn the_short_answer_names_each_vm() {
