@@ -222,6 +222,28 @@ fn validate(args: &Args) -> i32 {
         } else {
             println!("{name}: valid");
         }
+        // Well-formed is not right: each key's fingerprint, to compare with `ssh-keygen -l`
+        // on the machine that holds the private key.
+        for (i, k) in l.answer.installer.root_ssh_keys.iter().enumerate() {
+            println!(
+                "  installer.global.root-ssh-keys[{i}]: {}",
+                crate::sshkey::describe(k)
+            );
+        }
+        for v in &l.answer.vms {
+            for (i, k) in v
+                .cloud_init
+                .iter()
+                .flat_map(|c| c.ssh_keys.iter())
+                .enumerate()
+            {
+                println!(
+                    "  vm {} cloud-init.ssh-keys[{i}]: {}",
+                    v.vmid,
+                    crate::sshkey::describe(k)
+                );
+            }
+        }
     }
     0
 }
