@@ -297,6 +297,15 @@ impl Host {
         }
     }
 
+    /// The size of a regular file (not through a final symlink), if there is one.
+    pub fn file_size(&self, path: &str) -> Option<u64> {
+        let p = self.resolve(path, false).ok()?;
+        fs::symlink_metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+    }
+
     /// Permission bits of a file, if it exists.
     pub fn file_mode(&self, path: &str) -> Result<Option<u32>> {
         let p = self.resolve(path, true)?;

@@ -665,3 +665,42 @@ fn image_and_pin_say_what_to_do_without_their_inputs() {
     );
     assert!(!e.contains("--no-pin"), "{e}");
 }
+
+/// `status --wait` says what it waits for: the running phase, and each image being
+/// downloaded with its size; the report it ends with is the plain status.
+#[test]
+fn status_wait_shows_the_phase_and_the_download() {
+    let root = scratch("cli-status-wait");
+    let st = root.join("var/lib/pve-firstboot");
+    std::fs::create_dir_all(&st).unwrap();
+    let dl = root.join("var/lib/vz/images/pve-firstboot");
+    std::fs::create_dir_all(&dl).unwrap();
+    std::fs::write(dl.join("haos_ova-16.3.qcow2"), vec![0u8; 3 << 20]).unwrap();
+    let state = |status: &str| {
+        format!(
+            "version = 1\nstarted = \"2026-11-27T06:00:00Z\"\nreboots = 0\n\n[[phases]]\nid = \"haos\"\nstatus = \"{status}\"\nattempts = 1\n"
+        )
+    };
+    std::fs::write(st.join("state.toml"), state("running")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+        .args(["status", "--wait", "--root", root.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // A failed phase ends the wait (done would need every phase and verify).
+    std::fs::write(st.join("state.toml"), state("failed")).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let e = text(&o.stderr);
+    assert!(
+        e.contains("pve-firstboot: running: haos (attempt 1)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("pve-firstboot: downloading haos_ova-16.3.qcow2: 3 MiB"),
+        "{e}"
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stdout).contains("haos"), "{}", text(&o.stdout));
+}

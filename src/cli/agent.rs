@@ -441,6 +441,7 @@ fn run_cmd(args: &Args) -> i32 {
 fn status_cmd(args: &Args) -> i32 {
     let host = host_for(args);
     let mut waited = 0;
+    let mut progress = Progress::default();
     loop {
         let st = match State::load(&host) {
             Ok(s) => s,
@@ -462,6 +463,9 @@ fn status_cmd(args: &Args) -> i32 {
                     WAIT_LIMIT_SECS / 3600
                 );
             } else {
+                if !args.json {
+                    progress.show(&host, &st, waited);
+                }
                 std::thread::sleep(std::time::Duration::from_secs(2));
                 waited += 2;
                 continue;
@@ -482,5 +486,59 @@ fn status_cmd(args: &Args) -> i32 {
             print!("{}", status::human(&st));
         }
         return code;
+    }
+}
+
+/// What `status --wait` says while it waits (on stderr, so that the final report on stdout
+/// stays what `status` prints): the running phase when it changes, and every 10 s each
+/// image being downloaded with its size and rate (the files under the download directory,
+/// which grow as curl writes them).
+#[derive(Default)]
+struct Progress {
+    phase: String,
+    sizes: std::collections::BTreeMap<String, u64>,
+    last: Option<u64>,
+}
+
+impl Progress {
+    fn show(&mut self, host: &Host, st: &State, now: u64) {
+        let running: Vec<String> = st
+            .phases
+            .iter()
+            .filter(|p| p.status == crate::state::Status::Running)
+            .map(|p| format!("{} (attempt {})", p.id, p.attempts))
+            .collect();
+        let phase = if running.is_empty() {
+            status::overall(st).0.to_string()
+        } else {
+            format!("running: {}", running.join(", "))
+        };
+        if phase != self.phase {
+            eprintln!("pve-firstboot: {}", status::printable(&phase, false));
+            self.phase = phase;
+        }
+        if self.last.is_some_and(|l| now < l + 10) {
+            return;
+        }
+        let dir = crate::phases::vm::TMP_DIR;
+        for name in host.list_dir(dir).unwrap_or_default() {
+            let size = host.file_size(&format!("{dir}/{name}")).unwrap_or(0);
+            let rate = match (self.sizes.get(&name), self.last) {
+                (Some(&before), Some(l)) if now > l && size >= before => {
+                    format!(
+                        ", {:.1} MiB/s",
+                        (size - before) as f64 / (now - l) as f64 / 1048576.0
+                    )
+                }
+                _ => String::new(),
+            };
+            eprintln!(
+                "pve-firstboot: downloading {}: {:.0} MiB{rate}",
+                status::printable(&name, false),
+                size as f64 / 1048576.0
+            );
+            self.sizes.insert(name, size);
+        }
+        self.last = Some(now);
     }
 }
