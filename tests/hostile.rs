@@ -1270,6 +1270,70 @@ fn pin_caps_a_chunked_reply() {
     assert_eq!(fs::read(&answer).unwrap(), before);
 }
 
+/// What `pin` writes is the publisher's digest of the very image the host will download:
+/// a HAOS release lists a dozen images, each with its own digest (and its notes with `\r\n`
+/// line ends, as GitHub sends them); the answer gets `haos_ova-<version>.qcow2.xz`'s. A cloud
+/// image gets its own line of the checksum list beside it: Debian's `SHA512SUMS` (two
+/// blanks), Ubuntu's `SHA256SUMS` in binary mode (`<hex> *<file>`), other files' lines
+/// first. The pinned answer validates.
+#[test]
+fn pin_takes_the_digest_of_the_image_it_pins() {
+    let d = scratch("hostile-pin-right-digest");
+    // Hex of the right length, not one digit repeated (validate takes that for a placeholder).
+    let digest = |c: char, len: usize| format!("{}0", c.to_string().repeat(len - 1));
+    let release = format!(
+        r#"{{"tag_name": "16.3", "body": "Changes\r\n\r\n- Linux 6.12\r\n",
+            "assets": [
+            {{"name": "haos_generic-aarch64-16.3.img.xz", "digest": "sha256:{}"}},
+            {{"name": "haos_ova-16.3.vmdk.zip", "digest": "sha256:{}"}},
+            {{"name": "haos_ova-16.3.qcow2.xz", "digest": "sha256:{}"}},
+            {{"name": "haos_ova-16.3.qcow2.xz.sig", "digest": "sha256:{}"}}]}}"#,
+        digest('a', 64),
+        digest('b', 64),
+        digest('c', 64),
+        digest('d', 64)
+    );
+    let debian = format!(
+        "{}  debian-13-genericcloud-amd64.json\n{}  debian-13-genericcloud-amd64.qcow2\n",
+        digest('1', 128),
+        digest('2', 128)
+    );
+    let ubuntu = format!(
+        "{} *noble-server-cloudimg-amd64.img.manifest\n{} *noble-server-cloudimg-amd64.img\n",
+        digest('3', 64),
+        digest('4', 64)
+    );
+    let pb = publisher(move |path| match path {
+        "/stable.json" => Reply::Body(br#"{"hassos": {"ova": "16.3"}}"#.to_vec()),
+        "/repos/home-assistant/operating-system/releases/tags/16.3" => {
+            Reply::Body(release.clone().into_bytes())
+        }
+        "/debian/SHA512SUMS" => Reply::Body(debian.clone().into_bytes()),
+        "/ubuntu/SHA256SUMS" => Reply::Body(ubuntu.clone().into_bytes()),
+        _ => Reply::NotFound,
+    });
+    let answer = stable_answer(&d);
+    let vms = format!(
+        "\n[[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\n\
+         image = \"{0}/debian/debian-13-genericcloud-amd64.qcow2\"\n\n\
+         [[vm]]\nvmid = 102\nname = \"ubuntu\"\n[vm.cloud-init]\n\
+         image = \"{0}/ubuntu/noble-server-cloudimg-amd64.img\"\n",
+        pb.base
+    );
+    fs::write(&answer, fs::read_to_string(&answer).unwrap() + &vms).unwrap();
+    let o = pin_against(&pb.base, &answer);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pinned: toml::Table = fs::read_to_string(&answer).unwrap().parse().unwrap();
+    let haos = pinned["haos"].as_table().unwrap();
+    assert_eq!(haos["version"].as_str(), Some("16.3"));
+    assert_eq!(haos["sha256"].as_str(), Some(digest('c', 64).as_str()));
+    let ci = |i: usize| pinned["vm"][i]["cloud-init"].as_table().unwrap().clone();
+    assert_eq!(ci(0)["sha512"].as_str(), Some(digest('2', 128).as_str()));
+    assert_eq!(ci(1)["sha256"].as_str(), Some(digest('4', 64).as_str()));
+    let v = agent(&["validate", answer.to_str().unwrap()], "warn");
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+}
+
 /// Issue 29, item 7: `pin` asked curl for the checksum list beside a cloud image without
 /// `--globoff` and without checking the URL as downloads do: `[1-2]` or `{a,b}` in the
 /// image's URL became one request per expansion. Now `{a,b}` is refused before any
