@@ -515,12 +515,28 @@ fn the_installed_answer_checks_and_plans_but_makes_no_install() {
         "{}",
         text(&p.stdout)
     );
+    // On the sample host (two NVMe disks and a USB stick), the answer's xfs filter
+    // `ID_SERIAL = "*Samsung*"` takes the first Samsung disk, as the installer would; all
+    // found, so exit 0.
     let c = pvefb(&["probe", "--check", f, "--root", sample.to_str().unwrap()]);
+    assert_eq!(
+        c.status.code(),
+        Some(0),
+        "{}{}",
+        text(&c.stdout),
+        text(&c.stderr)
+    );
     assert!(
         !text(&c.stderr).contains("root-password"),
         "{}",
         text(&c.stderr)
     );
+    let erased: Vec<String> = text(&c.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ERASED by the install: "))
+        .map(|l| l.split(' ').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(erased, ["nvme0n1"], "{}", text(&c.stdout));
     let h = pvefb(&[
         "hook",
         "--answer",

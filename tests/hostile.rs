@@ -726,8 +726,13 @@ const HOSTILE: &[&str] = &[
 #[test]
 fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
     let base = pinned_example();
-    hostile_values_in("hostile-property", &base);
+    hostile_values_in("hostile-property", &base, INSTALLER_GLOBS);
 }
+
+/// Keys of the example that take values of any characters (the installer matches them as
+/// globs against udev's properties and names: `[installer.*]` only, nothing the agent
+/// writes), so some hostile values are accepted in every variant of the example.
+const INSTALLER_GLOBS: &[(&str, bool)] = &[("disk-list", false), ("filter.ID_NET_NAME_MAC", false)];
 
 /// The same for the example's `[[vm]]` tables (commented out there), uncommented: what
 /// reaches the user-data snippet and the `qm` command lines.
@@ -745,7 +750,7 @@ fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
         .collect();
     // Only the [[vm]] lines vary: the rest is the example without them.
     let base = format!("{}{vms}", &ex[..from]);
-    hostile_values_in("hostile-property-vms", &base);
+    hostile_values_in("hostile-property-vms", &base, INSTALLER_GLOBS);
 }
 
 /// The same for the example's `[notify]`, `[notify.smtp]` and `[backup]` (commented out
@@ -765,16 +770,28 @@ fn no_accepted_notify_or_backup_answer_writes_a_control_character_or_an_extra_li
         })
         .collect();
     let base = format!("{}{tail}", &ex[..from]);
-    hostile_values_in("hostile-property-backup", &base);
+    // The relay's account and password may hold shell and TOML metacharacters (a generated
+    // password does): accepted, and carried into notifications.cfg and its priv file.
+    hostile_values_in(
+        "hostile-property-backup",
+        &base,
+        &[("username", true), ("password", true)],
+    );
 }
 
-fn hostile_values_in(name: &str, base: &str) {
+/// Each hostile value in turn in every string of `base` (see above). `accepted_by`: keys
+/// that must accept some of them, with whether the accepted value must then change a file
+/// the agent writes: a validation that refused every value would leave the property
+/// checked on nothing, and this says so.
+fn hostile_values_in(name: &str, base: &str, accepted_by: &[(&str, bool)]) {
     let (_, root) = intel_nvidia_root(name);
     let base = base.to_string();
     let baseline = planned_files(&root, &base).expect("the example is valid");
     let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
     let mut tried = 0;
     let mut accepted = 0;
+    // Per key: the values accepted, and those that changed a written file.
+    let mut took: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let mut problems = Vec::new();
     for (i, line) in base.lines().enumerate() {
         let code = line.split(" #").next().unwrap_or("");
@@ -813,6 +830,9 @@ fn hostile_values_in(name: &str, base: &str) {
                 continue;
             };
             accepted += 1;
+            let t = took.entry(key.trim().to_string()).or_default();
+            t.0 += 1;
+            t.1 += usize::from(files != baseline);
             for (p, data) in &files {
                 if let Some(b) = data
                     .iter()
@@ -845,7 +865,15 @@ fn hostile_values_in(name: &str, base: &str) {
         }
     }
     assert!(tried > 200, "only {tried} cases");
-    eprintln!("{tried} hostile answers tried, {accepted} accepted");
+    eprintln!("{tried} hostile answers tried, {accepted} accepted: {took:?}");
+    for (key, must_reach) in accepted_by {
+        let (n, reached) = took.get(*key).copied().unwrap_or_default();
+        assert!(
+            n > 0 && (reached > 0 || !must_reach),
+            "{key}: {n} hostile values accepted, {reached} of them in a file written: the \
+             property above was checked on nothing there"
+        );
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

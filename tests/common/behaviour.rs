@@ -257,8 +257,9 @@ pub fn storages(root: &Path, commands: &str) -> BTreeMap<String, (BTreeSet<Strin
 }
 
 /// A section-config file (`TYPE: ID`, then indented `key value` lines) as
-/// `(type, id) -> key -> value`.
-pub fn sections(text: &str) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+/// `(type, id) -> [(key, value)]`, a key repeated as often as it is written (an array:
+/// proxmox-section-config writes one line per item).
+pub fn sections(text: &str) -> BTreeMap<(String, String), Vec<(String, String)>> {
     let mut out = BTreeMap::new();
     let mut current = None;
     for line in text.lines() {
@@ -268,17 +269,26 @@ pub fn sections(text: &str) -> BTreeMap<(String, String), BTreeMap<String, Strin
         if !line.starts_with([' ', '\t']) {
             let (t, id) = line.split_once(':').unwrap_or((line, ""));
             let key = (t.trim().to_string(), id.trim().to_string());
-            out.insert(key.clone(), BTreeMap::new());
+            out.insert(key.clone(), Vec::new());
             current = Some(key);
         } else if let Some(k) = &current {
             let l = line.trim();
             let (key, value) = l.split_once([' ', '\t']).unwrap_or((l, ""));
             out.get_mut(k)
                 .unwrap()
-                .insert(key.to_string(), value.trim().to_string());
+                .push((key.to_string(), value.trim().to_string()));
         }
     }
     out
+}
+
+/// Every value of `key` in a section.
+pub fn values<'s>(section: &'s [(String, String)], key: &str) -> Vec<&'s str> {
+    section
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 /// The answer's guests as its documentation describes them: `[haos]` (VMID 100 unless
@@ -435,11 +445,12 @@ pub fn backup_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<S
         Some(toml::Value::String(s)) if s == "all" => BTreeSet::new(),
         _ => answer_guests(answer).into_keys().collect(),
     };
-    let have: BTreeSet<u32> = job
-        .get("vmid")
-        .map(|v| v.split(',').filter_map(|i| i.trim().parse().ok()).collect())
-        .unwrap_or_default();
-    let all = job.get("all").map(String::as_str) == Some("1");
+    let have: BTreeSet<u32> = values(job, "vmid")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|i| i.trim().parse().ok())
+        .collect();
+    let all = values(job, "all") == ["1"];
     if all != want_all || have != want {
         bad.push(format!(
             "the backup job takes {} instead of {}",
@@ -456,10 +467,10 @@ pub fn backup_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<S
         ));
     }
     let storage = b.get("storage").and_then(|v| v.as_str()).unwrap_or("");
-    if job.get("storage").map(String::as_str) != Some(storage) {
+    if values(job, "storage") != [storage] {
         bad.push(format!(
             "the backup job's storage is {:?}, not {storage}",
-            job.get("storage")
+            values(job, "storage")
         ));
     }
     match storages(root, commands).get(storage) {
@@ -471,10 +482,99 @@ pub fn backup_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<S
     bad
 }
 
-/// Every fault of [`guest_faults`] and [`backup_faults`].
+/// What is wrong with Proxmox's notifications (proxmox-notify, as its `matcher.rs` and
+/// `context/pve.rs` define them): every target a matcher names exists (`mail-to-root` is
+/// Proxmox's own); and with `[notify.smtp]`, once our target is written, it is the only
+/// section of its name, an smtp target with the answer's relay and sender, Proxmox's
+/// `default-matcher` (the file's, else the built-in one, which routes to `mail-to-root`)
+/// routes to it instead of `mail-to-root` (one mail per notification, through the relay),
+/// and the password is in `priv/` (0600) exactly when the answer gives one. A matcher
+/// without match rules takes every notification whatever its `mode`, so the mode is not
+/// judged.
+pub fn notify_faults(root: &Path, answer: &toml::Table) -> Vec<String> {
+    let cfg = fs::read_to_string(root.join("etc/pve/notifications.cfg")).unwrap_or_default();
+    let secs = sections(&cfg);
+    let mut bad = Vec::new();
+    for ((kind, id), sec) in &secs {
+        for t in values(sec, "target")
+            .into_iter()
+            .filter(|t| *t != "mail-to-root")
+        {
+            if !secs.keys().any(|(k, i)| k != "matcher" && i == t) {
+                bad.push(format!(
+                    "matcher {id} ({kind}) routes to {t}, which does not exist"
+                ));
+            }
+        }
+    }
+    let Some(smtp) = answer
+        .get("notify")
+        .and_then(|n| n.get("smtp"))
+        .and_then(|s| s.as_table())
+    else {
+        return bad;
+    };
+    let ours: Vec<_> = secs
+        .iter()
+        .filter(|((_, id), _)| id == "pve-firstboot")
+        .collect();
+    if ours.is_empty() {
+        return bad;
+    }
+    let text = |k: &str| smtp.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    match ours.as_slice() {
+        [((kind, _), sec)] if kind == "smtp" => {
+            if values(sec, "server") != [text("server")]
+                || values(sec, "from-address") != [text("from")]
+            {
+                bad.push(format!(
+                    "the smtp target is not the answer's relay: {sec:?}"
+                ));
+            }
+        }
+        _ => bad.push(format!(
+            "{} sections named pve-firstboot: Proxmox keeps one",
+            ours.len()
+        )),
+    }
+    let routes = secs
+        .get(&("matcher".into(), "default-matcher".into()))
+        .map_or(vec!["mail-to-root"], |m| values(m, "target"));
+    if !routes.contains(&"pve-firstboot") || routes.contains(&"mail-to-root") {
+        bad.push(format!(
+            "default-matcher routes to {routes:?}: not once, through the relay"
+        ));
+    }
+    let private = root.join("etc/pve/priv/notifications.cfg");
+    let secret = sections(&fs::read_to_string(&private).unwrap_or_default())
+        .get(&("smtp".into(), "pve-firstboot".into()))
+        .map(|s| values(s, "password").join(" "));
+    let want = smtp.get("password").and_then(|v| v.as_str());
+    if secret.as_deref() != want {
+        bad.push(format!(
+            "priv/notifications.cfg has {} the password of the answer",
+            if secret.is_some() {
+                "another than"
+            } else {
+                "no section for"
+            }
+        ));
+    }
+    if want.is_some() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&private).map_or(0, |m| m.permissions().mode() & 0o777);
+        if mode != 0o600 {
+            bad.push(format!("priv/notifications.cfg is {mode:o}, not 0600"));
+        }
+    }
+    bad
+}
+
+/// Every fault of [`guest_faults`], [`backup_faults`] and [`notify_faults`].
 pub fn faults(root: &Path, answer_text: &str, commands: &str) -> Vec<String> {
     let answer: toml::Table = answer_text.parse().expect("the answer is TOML");
     let mut bad = guest_faults(root, &answer, commands);
     bad.extend(backup_faults(root, &answer, commands));
+    bad.extend(notify_faults(root, &answer));
     bad
 }
