@@ -266,6 +266,23 @@ mod tests {
         assert_eq!(a.get("ok"), Some(&Json::Bool(true)));
     }
 
+    /// Every escape RFC 8259 defines, as publishers send them: GitHub's release notes with
+    /// `\r\n` and tabs, encoders that escape `/` (PHP's `json_encode`) in every URL.
+    #[test]
+    fn decodes_every_escape() {
+        let v = parse(
+            r#"{"body": "Release 16.3\r\n\r\n\t- fix\n", "url": "https:\/\/github.com\/x",
+               "ctl": "a\bb\fc", "q": "\"\\", "u": "\u00e9\u20AC"}"#,
+        )
+        .unwrap();
+        let s = |k: &str| v.get(k).and_then(Json::as_str).unwrap().to_string();
+        assert_eq!(s("body"), "Release 16.3\r\n\r\n\t- fix\n");
+        assert_eq!(s("url"), "https://github.com/x");
+        assert_eq!(s("ctl"), "a\u{8}b\u{c}c");
+        assert_eq!(s("q"), "\"\\");
+        assert_eq!(s("u"), "é€");
+    }
+
     #[test]
     fn refuses_what_is_not_json() {
         for bad in [

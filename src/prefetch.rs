@@ -104,6 +104,30 @@ impl Downloads {
     }
 }
 
+#[cfg(test)]
+impl Downloads {
+    /// Downloads under way into `dests`, for the phases' unit tests: what [`Downloads::has`]
+    /// and [`Downloads::take`] see, without a download (each thread fails at once).
+    pub(crate) fn pretend(dests: &[&str]) -> Self {
+        let running = dests
+            .iter()
+            .map(|d| {
+                let job = Download {
+                    dest: d.to_string(),
+                    source: Source::File(String::new()),
+                    sum: None,
+                    xz: false,
+                };
+                let handle = std::thread::spawn(|| Err(Error::msg("no download in a unit test")));
+                (d.to_string(), (job, handle))
+            })
+            .collect();
+        Downloads {
+            running: RefCell::new(running),
+        }
+    }
+}
+
 /// At the end of a run, however it ends: the images no phase took are not needed in this
 /// run. Their files go (a download still running goes on into the removed file until the
 /// process ends, which ends its curl and xz too).

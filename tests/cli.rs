@@ -396,6 +396,43 @@ fn a_failed_run_says_so_in_motd_and_a_later_success_clears_it() {
     assert!(!root.join("etc/issue.d/pve-firstboot.issue").exists());
 }
 
+/// The summary's link to Home Assistant is one the firewall really forwards: with the
+/// host's port 18123 forwarded to the VM's 8123, the link's address and port are those of
+/// the DNAT rule the network phase wrote (nft's own text) that ends at HAOS's 8123.
+#[test]
+fn the_summary_links_home_assistant_through_the_forwarded_port() {
+    let root = scratch("cli-motd-forward");
+    copy_tree(&manifest().join("tests/roots/pve8"), &root);
+    let example = std::fs::read_to_string(manifest().join("examples/homeserver.toml")).unwrap();
+    let answer = root.join("answer.toml");
+    let at = example.find("[[network.port-forward]]").unwrap();
+    let forward = example[at..].replacen("port = 8123", "port = 18123", 1);
+    std::fs::write(&answer, format!("{}{forward}", &example[..at])).unwrap();
+    let r = root.to_str().unwrap();
+    pvefb(&["run", "--answer", answer.to_str().unwrap(), "--root", r]);
+    let motd = std::fs::read_to_string(root.join("etc/motd")).unwrap();
+    let link = motd
+        .lines()
+        .find_map(|l| l.strip_prefix("Home Assistant:  http://"))
+        .unwrap_or_else(|| panic!("no link in\n{motd}"));
+    let (host, port) = link.split_once(' ').unwrap().0.split_once(':').unwrap();
+    let nft = std::fs::read_to_string(root.join("etc/pve-firstboot/vm-network.nft")).unwrap();
+    // `ip daddr A tcp dport P dnat ip to B:Q`
+    let rule = nft
+        .lines()
+        .map(str::split_whitespace)
+        .map(Iterator::collect::<Vec<_>>)
+        .find(|w| w.last() == Some(&"10.0.100.10:8123") && w.contains(&"dnat"))
+        .unwrap_or_else(|| panic!("no DNAT to HAOS in\n{nft}"));
+    let after = |k: &str| rule[rule.iter().position(|w| *w == k).unwrap() + 1];
+    assert_eq!(
+        (host, port),
+        (after("daddr"), after("dport")),
+        "the summary's link is not what the firewall forwards:\n{motd}\n{nft}"
+    );
+    assert_eq!(port, "18123");
+}
+
 /// The summary names each `[[vm]]` and how to reach it.
 #[test]
 fn the_summary_says_how_to_reach_each_vm() {
@@ -479,12 +516,28 @@ fn the_installed_answer_checks_and_plans_but_makes_no_install() {
         "{}",
         text(&p.stdout)
     );
+    // On the sample host (two NVMe disks and a USB stick), the answer's xfs filter
+    // `ID_SERIAL = "*Samsung*"` takes the first Samsung disk, as the installer would; all
+    // found, so exit 0.
     let c = pvefb(&["probe", "--check", f, "--root", sample.to_str().unwrap()]);
+    assert_eq!(
+        c.status.code(),
+        Some(0),
+        "{}{}",
+        text(&c.stdout),
+        text(&c.stderr)
+    );
     assert!(
         !text(&c.stderr).contains("root-password"),
         "{}",
         text(&c.stderr)
     );
+    let erased: Vec<String> = text(&c.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("ERASED by the install: "))
+        .map(|l| l.split(' ').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(erased, ["nvme0n1"], "{}", text(&c.stdout));
     let h = pvefb(&[
         "hook",
         "--answer",

@@ -362,18 +362,29 @@ fn a_second_run_at_the_same_time_is_refused() {
 
 /// Cut the power after every single step of the whole run (writes, commands, state
 /// saves, across the reboot), boot again, and let the agent finish: the end result must
-/// be the uninterrupted run's, byte for byte, with nothing done twice.
+/// be the uninterrupted run's, byte for byte, with nothing done twice. Both the
+/// uninterrupted run and every interrupted one must also meet `expect`, an expectation of
+/// the end state written without the agent's code (files and their key properties, the
+/// commands that must have run, the VMs made): a wrong result the same on both sides of
+/// the comparison is caught there.
 fn crash_everywhere(
     name: &str,
     prepare: &dyn Fn(&Path),
     a: &Answer,
     phases: fn() -> Vec<Box<dyn Phase>>,
     boot: fn(&Path, u32),
+    expect: &dyn Fn(&Path) -> Vec<String>,
 ) -> State {
     let reference = scratch(&format!("crash-{name}-ref"));
     prepare(&reference);
     let input = snapshot(&reference);
     let (ref_outcome, total) = drive(&reference, a, phases, boot, None);
+    let wrong = expect(&reference);
+    assert!(
+        wrong.is_empty(),
+        "{name}: the uninterrupted run's end state is wrong:\n  {}",
+        wrong.join("\n  ")
+    );
     // /proc is the kernel's (boot IDs differ with the extra boots), not the agent's.
     let agent_tree = |root: &Path| {
         let mut t = snapshot(root);
@@ -430,15 +441,170 @@ fn crash_everywhere(
         for c in ref_cmds.iter().filter(|c| *c != "systemctl reboot") {
             assert!(cmds.lines().any(|l| l == c), "{why}: `{c}` never ran");
         }
+        let wrong = expect(&root);
+        assert!(wrong.is_empty(), "{why}: {}", wrong.join("; "));
         fs::remove_dir_all(&root).unwrap();
     }
     ref_state
 }
 
+/// Text of a file of the tree, empty when it is missing.
+fn read(root: &Path, rel: &str) -> String {
+    fs::read_to_string(root.join(rel)).unwrap_or_default()
+}
+
+/// The test phases' end state, from what they are written to do (not from a run): the
+/// module lines once each, the drop-ins, the VM config with its disk and no half-made
+/// image, nothing of the phase after the broken one, the commands that apply the files.
+fn test_phases_end_state(root: &Path) -> Vec<String> {
+    let mut bad = Vec::new();
+    let modules = read(root, "etc/modules");
+    for m in ["vfio", "vfio_iommu_type1", "vfio_pci"] {
+        if modules.lines().filter(|l| l.trim() == m).count() != 1 {
+            bad.push(format!("/etc/modules: {m} not there once:\n{modules}"));
+        }
+    }
+    for (f, want) in [
+        (
+            "etc/modprobe.d/test.conf",
+            "options vfio-pci ids=8086:10d3\n",
+        ),
+        (
+            "etc/default/grub.d/test.cfg",
+            "GRUB_CMDLINE_LINUX=\"$GRUB_CMDLINE_LINUX test_arg=1\"\n",
+        ),
+        (
+            "etc/pve/qemu-server/100.conf",
+            "name: test\nscsi0: local:vm-100-disk-0\n",
+        ),
+    ] {
+        if read(root, f) != want {
+            bad.push(format!("{f}: {:?}, not {want:?}", read(root, f)));
+        }
+    }
+    for gone in ["var/tmp/disk.tmp", "etc/after-broken"] {
+        if root.join(gone).exists() {
+            bad.push(format!("{gone} exists"));
+        }
+    }
+    let cmds = commands_log(root);
+    for c in ["update-initramfs -u -k all", "update-grub"] {
+        if !cmds.lines().any(|l| l == c) {
+            bad.push(format!("`{c}` never ran"));
+        }
+    }
+    bad
+}
+
 #[test]
 fn power_cut_after_every_step_of_the_test_phases() {
     let a = minimal_answer("");
-    crash_everywhere("test-phases", &|_| {}, &a, test_phases, reboot);
+    crash_everywhere(
+        "test-phases",
+        &|_| {},
+        &a,
+        test_phases,
+        reboot,
+        &test_phases_end_state,
+    );
+}
+
+/// What the real phases must have left on the NVIDIA ZFS machine for the answer of
+/// `power_cut_after_every_step_of_the_real_phases`, written from the answer and the
+/// machine, not from a run: the behaviour checks of `common::behaviour` (guests, backup job,
+/// notifications), then the three VMs made, started and started at boot, each with what
+/// makes it what it is, the GPU VM started only after the reboot put its GPU on vfio-pci;
+/// the kernel's IOMMU arguments and vfio IDs, the user-data snippet, the timer's schedule,
+/// the port forward, and the commands that apply them.
+fn real_phases_end_state(root: &Path, answer: &str) -> Vec<String> {
+    let cmds = commands_log(root);
+    let mut bad = common::behaviour::faults(root, answer, &cmds);
+    let g = common::behaviour::guests(root, &cmds);
+    let conf = |id: u32, k: &str| {
+        g.vms
+            .get(&id)
+            .and_then(|v| v.conf.get(k))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (id, key, want) in [
+        (100, "scsi0", "local-zfs:vm-100-disk-0,"),
+        (100, "net0", "virtio=02:79:98:22:50:3F,bridge=vmbr1"),
+        (101, "ide2", "local-zfs:cloudinit"),
+        (101, "ipconfig0", "ip=10.0.100.11/24,gw=10.0.100.1"),
+        (
+            101,
+            "cicustom",
+            "user=local:snippets/pve-firstboot-101-user.yaml",
+        ),
+        (101, "vga", "serial0"),
+        (102, "hostpci0", "0000:01:00,pcie=1,x-vga=1"),
+        (102, "vga", "none"),
+        (102, "tpmstate0", "local-zfs:1,version=v2.0"),
+        (
+            102,
+            "efidisk0",
+            "local-zfs:0,efitype=4m,pre-enrolled-keys=1",
+        ),
+    ] {
+        if !conf(id, key).starts_with(want) {
+            bad.push(format!("VM {id}: {key} {:?}, not {want}...", conf(id, key)));
+        }
+    }
+    for id in [100, 101, 102] {
+        match g.vms.get(&id) {
+            Some(v) if v.created && v.started && conf(id, "onboot") == "1" => {}
+            v => bad.push(format!("VM {id} not made, started and on at boot: {v:?}")),
+        }
+    }
+    let lines: Vec<&str> = cmds.lines().collect();
+    let at = |c: &str| lines.iter().position(|l| *l == c);
+    if let (Some(start), Some(reboot)) = (at("qm start 102"), at("systemctl reboot")) {
+        if start < reboot {
+            bad.push("VM 102 started before the reboot put its GPU on vfio-pci".into());
+        }
+    }
+    if lines.iter().filter(|l| **l == "systemctl reboot").count() > 1 {
+        bad.push("more than one reboot asked for".into());
+    }
+    for c in ["update-initramfs -u -k all", "proxmox-boot-tool refresh"] {
+        if at(c).is_none() {
+            bad.push(format!("`{c}` never ran"));
+        }
+    }
+    let cmdline = read(root, "etc/kernel/cmdline");
+    for arg in ["intel_iommu=on", "iommu=pt"] {
+        if !cmdline.split_whitespace().any(|w| w == arg) {
+            bad.push(format!("/etc/kernel/cmdline lacks {arg}: {cmdline}"));
+        }
+    }
+    let vfio = read(root, "etc/modprobe.d/pve-firstboot-vfio.conf");
+    let ids: Vec<&str> = vfio
+        .lines()
+        .filter_map(|l| l.strip_prefix("options vfio-pci ids="))
+        .flat_map(|r| r.split_whitespace().next().unwrap_or("").split(','))
+        .collect();
+    if !(ids.contains(&"10de:2484") && ids.contains(&"10de:228b")) {
+        bad.push(format!("vfio-pci takes {ids:?}, not the GPU and its audio"));
+    }
+    let snippet = "var/lib/vz/snippets/pve-firstboot-101-user.yaml";
+    let user_data = read(root, snippet);
+    if !user_data.starts_with("#cloud-config\n") || !user_data.contains("\n  - docker.io\n") {
+        bad.push(format!(
+            "{snippet}: no cloud-config installing docker.io:\n{user_data}"
+        ));
+    }
+    let timer = read(root, "etc/systemd/system/pve-firstboot-host-backup.timer");
+    if !timer.lines().any(|l| l == "OnCalendar=Sun *-*-* 03:00:00") {
+        bad.push(format!(
+            "the host archive's timer is not on sun 03:00:\n{timer}"
+        ));
+    }
+    let nft = read(root, "etc/pve-firstboot/vm-network.nft");
+    if !nft.contains("tcp dport 8123 dnat ip to 10.0.100.10:8123") {
+        bad.push("no port forward to HAOS's 8123".into());
+    }
+    bad
 }
 
 #[test]
@@ -486,6 +652,7 @@ fn power_cut_after_every_step_of_the_real_phases() {
         &a,
         pve_firstboot::engine::phases,
         boot_machine,
+        &|root| real_phases_end_state(root, &text),
     );
     assert_eq!(st.reboots, 1);
     assert_eq!(

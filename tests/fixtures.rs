@@ -14,7 +14,16 @@
 //! - `exit` (optional): the expected exit status; without it 0 (done) or 3 (reboot asked).
 //!
 //! Every case is applied twice: the second run must change nothing at all.
-//! `BLESS=1 cargo test --test fixtures` rewrites the expected files from a run.
+//!
+//! Beside the golden files, what each run did is judged by what it means
+//! (`common::behaviour`): the guests as qemu-server would have them after the recorded `qm`
+//! commands (a display unless a passed GPU is the primary one, started only with its
+//! devices on vfio-pci and none of the host's in their groups, started when the answer says
+//! so, `onboot` following the start, disks only on storages that hold VM disks) and the
+//! backup job (exactly the guests `guests` names, on a storage that takes backups).
+//!
+//! `BLESS=1 cargo test --test fixtures` rewrites the expected files from a run and prints
+//! every line it changes; a case whose run fails those behaviour checks is not blessed.
 
 mod common;
 
@@ -44,7 +53,28 @@ fn apply(answer: &Path, root: &Path) -> (i32, String, String) {
     )
 }
 
-fn check_case(case: &Path) -> Vec<String> {
+/// The files under a case's `expected/`, by their path inside it.
+fn expected_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy();
+            (rel.into_owned(), fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// A case applied: what differs from its golden files (or is not idempotent), and what
+/// the run did wrong by the behaviour checks.
+struct Checked {
+    golden: Vec<String>,
+    faults: Vec<String>,
+}
+
+fn check_case(case: &Path) -> Checked {
     let name = case.file_name().unwrap().to_string_lossy().into_owned();
     let mut bad = Vec::new();
     let root = prepare(case, &name);
@@ -69,6 +99,19 @@ fn check_case(case: &Path) -> Vec<String> {
         .collect();
     let removed: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
     let expected_dir = case.join("expected");
+    // What the run did, judged by what it means (the guests, the backup job), before any
+    // golden file: a run that does the wrong thing is reported, and never blessed.
+    let answer_text = fs::read_to_string(case.join("answer.toml")).unwrap();
+    let faults: Vec<String> = common::behaviour::faults(&root, &answer_text, &commands)
+        .into_iter()
+        .map(|f| format!("{name}: {f}"))
+        .collect();
+    if bless() && !faults.is_empty() {
+        bad.push(format!(
+            "{name}: not blessed: the run does the wrong thing (see the behaviour test)"
+        ));
+    }
+    let bless = bless() && faults.is_empty();
     // Modes are part of what a phase writes (a rules file 0666 is a defect, a secret wider
     // than 0600 a leak); git keeps only the x bit, so they live in a file of their own.
     let modes: String = changed
@@ -78,8 +121,8 @@ fn check_case(case: &Path) -> Vec<String> {
             Entry::Link(_) => None,
         })
         .collect();
-    if bless() {
-        fs::write(case.join("modes"), &modes).unwrap();
+    if bless {
+        bless_file(&case.join("modes"), Some(modes.as_bytes()));
     } else {
         let want = fs::read_to_string(case.join("modes")).unwrap_or_default();
         if want != modes {
@@ -88,33 +131,28 @@ fn check_case(case: &Path) -> Vec<String> {
             ));
         }
     }
-    if bless() {
-        let _ = fs::remove_dir_all(&expected_dir);
-        for (rel, e) in &changed {
-            if let Entry::File(data, _) = e {
-                let p = expected_dir.join(rel);
-                fs::create_dir_all(p.parent().unwrap()).unwrap();
-                fs::write(p, data).unwrap();
+    if bless {
+        // Every line that changes is printed (`bless_file`): files no longer written go,
+        // the others are rewritten.
+        let written: std::collections::BTreeMap<&String, &Vec<u8>> = changed
+            .iter()
+            .filter_map(|(rel, e)| match e {
+                Entry::File(data, _) => Some((*rel, data)),
+                Entry::Link(_) => None,
+            })
+            .collect();
+        for rel in expected_files(&expected_dir).keys() {
+            if !written.contains_key(rel) {
+                bless_file(&expected_dir.join(rel), None);
             }
         }
-        fs::write(case.join("commands.log"), &commands).unwrap();
-        fs::write(case.join("apply.out"), &stdout).unwrap();
+        for (rel, data) in written {
+            bless_file(&expected_dir.join(rel), Some(data));
+        }
+        bless_file(&case.join("commands.log"), Some(commands.as_bytes()));
+        bless_file(&case.join("apply.out"), Some(stdout.as_bytes()));
     } else {
-        let mut want = std::collections::BTreeMap::new();
-        if expected_dir.is_dir() {
-            for e in walkdir::WalkDir::new(&expected_dir).min_depth(1) {
-                let e = e.unwrap();
-                if e.file_type().is_file() {
-                    let rel = e
-                        .path()
-                        .strip_prefix(&expected_dir)
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned();
-                    want.insert(rel, fs::read(e.path()).unwrap());
-                }
-            }
-        }
+        let want = expected_files(&expected_dir);
         for (rel, e) in &changed {
             match (want.get(*rel), e) {
                 (Some(w), Entry::File(d, _)) if w == d => {}
@@ -145,12 +183,11 @@ fn check_case(case: &Path) -> Vec<String> {
         }
     }
     let removed_list: String = removed.iter().map(|r| format!("{r}\n")).collect();
-    if bless() {
-        if removed.is_empty() {
-            let _ = fs::remove_file(case.join("removed"));
-        } else {
-            fs::write(case.join("removed"), &removed_list).unwrap();
-        }
+    if bless {
+        bless_file(
+            &case.join("removed"),
+            (!removed.is_empty()).then_some(removed_list.as_bytes()),
+        );
     } else if fs::read_to_string(case.join("removed")).unwrap_or_default() != removed_list {
         bad.push(format!(
             "{name}: files removed: {removed:?}, expected those in `removed`"
@@ -205,19 +242,54 @@ fn check_case(case: &Path) -> Vec<String> {
             "{name}: the second apply does not say \"no changes\":\n{stdout2}"
         ));
     }
-    bad
+    Checked {
+        golden: bad,
+        faults,
+    }
+}
+
+/// Every case, applied once for both tests below.
+fn checked() -> &'static [(String, Checked)] {
+    static ALL: std::sync::OnceLock<Vec<(String, Checked)>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let dir = manifest().join("tests/fixtures");
+        let mut cases: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("answer.toml").is_file())
+            .collect();
+        cases.sort();
+        assert!(!cases.is_empty());
+        cases
+            .iter()
+            .map(|c| {
+                (
+                    c.file_name().unwrap().to_string_lossy().into_owned(),
+                    check_case(c),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Every case's findings of one kind, as one failure that lists them all.
+fn assert_none(pick: fn(&Checked) -> &Vec<String>) {
+    let bad: Vec<&str> = checked()
+        .iter()
+        .flat_map(|(_, c)| pick(c))
+        .map(String::as_str)
+        .collect();
+    assert!(bad.is_empty(), "{}", bad.join("\n\n"));
 }
 
 #[test]
 fn fixture_roots_match_golden_files_and_are_idempotent() {
-    let dir = manifest().join("tests/fixtures");
-    let mut cases: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("answer.toml").is_file())
-        .collect();
-    cases.sort();
-    assert!(!cases.is_empty());
-    let bad: Vec<String> = cases.iter().flat_map(|c| check_case(c)).collect();
-    assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+    assert_none(|c| &c.golden);
+}
+
+/// What each case's run did, judged by what it means for the admin (see the module's
+/// comment), not by its text: a wrong golden file cannot hide a wrong run.
+#[test]
+fn fixture_runs_do_what_their_answers_say() {
+    assert_none(|c| &c.faults);
 }

@@ -726,8 +726,13 @@ const HOSTILE: &[&str] = &[
 #[test]
 fn no_accepted_answer_writes_a_control_character_or_an_extra_line() {
     let base = pinned_example();
-    hostile_values_in("hostile-property", &base);
+    hostile_values_in("hostile-property", &base, INSTALLER_GLOBS);
 }
+
+/// Keys of the example that take values of any characters (the installer matches them as
+/// globs against udev's properties and names: `[installer.*]` only, nothing the agent
+/// writes), so some hostile values are accepted in every variant of the example.
+const INSTALLER_GLOBS: &[(&str, bool)] = &[("disk-list", false), ("filter.ID_NET_NAME_MAC", false)];
 
 /// The same for the example's `[[vm]]` tables (commented out there), uncommented: what
 /// reaches the user-data snippet and the `qm` command lines.
@@ -745,7 +750,7 @@ fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
         .collect();
     // Only the [[vm]] lines vary: the rest is the example without them.
     let base = format!("{}{vms}", &ex[..from]);
-    hostile_values_in("hostile-property-vms", &base);
+    hostile_values_in("hostile-property-vms", &base, INSTALLER_GLOBS);
 }
 
 /// The same for the example's `[notify]`, `[notify.smtp]` and `[backup]` (commented out
@@ -765,16 +770,28 @@ fn no_accepted_notify_or_backup_answer_writes_a_control_character_or_an_extra_li
         })
         .collect();
     let base = format!("{}{tail}", &ex[..from]);
-    hostile_values_in("hostile-property-backup", &base);
+    // The relay's account and password may hold shell and TOML metacharacters (a generated
+    // password does): accepted, and carried into notifications.cfg and its priv file.
+    hostile_values_in(
+        "hostile-property-backup",
+        &base,
+        &[("username", true), ("password", true)],
+    );
 }
 
-fn hostile_values_in(name: &str, base: &str) {
+/// Each hostile value in turn in every string of `base` (see above). `accepted_by`: keys
+/// that must accept some of them, with whether the accepted value must then change a file
+/// the agent writes: a validation that refused every value would leave the property
+/// checked on nothing, and this says so.
+fn hostile_values_in(name: &str, base: &str, accepted_by: &[(&str, bool)]) {
     let (_, root) = intel_nvidia_root(name);
     let base = base.to_string();
     let baseline = planned_files(&root, &base).expect("the example is valid");
     let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
     let mut tried = 0;
     let mut accepted = 0;
+    // Per key: the values accepted, and those that changed a written file.
+    let mut took: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let mut problems = Vec::new();
     for (i, line) in base.lines().enumerate() {
         let code = line.split(" #").next().unwrap_or("");
@@ -813,6 +830,9 @@ fn hostile_values_in(name: &str, base: &str) {
                 continue;
             };
             accepted += 1;
+            let t = took.entry(key.trim().to_string()).or_default();
+            t.0 += 1;
+            t.1 += usize::from(files != baseline);
             for (p, data) in &files {
                 if let Some(b) = data
                     .iter()
@@ -845,7 +865,15 @@ fn hostile_values_in(name: &str, base: &str) {
         }
     }
     assert!(tried > 200, "only {tried} cases");
-    eprintln!("{tried} hostile answers tried, {accepted} accepted");
+    eprintln!("{tried} hostile answers tried, {accepted} accepted: {took:?}");
+    for (key, must_reach) in accepted_by {
+        let (n, reached) = took.get(*key).copied().unwrap_or_default();
+        assert!(
+            n > 0 && (reached > 0 || !must_reach),
+            "{key}: {n} hostile values accepted, {reached} of them in a file written: the \
+             property above was checked on nothing there"
+        );
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -1268,6 +1296,70 @@ fn pin_caps_a_chunked_reply() {
         "{t}"
     );
     assert_eq!(fs::read(&answer).unwrap(), before);
+}
+
+/// What `pin` writes is the publisher's digest of the very image the host will download:
+/// a HAOS release lists a dozen images, each with its own digest (and its notes with `\r\n`
+/// line ends, as GitHub sends them); the answer gets `haos_ova-<version>.qcow2.xz`'s. A cloud
+/// image gets its own line of the checksum list beside it: Debian's `SHA512SUMS` (two
+/// blanks), Ubuntu's `SHA256SUMS` in binary mode (`<hex> *<file>`), other files' lines
+/// first. The pinned answer validates.
+#[test]
+fn pin_takes_the_digest_of_the_image_it_pins() {
+    let d = scratch("hostile-pin-right-digest");
+    // Hex of the right length, not one digit repeated (validate takes that for a placeholder).
+    let digest = |c: char, len: usize| format!("{}0", c.to_string().repeat(len - 1));
+    let release = format!(
+        r#"{{"tag_name": "16.3", "body": "Changes\r\n\r\n- Linux 6.12\r\n",
+            "assets": [
+            {{"name": "haos_generic-aarch64-16.3.img.xz", "digest": "sha256:{}"}},
+            {{"name": "haos_ova-16.3.vmdk.zip", "digest": "sha256:{}"}},
+            {{"name": "haos_ova-16.3.qcow2.xz", "digest": "sha256:{}"}},
+            {{"name": "haos_ova-16.3.qcow2.xz.sig", "digest": "sha256:{}"}}]}}"#,
+        digest('a', 64),
+        digest('b', 64),
+        digest('c', 64),
+        digest('d', 64)
+    );
+    let debian = format!(
+        "{}  debian-13-genericcloud-amd64.json\n{}  debian-13-genericcloud-amd64.qcow2\n",
+        digest('1', 128),
+        digest('2', 128)
+    );
+    let ubuntu = format!(
+        "{} *noble-server-cloudimg-amd64.img.manifest\n{} *noble-server-cloudimg-amd64.img\n",
+        digest('3', 64),
+        digest('4', 64)
+    );
+    let pb = publisher(move |path| match path {
+        "/stable.json" => Reply::Body(br#"{"hassos": {"ova": "16.3"}}"#.to_vec()),
+        "/repos/home-assistant/operating-system/releases/tags/16.3" => {
+            Reply::Body(release.clone().into_bytes())
+        }
+        "/debian/SHA512SUMS" => Reply::Body(debian.clone().into_bytes()),
+        "/ubuntu/SHA256SUMS" => Reply::Body(ubuntu.clone().into_bytes()),
+        _ => Reply::NotFound,
+    });
+    let answer = stable_answer(&d);
+    let vms = format!(
+        "\n[[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\n\
+         image = \"{0}/debian/debian-13-genericcloud-amd64.qcow2\"\n\n\
+         [[vm]]\nvmid = 102\nname = \"ubuntu\"\n[vm.cloud-init]\n\
+         image = \"{0}/ubuntu/noble-server-cloudimg-amd64.img\"\n",
+        pb.base
+    );
+    fs::write(&answer, fs::read_to_string(&answer).unwrap() + &vms).unwrap();
+    let o = pin_against(&pb.base, &answer);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pinned: toml::Table = fs::read_to_string(&answer).unwrap().parse().unwrap();
+    let haos = pinned["haos"].as_table().unwrap();
+    assert_eq!(haos["version"].as_str(), Some("16.3"));
+    assert_eq!(haos["sha256"].as_str(), Some(digest('c', 64).as_str()));
+    let ci = |i: usize| pinned["vm"][i]["cloud-init"].as_table().unwrap().clone();
+    assert_eq!(ci(0)["sha512"].as_str(), Some(digest('2', 128).as_str()));
+    assert_eq!(ci(1)["sha256"].as_str(), Some(digest('4', 64).as_str()));
+    let v = agent(&["validate", answer.to_str().unwrap()], "warn");
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
 }
 
 /// Issue 29, item 7: `pin` asked curl for the checksum list beside a cloud image without

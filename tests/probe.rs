@@ -182,6 +182,20 @@ fn check_names_the_disks_an_answer_erases() {
     // The path's end, as the installer matches disk-list entries.
     let (_, out) = check("filesystem = \"ext4\"\ndisk-list = [\"/dev/nvme1n1\"]\n");
     assert_eq!(erased(&out), ["nvme1n1"], "{out}");
+    // A ZFS or btrfs RAID by disk-list erases every disk listed (pve-installer
+    // `set_disks`: `disk_selection` for the RAID setups; ext4 and xfs take one disk).
+    let (code, out) = check(
+        "filesystem = \"zfs\"\nzfs.raid = \"raid1\"\ndisk-list = [\"nvme0n1\", \"nvme1n1\"]\n",
+    );
+    assert_eq!(
+        (code, erased(&out)),
+        (0, vec!["nvme0n1".into(), "nvme1n1".into()]),
+        "{out}"
+    );
+    let (_, out) = check(
+        "filesystem = \"btrfs\"\nbtrfs.raid = \"raid1\"\ndisk-list = [\"/dev/nvme1n1\", \"sda\"]\n",
+    );
+    assert_eq!(erased(&out), ["nvme1n1", "sda"], "{out}");
     // Nothing matches: the install would stop there; exit 1.
     let (code, out) = check("filesystem = \"ext4\"\nfilter.ID_MODEL = \"WD*\"\n");
     assert_eq!(code, 1, "{out}");

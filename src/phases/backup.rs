@@ -388,6 +388,9 @@ fn routed(text: &str, to_smtp: bool) -> String {
         if !to_smtp {
             return text.to_string();
         }
+        // `mode all` as in Proxmox's own default-matcher (`context/pve.rs`); it decides
+        // nothing here: a matcher without match rules takes every notification in either
+        // mode (proxmox-notify `matcher.rs`, `MatcherConfig::matches`: `no_matchers`).
         let ours = section(
             "matcher",
             DEFAULT_MATCHER,

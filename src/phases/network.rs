@@ -735,6 +735,36 @@ mod tests {
         assert_eq!(verdict("10.0.2.30", 22), Some("drop"), "{fwd}");
     }
 
+    /// How `verify` learns vmbr0's port: /etc/network/interfaces as the installer writes it
+    /// (ifupdown2 spells it `bridge-ports`), vmbr0's own stanza only (a VM bridge's
+    /// `bridge-ports none` after it is not the management port); a vmbr0 without that port
+    /// is then a fault, one with it is whole.
+    #[test]
+    fn the_management_port_is_read_from_vmbr0s_stanza() {
+        let a = crate::answer::parse(
+            "minimal.toml",
+            include_bytes!("../../tests/answers/ok/minimal.toml"),
+        )
+        .unwrap_or_else(|r| panic!("{r}"))
+        .answer;
+        let text = "auto lo\niface lo inet loopback\n\niface eno1 inet manual\n\n\
+                    auto vmbr0\niface vmbr0 inet static\n\taddress 10.0.2.15/24\n\
+                    \tgateway 10.0.2.2\n\tbridge-ports eno1\n\tbridge-stp off\n\tbridge-fd 0\n\n\
+                    auto vmbr1\niface vmbr1 inet static\n\taddress 10.0.100.1/24\n\
+                    \tbridge-ports none\n\nsource /etc/network/interfaces.d/*\n";
+        let m = management_of(text, &a);
+        assert_eq!(m.ports, ["eno1"]);
+        assert_eq!(m.addr, Some(Ipv4Addr::new(10, 0, 2, 15)));
+        assert_eq!(m.gateway.as_deref(), Some("10.0.2.2"));
+        assert!(faults_of(&m, ADDR, ROUTE, |p| p == "eno1").is_empty());
+        assert_eq!(
+            faults_of(&m, ADDR, ROUTE, |p| p != "eno1"),
+            ["bridge port eno1 is not in vmbr0"]
+        );
+        let m = management_of(&text.replace("ports eno1", "ports bond0 eno2"), &a);
+        assert_eq!(m.ports, ["bond0", "eno2"]);
+    }
+
     #[test]
     fn a_whole_management_bridge_has_no_faults() {
         assert!(faults_of(&mgmt(), ADDR, ROUTE, |_| true).is_empty());

@@ -893,6 +893,56 @@ mod tests {
         assert_eq!(parse_imported("transferred 1.0 GiB\n"), None);
     }
 
+    /// The image an earlier attempt left (`forget_image`): removed when nothing writes it
+    /// any more, kept while this run's background download (restarted after the power cut)
+    /// writes into that very file; forgotten by the state either way.
+    #[test]
+    fn an_image_a_background_download_writes_is_kept() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/test-scratch/vm-background-image");
+        let _ = std::fs::remove_dir_all(&root);
+        let host = Host::rooted(&root);
+        let answer = crate::answer::parse(
+            "minimal.toml",
+            include_bytes!("../../tests/answers/ok/minimal.toml"),
+        )
+        .unwrap_or_else(|r| panic!("{r}"))
+        .answer;
+        let vm = Vm {
+            vmid: 999,
+            name: "unit-test",
+            prefix: "vm999-".into(),
+            table: "vm[0]".into(),
+            storage: None,
+            cores: 1,
+            memory: 512,
+            mac: "02:00:00:00:09:99".into(),
+            bridge: "vmbr0",
+            ostype: "l26",
+            disk_size: "32G",
+            start: false,
+            usb: &[],
+            extra: Extra::default(),
+        };
+        // A name no real host has: the pretended download's end removes it on this machine.
+        let tmp = format!("{TMP_DIR}/vm999-pve-firstboot-unit-test.qcow2");
+        for (downloading, kept) in [(true, true), (false, false)] {
+            host.write(&tmp, b"half an image", 0o600).unwrap();
+            let mut st = State::new();
+            st.phase_mut("vms")
+                .data
+                .insert("vm999-image".into(), tmp.clone());
+            let dests = [tmp.as_str()];
+            let downloads = crate::prefetch::Downloads::pretend(&dests[..usize::from(downloading)]);
+            let mut cx = Cx::new(&host, &answer, &mut st, "vms", true, false);
+            cx.downloads = Some(&downloads);
+            vm.forget_image(&mut cx).unwrap();
+            assert_eq!(host.exists(&tmp), kept, "downloading: {downloading}");
+            assert_eq!(cx.recall("vm999-image"), None);
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn tags() {
         assert!(is_ours("name: haos\ntags: home;pve-firstboot\nscsi0: x\n"));

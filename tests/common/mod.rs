@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod behaviour;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -146,6 +148,96 @@ pub fn commands_log(root: &Path) -> String {
 
 pub fn bless() -> bool {
     std::env::var_os("BLESS").is_some()
+}
+
+/// The lines that differ between two texts, as a unified diff's body (`-` old, `+` new, a
+/// few lines of context around each change, `@@ line N` before each hunk).
+pub fn line_diff(old: &str, new: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    // The longest common subsequence, from the end: lcs[i][j] for a[i..] and b[j..].
+    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // Each line: ' ', '-' or '+', with the old line number.
+    let mut ops: Vec<(char, usize, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', i, a[i]));
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', i, a[i]));
+            i += 1;
+        } else {
+            ops.push(('+', i, b[j]));
+            j += 1;
+        }
+    }
+    const CONTEXT: usize = 2;
+    let near = |k: usize| {
+        ops[k.saturating_sub(CONTEXT)..(k + CONTEXT + 1).min(ops.len())]
+            .iter()
+            .any(|o| o.0 != ' ')
+    };
+    let mut out = String::new();
+    let mut last_shown: Option<usize> = None;
+    for (k, (op, line_no, text)) in ops.iter().enumerate() {
+        if !near(k) {
+            continue;
+        }
+        if last_shown.is_none_or(|l| l + 1 != k) {
+            out.push_str(&format!("@@ line {}\n", line_no + 1));
+        }
+        out.push_str(&format!("{op}{text}\n"));
+        last_shown = Some(k);
+    }
+    if old.ends_with('\n') != new.ends_with('\n') && !old.is_empty() && !new.is_empty() {
+        out.push_str("\\ the newline at the end of the file changed\n");
+    }
+    out
+}
+
+/// Write a golden file from a run (`BLESS=1`), printing every line that changes on the
+/// terminal (not into the test's captured output): a blessed change is one somebody saw.
+/// `None` removes the file. Returns whether anything changed.
+pub fn bless_file(path: &Path, new: Option<&[u8]>) -> bool {
+    use std::io::Write;
+    let old = fs::read(path).ok();
+    if old.as_deref() == new {
+        return false;
+    }
+    let shown = |b: &Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    let diff = line_diff(
+        &shown(&old.as_deref()).unwrap_or_default(),
+        &shown(&new).unwrap_or_default(),
+    );
+    let what = match (&old, new) {
+        (None, _) => "new",
+        (_, None) => "removed",
+        _ => "changed",
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "BLESS: {} ({what}):\n{diff}",
+        path.strip_prefix(manifest()).unwrap_or(path).display()
+    );
+    match new {
+        Some(data) => {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, data).unwrap();
+        }
+        None => {
+            let _ = fs::remove_file(path);
+        }
+    }
+    true
 }
 
 /// Whether the next boot reads `/etc/kernel/cmdline` (systemd-boot) rather than GRUB's
