@@ -690,26 +690,24 @@ fn image_and_pin_say_what_to_do_without_their_inputs() {
     let dir = scratch("cli-image-pin-offline");
     let answer = dir.join("answer.toml");
     std::fs::copy(manifest().join("examples/homeserver.toml"), &answer).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
-        .args(["image", "--iso", "/nonexistent/pve.iso", "--answer"])
-        .arg(&answer)
-        // A publisher nobody answers for: the ISO's absence must be said before.
-        .env("PVE_FIRSTBOOT_TEST_PUBLISHERS", "http://127.0.0.1:9")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    // A publisher nobody answers for (nothing listens on 127.0.0.1:9).
+    let offline = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
+            .args(args)
+            .arg(&answer)
+            .env("PVE_FIRSTBOOT_TEST_PUBLISHERS", "http://127.0.0.1:9")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    // The ISO's absence is said before any publisher is asked.
+    let o = offline(&["image", "--iso", "/nonexistent/pve.iso", "--answer"]);
     assert_eq!(o.status.code(), Some(1));
     let e = text(&o.stderr);
     assert!(e.contains("/nonexistent/pve.iso: no such ISO file"), "{e}");
     assert!(!e.contains("pin:"), "{e}");
 
-    let o = Command::new(env!("CARGO_BIN_EXE_pve-firstboot"))
-        .arg("pin")
-        .arg(&answer)
-        .env("PVE_FIRSTBOOT_TEST_PUBLISHERS", "http://127.0.0.1:9")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let o = offline(&["pin"]);
     assert_eq!(o.status.code(), Some(1));
     let e = text(&o.stderr);
     assert!(

@@ -120,10 +120,15 @@ fn check(disk_setup: &str) -> (i32, String) {
     );
     let at = text.find("[installer.disk-setup]").unwrap();
     let text = format!("{}[installer.disk-setup]\n{disk_setup}", &text[..at]);
-    let dir = scratch("probe-check");
-    let f = dir.join("answer.toml");
+    check_on("hw-intel-nvidia-zfs", "probe-check", &text)
+}
+
+/// `probe --check` of the answer `text` on the machine tree `tests/roots/MACHINE`: its exit
+/// status and everything it printed.
+fn check_on(machine: &str, scratch_name: &str, text: &str) -> (i32, String) {
+    let f = scratch(scratch_name).join("answer.toml");
     fs::write(&f, text).unwrap();
-    let root = manifest().join("tests/roots/hw-intel-nvidia-zfs");
+    let root = manifest().join("tests/roots").join(machine);
     let out = agent(
         &[
             "probe",
@@ -226,20 +231,8 @@ fn a_gpu_sharing_its_group_with_the_host_is_never_proposed_and_fails_the_check()
             "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\"",
         )
     );
-    let f = scratch("probe-shared-group").join("answer.toml");
-    fs::write(&f, answer).unwrap();
-    let out = agent(
-        &[
-            "probe",
-            "--check",
-            f.to_str().unwrap(),
-            "--root",
-            root.to_str().unwrap(),
-        ],
-        "warn",
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = check_on("hw-intel-shared-group", "probe-shared-group", &answer);
+    assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("shares its IOMMU group with 0000:02:00.0: unsafe"),
         "{text}"
