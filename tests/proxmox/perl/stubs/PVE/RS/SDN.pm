@@ -12,7 +12,7 @@ our $AUTOLOAD;
 
 sub AUTOLOAD {
     return if $AUTOLOAD =~ m/::DESTROY\z/;
-    print STDERR "check.pl: stub $AUTOLOAD was called (needs a real Proxmox VE host)\n";
+    print STDERR "stub $AUTOLOAD was called (needs a real Proxmox VE host; tests/proxmox/perl/stubs)\n";
     exit 2;
 }
 
