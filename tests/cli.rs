@@ -809,3 +809,49 @@ fn status_wait_shows_the_phase_and_the_download() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stdout).contains("haos"), "{}", text(&o.stdout));
 }
+
+/// `image --inspect` shows each root ssh key of the stick's answer by its fingerprint, as
+/// `ssh-keygen -l` prints it (issue 33): a well-formed but wrong key is noticed there.
+#[test]
+fn inspect_shows_each_ssh_keys_fingerprint() {
+    if Command::new("xorriso").arg("-version").output().is_err() {
+        eprintln!("xorriso is missing: skipped");
+        return;
+    }
+    let d = scratch("cli-inspect-keys");
+    let tree = d.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join(".cd-info"), "RELEASE='9.1'\n").unwrap();
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop";
+    std::fs::write(
+        tree.join("answer.toml"),
+        format!("[global]\nroot-password-hashed = \"x\"\nroot-ssh-keys = [\"{key}\"]\n"),
+    )
+    .unwrap();
+    let iso = d.join("x.iso");
+    let made = Command::new("xorriso")
+        .arg("-outdev")
+        .arg(&iso)
+        .arg("-map")
+        .arg(&tree)
+        .arg("/")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let pubkey = d.join("k.pub");
+    std::fs::write(&pubkey, format!("{key}\n")).unwrap();
+    let l = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(&pubkey)
+        .output()
+        .expect("ssh-keygen (openssh-client)");
+    let theirs = text(&l.stdout);
+    let fp = theirs.split_whitespace().nth(1).expect(&theirs);
+    let o = pvefb(&["image", "--inspect", iso.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(&format!("  ssh key:     root {fp} ops@laptop\n")),
+        "{}",
+        text(&o.stdout)
+    );
+}

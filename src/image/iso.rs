@@ -406,6 +406,21 @@ pub fn inspect(iso: &Path) -> Result<String> {
                         get("first-boot", "ordering"),
                     ),
                 );
+                // Each key's fingerprint, to compare with `ssh-keygen -l` where the private
+                // key is: a well-formed wrong key is noticed before the stick is booted.
+                for k in t
+                    .get("global")
+                    .and_then(|g| g.get("root-ssh-keys"))
+                    .and_then(|k| k.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str())
+                {
+                    say(
+                        &mut out,
+                        &format!("  ssh key:     root {}", crate::sshkey::describe(k)),
+                    );
+                }
                 // What the stick does to the machine that boots it: the disks it erases.
                 let ds = t.get("disk-setup");
                 let raid = ds
@@ -644,6 +659,22 @@ fn ours_in_short(answer: &str) -> String {
                     .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
             ),
         );
+        for k in ci
+            .and_then(|c| c.get("ssh-keys"))
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str())
+        {
+            say(
+                &mut out,
+                &format!(
+                    "  ssh key:     vm {} {}",
+                    show(v.get("vmid")),
+                    crate::sshkey::describe(k)
+                ),
+            );
+        }
     }
     let text = |v: Option<&toml::Value>, default: &str| {
         v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
@@ -710,8 +741,15 @@ mod tests {
     fn inspect_names_unverified_images_and_the_hardening() {
         let a = "[haos]\nversion = \"stable\"\nallow-unpinned = true\n\n\
                  [hardening]\nfirewall = true\nadmin-subnets = [\"192.168.10.0/24\"]\n\n\
-                 [[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/y.qcow2\"\nsha512 = \"ab\"\n";
+                 [[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/y.qcow2\"\nsha512 = \"ab\"\n\
+                 ssh-keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop\"]\n";
         let o = ours_in_short(a);
+        assert!(
+            o.contains(
+                "  ssh key:     vm 101 SHA256:HR/7YE3paTIjM2f9HbmwjJ/6Cz0jJ8Tw20Ln6PofBqQ ops@laptop\n"
+            ),
+            "{o}"
+        );
         assert!(
             o.contains("sha256 UNVERIFIED (no checksum: allow-unpinned)"),
             "{o}"
