@@ -406,21 +406,11 @@ pub fn inspect(iso: &Path) -> Result<String> {
                         get("first-boot", "ordering"),
                     ),
                 );
-                // Each key's fingerprint, to compare with `ssh-keygen -l` where the private
-                // key is: a well-formed wrong key is noticed before the stick is booted.
-                for k in t
-                    .get("global")
-                    .and_then(|g| g.get("root-ssh-keys"))
-                    .and_then(|k| k.as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|k| k.as_str())
-                {
-                    say(
-                        &mut out,
-                        &format!("  ssh key:     root {}", crate::sshkey::describe(k)),
-                    );
-                }
+                key_lines(
+                    &mut out,
+                    "root",
+                    t.get("global").and_then(|g| g.get("root-ssh-keys")),
+                );
                 // What the stick does to the machine that boots it: the disks it erases.
                 let ds = t.get("disk-setup");
                 let raid = ds
@@ -490,6 +480,23 @@ pub fn inspect(iso: &Path) -> Result<String> {
         );
         Ok(out)
     })()
+}
+
+/// A line per ssh key of `keys` (an array of key lines), its fingerprint as `ssh-keygen -l`
+/// prints it, to compare where the private key is: a well-formed wrong key is noticed
+/// before the stick is booted.
+fn key_lines(out: &mut String, who: &str, keys: Option<&toml::Value>) {
+    for k in keys
+        .and_then(|k| k.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+    {
+        say(
+            out,
+            &format!("  ssh key:     {who} {}", crate::sshkey::describe(k)),
+        );
+    }
 }
 
 /// One line of `inspect`'s output, whatever the ISO holds: a value with a control
@@ -659,22 +666,11 @@ fn ours_in_short(answer: &str) -> String {
                     .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
             ),
         );
-        for k in ci
-            .and_then(|c| c.get("ssh-keys"))
-            .and_then(|k| k.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|k| k.as_str())
-        {
-            say(
-                &mut out,
-                &format!(
-                    "  ssh key:     vm {} {}",
-                    show(v.get("vmid")),
-                    crate::sshkey::describe(k)
-                ),
-            );
-        }
+        key_lines(
+            &mut out,
+            &format!("vm {}", show(v.get("vmid"))),
+            ci.and_then(|c| c.get("ssh-keys")),
+        );
     }
     let text = |v: Option<&toml::Value>, default: &str| {
         v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
