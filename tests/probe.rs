@@ -348,6 +348,25 @@ fn check_refuses_data_disks_the_stick_and_a_missing_usb_device() {
         ["[haos] usb \"10c4:ea60\": no such device is plugged in here (see `probe`'s USB devices)"],
         "{out}"
     );
+    // A [[vm]]'s usb the same way; `0x` prefixes as qemu-server takes them.
+    let (code, out) = on(&answer_with(
+        STATIC,
+        safe,
+        "[[vm]]\nvmid = 102\nname = \"gaming\"\niso = \"local:iso/Win11_24H2.iso\"\n\
+         ostype = \"win11\"\nusb = [\"0x1a86:0x55d4\", \"2-1\"]\n",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("usb for [[vm]] 102 gaming \"0x1a86:0x55d4\": 1a86:55d4 "),
+        "{out}"
+    );
+    assert_eq!(
+        verdict(&out),
+        [
+            "[[vm]] 102 gaming usb \"2-1\": no such device is plugged in here (see `probe`'s USB devices)"
+        ],
+        "{out}"
+    );
 }
 
 /// `probe --check --json`: the same findings and the verdict as one JSON object (it was
