@@ -453,11 +453,16 @@ pub fn text(p: &Probe) -> String {
     );
     for n in &p.nics {
         o.push_str(&format!(
-            "  {:<12} {}  driver {}, link {}\n{}",
+            "  {:<12} {}  driver {}, link {}{}\n{}",
             printable(&n.name, false),
             printable(&n.mac, false),
             printable(n.driver.as_deref().unwrap_or("none"), false),
             printable(&n.link, false),
+            if p.default_route.as_ref() == Some(&n.name) {
+                ", carries the default route"
+            } else {
+                ""
+            },
             props_line(&n.udev)
         ));
     }
@@ -606,8 +611,9 @@ pub fn json(p: &Probe) -> String {
         }
     };
     format!(
-        "{{\n  \"iommu\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
+        "{{\n  \"iommu\": {},\n  \"default_route\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
         p.iommu,
+        p.default_route.as_deref().map_or("null".into(), js),
         list(&disks),
         list(&nics),
         list(&pci),
@@ -633,10 +639,18 @@ pub fn starter(p: &Probe) -> String {
          [installer.network]\n\
          source = \"from-dhcp\"\n",
     );
+    if let Some((n, how)) = dhcp_nic(p) {
+        o.push_str(&format!(
+            "# management NIC with from-dhcp: {} ({how})\n",
+            printable(&n, false)
+        ));
+    }
+    // The NIC with the default route (the one on the LAN), else the first with a link.
     let nic = p
         .nics
         .iter()
-        .find(|n| n.link == "up")
+        .find(|n| p.default_route.as_ref() == Some(&n.name))
+        .or_else(|| p.nics.iter().find(|n| n.link == "up"))
         .or_else(|| p.nics.first());
     if let (Some(n), Some(v)) = (nic, nic.and_then(|n| n.udev.get("ID_NET_NAME_MAC"))) {
         o.push_str(&format!(
@@ -844,6 +858,26 @@ pub fn usb_selects(selector: &str, u: &Usb) -> bool {
     }
 }
 
+/// The NIC a `from-dhcp` install takes, and why: pve-installer
+/// `NetworkOptions::defaults_from` (proxmox-installer-common `options.rs`) takes the
+/// interface of the default route its DHCP set up, else the NIC enumerated first.
+pub fn dhcp_nic(p: &Probe) -> Option<(String, &'static str)> {
+    if let Some(r) = p
+        .default_route
+        .as_ref()
+        .filter(|r| p.nics.iter().any(|n| &n.name == *r))
+    {
+        return Some((r.clone(), "the NIC of the default route"));
+    }
+    p.nics.iter().min_by_key(|n| n.index).map(|n| {
+        (
+            n.name.clone(),
+            "no default route here, so the NIC enumerated first; the installer takes the one \
+             its DHCP lease comes on",
+        )
+    })
+}
+
 /// Why erasing this disk is unsafe, if it is: the install stick, or data on it.
 fn erase_problem(d: &Disk) -> Option<String> {
     let name = printable(&d.name, false);
@@ -934,24 +968,7 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> Check {
             }
         }
     } else if source == Some("from-dhcp") {
-        // pve-installer `NetworkOptions::defaults_from` (proxmox-installer-common
-        // `options.rs`): the interface of the default route the installer's DHCP set up,
-        // else the NIC enumerated first.
-        let routed = p
-            .default_route
-            .as_ref()
-            .filter(|r| p.nics.iter().any(|n| &n.name == *r));
-        nic = match routed {
-            Some(r) => Some((r.clone(), "from-dhcp: the NIC of the default route".into())),
-            None => p.nics.iter().min_by_key(|n| n.index).map(|n| {
-                (
-                    n.name.clone(),
-                    "from-dhcp: no default route here, so the NIC enumerated first; the \
-                     installer takes the one its DHCP lease comes on"
-                        .into(),
-                )
-            }),
-        };
+        nic = dhcp_nic(p).map(|(n, how)| (n, format!("from-dhcp: {how}")));
         if nic.is_none() {
             problems.push("network: no NIC here (the install would stop)".into());
         }

@@ -435,6 +435,19 @@ fn check_names_the_management_nic_for_dhcp() {
         out.contains("management NIC: enp4s0 (from-dhcp: the NIC of the default route)"),
         "{out}"
     );
+    // Plain `probe` says it too: the NIC list marks the route, the starter answer (which
+    // is from-dhcp) names the NIC, and its static alternative is on that same NIC.
+    let root = manifest().join("tests/roots/hw-intel-data-disks");
+    let p = agent(&["probe", "--root", root.to_str().unwrap()], "warn");
+    let text = String::from_utf8_lossy(&p.stdout);
+    for want in [
+        "enp4s0       a8:a1:59:0c:de:f0  driver igc, link up, carries the default route\n",
+        "# management NIC with from-dhcp: enp4s0 (the NIC of the default route)\n",
+        "# or a static address on enp4s0 (a8:a1:59:0c:de:f0):\n",
+        "# filter.ID_NET_NAME_MAC = \"enxa8a1590cdef0\"\n",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
     let (code, out) = check_on("hw-intel-nvidia-zfs", "probe-dhcp-first", &dhcp);
     assert_eq!(code, 0, "{out}");
     assert!(
