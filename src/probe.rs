@@ -28,6 +28,36 @@ pub struct Disk {
     pub removable: bool,
     pub rotational: bool,
     pub udev: BTreeMap<String, String>,
+    /// What the install would destroy on it: its partitions, and a filesystem (or a ZFS,
+    /// LVM or RAID member) on the whole disk.
+    pub holds: Vec<Holding>,
+}
+
+/// A partition, or a filesystem on a whole disk, as /sys and udev's blkid data show it.
+#[derive(Debug, Clone)]
+pub struct Holding {
+    /// `sdb1`, or the disk's own name for a filesystem on the whole disk.
+    pub name: String,
+    pub bytes: u64,
+    /// udev's `ID_FS_TYPE` (`ext4`, `zfs_member`, `LVM2_member`, `ntfs`, ...).
+    pub fs: Option<String>,
+    /// `ID_FS_LABEL` (a ZFS member's is its pool), else the GPT partition's name.
+    pub label: Option<String>,
+}
+
+impl Holding {
+    /// `sdb1 1.8 TiB ext4 "media"`, or `sdb1 512.0 MiB, no filesystem known`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} {}", printable(&self.name, false), size(self.bytes));
+        match &self.fs {
+            Some(f) => s.push_str(&format!(" {}", printable(f, false))),
+            None => s.push_str(", no filesystem known"),
+        }
+        if let Some(l) = &self.label {
+            s.push_str(&format!(" {}", toml_str(l)));
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +67,9 @@ pub struct Nic {
     pub driver: Option<String>,
     pub link: String,
     pub udev: BTreeMap<String, String>,
+    /// The kernel's interface index: with no default route, the installer's `from-dhcp`
+    /// takes the NIC with the lowest.
+    pub index: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +98,9 @@ pub struct Probe {
     pub pci: Vec<Pci>,
     pub usb: Vec<Usb>,
     pub iommu: bool,
+    /// The physical NIC the IPv4 default route leaves by (`/proc/net/route`; through a
+    /// bridge, its port), if any.
+    pub default_route: Option<String>,
 }
 
 /// `E:KEY=VALUE` lines of a udev database entry (`/run/udev/data/<id>`); the database
@@ -102,7 +138,9 @@ fn disks(host: &Host) -> Result<Vec<Disk>> {
             continue;
         }
         let sectors: u64 = attr(host, &format!("{base}/size"))?.parse().unwrap_or(0);
+        let holds = holdings(host, &name, sectors * 512, &udev)?;
         out.push(Disk {
+            holds,
             bytes: sectors * 512,
             model: attr(host, &format!("{base}/device/model"))?,
             removable: attr(host, &format!("{base}/removable"))? == "1",
@@ -112,6 +150,69 @@ fn disks(host: &Host) -> Result<Vec<Disk>> {
         });
     }
     Ok(out)
+}
+
+/// A disk's partitions (`/sys/block/<disk>/<part>/partition`, in their number's order)
+/// with what udev's blkid found on each, and a filesystem on the whole disk.
+fn holdings(
+    host: &Host,
+    disk: &str,
+    bytes: u64,
+    udev: &BTreeMap<String, String>,
+) -> Result<Vec<Holding>> {
+    let of = |name: &str, bytes: u64, u: &BTreeMap<String, String>| Holding {
+        name: name.to_string(),
+        bytes,
+        fs: u.get("ID_FS_TYPE").filter(|v| !v.is_empty()).cloned(),
+        label: u
+            .get("ID_FS_LABEL")
+            .or_else(|| u.get("ID_PART_ENTRY_NAME"))
+            .filter(|v| !v.is_empty())
+            .cloned(),
+    };
+    let mut out = Vec::new();
+    if udev.contains_key("ID_FS_TYPE") {
+        out.push(of(disk, bytes, udev));
+    }
+    let base = format!("/sys/block/{disk}");
+    let mut parts = Vec::new();
+    for e in host.list_dir(&base)? {
+        // Only a partition's directory has this file (`exists` first: on a real /sys,
+        // reading below a plain file fails rather than finding nothing).
+        let number = format!("{base}/{e}/partition");
+        if !host.exists(&number) {
+            continue;
+        }
+        if let Ok(n) = attr(host, &number)?.parse::<u32>() {
+            parts.push((n, e));
+        }
+    }
+    parts.sort();
+    for (_, p) in parts {
+        let sectors: u64 = attr(host, &format!("{base}/{p}/size"))?
+            .parse()
+            .unwrap_or(0);
+        let u = udev_props(
+            host,
+            &format!("b{}", attr(host, &format!("{base}/{p}/dev"))?),
+        )?;
+        out.push(of(&p, sectors * 512, &u));
+    }
+    Ok(out)
+}
+
+/// The device of the IPv4 default route (`/proc/net/route`: destination and mask 0), and
+/// through a bridge (`vmbr0` on an installed host) its first port.
+fn default_route(host: &Host) -> Result<Option<String>> {
+    let text = host.read_text("/proc/net/route")?.unwrap_or_default();
+    let dev = text.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 7 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_string())
+    });
+    let Some(dev) = dev else { return Ok(None) };
+    let mut ports = host.list_dir(&format!("/sys/class/net/{dev}/brif"))?;
+    ports.sort();
+    Ok(Some(ports.into_iter().next().unwrap_or(dev)))
 }
 
 fn nics(host: &Host) -> Result<Vec<Nic>> {
@@ -129,6 +230,9 @@ fn nics(host: &Host) -> Result<Vec<Nic>> {
             &format!("n{}", attr(host, &format!("{base}/ifindex"))?),
         )?;
         out.push(Nic {
+            index: attr(host, &format!("{base}/ifindex"))?
+                .parse()
+                .unwrap_or(u32::MAX),
             mac: attr(host, &format!("{base}/address"))?,
             driver: host
                 .read_link(&format!("{base}/device/driver"))?
@@ -258,11 +362,24 @@ pub fn probe(host: &Host) -> Result<Probe> {
         pci: pci_out,
         usb: usb(host)?,
         iommu: !host.list_dir("/sys/kernel/iommu_groups")?.is_empty(),
+        default_route: default_route(host)?,
     })
 }
 
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
+}
+
+/// A partition's size in the unit that reads best: MiB, GiB or TiB.
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1024f64.powi(4) {
+        format!("{:.1} TiB", b / 1024f64.powi(4))
+    } else if b >= 1024f64.powi(3) {
+        gib(bytes)
+    } else {
+        format!("{:.1} MiB", b / 1024f64.powi(2))
+    }
 }
 
 /// The udev properties an answer's filters usually match, in the order worth trying.
@@ -318,6 +435,16 @@ pub fn text(p: &Probe) -> String {
             if d.removable { ", removable" } else { "" },
             props_line(&d.udev)
         ));
+        if !d.holds.is_empty() {
+            o.push_str(&format!(
+                "           holds {}\n",
+                d.holds
+                    .iter()
+                    .map(Holding::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
     }
     heading(
         &mut o,
@@ -326,11 +453,16 @@ pub fn text(p: &Probe) -> String {
     );
     for n in &p.nics {
         o.push_str(&format!(
-            "  {:<12} {}  driver {}, link {}\n{}",
+            "  {:<12} {}  driver {}, link {}{}\n{}",
             printable(&n.name, false),
             printable(&n.mac, false),
             printable(n.driver.as_deref().unwrap_or("none"), false),
             printable(&n.link, false),
+            if p.default_route.as_ref() == Some(&n.name) {
+                ", carries the default route"
+            } else {
+                ""
+            },
             props_line(&n.udev)
         ));
     }
@@ -392,18 +524,35 @@ fn js_map(m: &BTreeMap<String, String>) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
+fn holds_json(h: &[Holding]) -> String {
+    let parts: Vec<String> = h
+        .iter()
+        .map(|h| {
+            format!(
+                "{{\"name\": {}, \"bytes\": {}, \"type\": {}, \"label\": {}}}",
+                js(&h.name),
+                h.bytes,
+                h.fs.as_deref().map_or("null".into(), js),
+                h.label.as_deref().map_or("null".into(), js)
+            )
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
 pub fn json(p: &Probe) -> String {
     let disks: Vec<String> = p
         .disks
         .iter()
         .map(|d| {
             format!(
-                "{{\"name\": {}, \"bytes\": {}, \"model\": {}, \"removable\": {}, \"rotational\": {}, \"udev\": {}}}",
+                "{{\"name\": {}, \"bytes\": {}, \"model\": {}, \"removable\": {}, \"rotational\": {}, \"holds\": {}, \"udev\": {}}}",
                 js(&d.name),
                 d.bytes,
                 js(&d.model),
                 d.removable,
                 d.rotational,
+                holds_json(&d.holds),
                 js_map(&d.udev)
             )
         })
@@ -462,8 +611,9 @@ pub fn json(p: &Probe) -> String {
         }
     };
     format!(
-        "{{\n  \"iommu\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
+        "{{\n  \"iommu\": {},\n  \"default_route\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
         p.iommu,
+        p.default_route.as_deref().map_or("null".into(), js),
         list(&disks),
         list(&nics),
         list(&pci),
@@ -489,10 +639,18 @@ pub fn starter(p: &Probe) -> String {
          [installer.network]\n\
          source = \"from-dhcp\"\n",
     );
+    if let Some((n, how)) = dhcp_nic(p) {
+        o.push_str(&format!(
+            "# management NIC with from-dhcp: {} ({how})\n",
+            printable(&n, false)
+        ));
+    }
+    // The NIC with the default route (the one on the LAN), else the first with a link.
     let nic = p
         .nics
         .iter()
-        .find(|n| n.link == "up")
+        .find(|n| p.default_route.as_ref() == Some(&n.name))
+        .or_else(|| p.nics.iter().find(|n| n.link == "up"))
         .or_else(|| p.nics.first());
     if let (Some(n), Some(v)) = (nic, nic.and_then(|n| n.udev.get("ID_NET_NAME_MAC"))) {
         o.push_str(&format!(
@@ -660,13 +818,105 @@ fn all_matches<'a>(
     .collect()
 }
 
+/// A device an answer passes through, as `probe --check` found it.
+pub struct Passed {
+    pub dev: PciDevice,
+    pub name: Option<String>,
+    /// Devices of its IOMMU group that are neither passed through nor bridges.
+    pub strangers: Vec<String>,
+}
+
+/// A `usb = [...]` entry of the answer and the device it selects here, if plugged in.
+pub struct UsbWanted {
+    /// `[haos]` or `[[vm]] 101`.
+    pub table: String,
+    pub selector: String,
+    pub found: Option<Usb>,
+}
+
+/// What `probe --check` found: everything the answer would do on this machine, and each
+/// problem (something not found, or unsafe) by name. Printed as text or JSON.
+pub struct Check {
+    pub erased: Vec<Disk>,
+    /// The management NIC and how the installer picks it.
+    pub nic: Option<(String, String)>,
+    pub passed: Vec<Passed>,
+    pub usb: Vec<UsbWanted>,
+    /// Each ssh key of the answer: where it is, and its fingerprint and comment.
+    pub keys: Vec<(String, String)>,
+    pub problems: Vec<String>,
+}
+
+/// Whether a `usb = [...]` selector (`vendor:product`, `0x` prefixes allowed, or a port
+/// path) names this device, as qemu-server's `host=` takes it.
+pub fn usb_selects(selector: &str, u: &Usb) -> bool {
+    let norm = |s: &str| s.trim().trim_start_matches("0x").to_ascii_lowercase();
+    match (selector.split_once(':'), u.id.split_once(':')) {
+        (Some((v, p)), Some((uv, up))) => norm(v) == norm(uv) && norm(p) == norm(up),
+        (None, _) => selector == u.path,
+        _ => false,
+    }
+}
+
+/// The NIC a `from-dhcp` install takes, and why: pve-installer
+/// `NetworkOptions::defaults_from` (proxmox-installer-common `options.rs`) takes the
+/// interface of the default route its DHCP set up, else the NIC enumerated first.
+pub fn dhcp_nic(p: &Probe) -> Option<(String, &'static str)> {
+    if let Some(r) = p
+        .default_route
+        .as_ref()
+        .filter(|r| p.nics.iter().any(|n| &n.name == *r))
+    {
+        return Some((r.clone(), "the NIC of the default route"));
+    }
+    p.nics.iter().min_by_key(|n| n.index).map(|n| {
+        (
+            n.name.clone(),
+            "no default route here, so the NIC enumerated first; the installer takes the one \
+             its DHCP lease comes on",
+        )
+    })
+}
+
+/// Why erasing this disk is unsafe, if it is: the install stick, or data on it.
+fn erase_problem(d: &Disk) -> Option<String> {
+    let name = printable(&d.name, false);
+    if d.removable {
+        Some(format!(
+            "{name} would be erased: a removable disk ({}, {}): is it the install stick?",
+            gib(d.bytes),
+            model(d)
+        ))
+    } else if !d.holds.is_empty() {
+        Some(format!(
+            "{name} would be erased: it holds {}",
+            d.holds
+                .iter()
+                .map(Holding::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    } else {
+        None
+    }
+}
+
+fn model(d: &Disk) -> String {
+    if d.model.is_empty() {
+        "?".into()
+    } else {
+        printable(&d.model, false).into_owned()
+    }
+}
+
 /// `probe --check`: what the answer would do on this machine, decided as the installer
 /// decides it (pve-installer `proxmox-auto-installer/src/utils.rs`: `set_disks`,
 /// `get_network_settings`), and the passthrough devices as the phase resolves them.
-/// Returns the report and whether everything was found.
-pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool) {
-    let mut o = String::new();
-    let mut ok = true;
+/// Unsafe (a problem, exit 1): a disk it would erase that is removable or holds
+/// partitions or filesystems, a device it passes through that shares its IOMMU group with
+/// the host's, a USB device for a guest that is not plugged in, and anything not found.
+pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> Check {
+    let mut problems = Vec::new();
     let t = &a.installer.tables;
     let disk_setup = t.get("disk-setup").and_then(|v| v.as_table());
     let fs = a.installer.filesystem.as_str();
@@ -685,10 +935,7 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
                     .find(|d| format!("/dev/{}", d.name).ends_with(n))
                 {
                     Some(d) => erased.push(&d.name),
-                    None => {
-                        ok = false;
-                        o.push_str(&format!("disk-list: no disk here is {}\n", toml_str(n)));
-                    }
+                    None => problems.push(format!("disk-list: no disk here is {}", toml_str(n))),
                 }
             }
         } else if let Some(f) = ds.get("filter").and_then(|v| v.as_table()) {
@@ -699,49 +946,36 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
                 erased.extend(all_matches(f, all, disks()));
             }
             if erased.is_empty() {
-                ok = false;
-                o.push_str("disk filter: matches no disk here (the install would stop)\n");
+                problems.push("disk filter: matches no disk here (the install would stop)".into());
             }
         }
     }
-    for name in &erased {
-        let d = p
-            .disks
-            .iter()
-            .find(|d| d.name == *name)
-            .expect("found above");
-        o.push_str(&format!(
-            "ERASED by the install: {} ({}, {}){}\n",
-            printable(&d.name, false),
-            gib(d.bytes),
-            if d.model.is_empty() {
-                "?".into()
-            } else {
-                printable(&d.model, false)
-            },
-            if d.removable {
-                " — a removable disk: is it the install stick?"
-            } else {
-                ""
-            }
-        ));
-    }
+    let erased: Vec<Disk> = erased
+        .iter()
+        .filter_map(|n| p.disks.iter().find(|d| d.name == *n).cloned())
+        .collect();
+    problems.extend(erased.iter().filter_map(erase_problem));
+
     let net = t.get("network").and_then(|v| v.as_table());
-    if let Some(f) = net
-        .filter(|n| n.get("source").and_then(|v| v.as_str()) == Some("from-answer"))
-        .and_then(|n| n.get("filter"))
-        .and_then(|v| v.as_table())
-    {
-        match first_match(f, p.nics.iter().map(|n| (n.name.as_str(), &n.udev))) {
-            Some(n) => o.push_str(&format!("management NIC: {}\n", printable(n, false))),
-            None => {
-                ok = false;
-                o.push_str("network filter: matches no NIC here (the install would stop)\n");
+    let source = net.and_then(|n| n.get("source")).and_then(|v| v.as_str());
+    let mut nic = None;
+    if source == Some("from-answer") {
+        if let Some(f) = net.and_then(|n| n.get("filter")).and_then(|v| v.as_table()) {
+            match first_match(f, p.nics.iter().map(|n| (n.name.as_str(), &n.udev))) {
+                Some(n) => nic = Some((n.to_string(), "its filter's first match".to_string())),
+                None => problems
+                    .push("network filter: matches no NIC here (the install would stop)".into()),
             }
         }
+    } else if source == Some("from-dhcp") {
+        nic = dhcp_nic(p).map(|(n, how)| (n, format!("from-dhcp: {how}")));
+        if nic.is_none() {
+            problems.push("network: no NIC here (the install would stop)".into());
+        }
     }
+
+    let mut passed = Vec::new();
     if let Some(pt) = &a.passthrough {
-        let all: Vec<PciDevice> = p.pci.iter().map(|c| c.dev.clone()).collect();
         match pci::scan(host).and_then(|every| {
             crate::phases::passthrough::resolve(&pt.devices, &every, pt.take_boot_vga)
                 .map(|r| (r, every))
@@ -759,35 +993,210 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
                         .map(|x| x.addr.clone())
                         .collect();
                     if !strangers.is_empty() {
-                        ok = false;
+                        problems.push(format!(
+                            "{} shares its IOMMU group with {}: passing it through would take \
+                             them from the host",
+                            d.addr,
+                            strangers.join(", ")
+                        ));
                     }
-                    o.push_str(&format!(
-                        "passed through: {} [{}] {}{}\n",
-                        d.addr,
-                        d.id(),
-                        all.iter()
-                            .position(|x| x.addr == d.addr)
-                            .and_then(|i| p.pci[i].name.clone())
-                            .unwrap_or_default(),
-                        if strangers.is_empty() {
-                            String::new()
-                        } else {
-                            format!(
-                                " — shares its IOMMU group with {}: unsafe",
-                                strangers.join(", ")
-                            )
-                        }
-                    ));
+                    passed.push(Passed {
+                        name: p
+                            .pci
+                            .iter()
+                            .find(|x| x.dev.addr == d.addr)
+                            .and_then(|x| x.name.clone()),
+                        dev: d.clone(),
+                        strangers,
+                    });
                 }
             }
-            Err(e) => {
-                ok = false;
-                o.push_str(&format!("passthrough: {e}\n"));
-            }
+            Err(e) => problems.push(format!("passthrough: {e}")),
         }
     }
-    // The rest quotes /sys and pci.ids too: nothing of theirs reaches the terminal raw.
-    (printable(&o, true).into_owned(), ok)
+
+    let mut usb = Vec::new();
+    let wanted = a
+        .haos
+        .iter()
+        .flat_map(|h| h.usb.iter().map(|u| ("[haos]".to_string(), u)))
+        .chain(a.vms.iter().flat_map(|v| {
+            v.usb
+                .iter()
+                .map(move |u| (format!("[[vm]] {} {}", v.vmid, v.name), u))
+        }));
+    for (table, sel) in wanted {
+        let found = p.usb.iter().find(|u| usb_selects(sel, u)).cloned();
+        if found.is_none() {
+            problems.push(format!(
+                "{table} usb {}: no such device is plugged in here (see `probe`'s USB devices)",
+                toml_str(sel)
+            ));
+        }
+        usb.push(UsbWanted {
+            table,
+            selector: sel.clone(),
+            found,
+        });
+    }
+
+    Check {
+        erased,
+        nic,
+        passed,
+        usb,
+        keys: crate::sshkey::of_answer(a),
+        problems,
+    }
+}
+
+impl Check {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The report as `probe --check` prints it, its verdict last.
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        for d in &self.erased {
+            o.push_str(&format!(
+                "ERASED by the install: {} ({}, {}){}\n",
+                d.name,
+                gib(d.bytes),
+                model(d),
+                if d.removable {
+                    " — a removable disk: is it the install stick?"
+                } else if !d.holds.is_empty() {
+                    " — it holds:"
+                } else {
+                    ""
+                }
+            ));
+            for h in &d.holds {
+                o.push_str(&format!("  {}\n", h.describe()));
+            }
+        }
+        if let Some((n, how)) = &self.nic {
+            o.push_str(&format!("management NIC: {n} ({how})\n"));
+        }
+        for c in &self.passed {
+            o.push_str(&format!(
+                "passed through: {} [{}] {}{}\n",
+                c.dev.addr,
+                c.dev.id(),
+                c.name.as_deref().unwrap_or_default(),
+                if c.strangers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " — shares its IOMMU group with {}: unsafe",
+                        c.strangers.join(", ")
+                    )
+                }
+            ));
+        }
+        for u in &self.usb {
+            o.push_str(&format!(
+                "usb for {} {}: {}\n",
+                u.table,
+                toml_str(&u.selector),
+                match &u.found {
+                    Some(f) => format!("{} {} at port {}", f.id, f.name, f.path),
+                    None => "NOT PLUGGED IN here".into(),
+                }
+            ));
+        }
+        for (at, k) in &self.keys {
+            o.push_str(&format!("ssh key {at}: {}\n", crate::sshkey::describe(k)));
+        }
+        if self.ok() {
+            o.push_str("verdict: safe: everything found, nothing unsafe\n");
+        } else {
+            o.push_str(&format!(
+                "verdict: UNSAFE, {} problem(s):\n",
+                self.problems.len()
+            ));
+            for pr in &self.problems {
+                o.push_str(&format!("  - {pr}\n"));
+            }
+        }
+        // It quotes /sys and pci.ids: nothing of theirs reaches the terminal raw.
+        printable(&o, true).into_owned()
+    }
+
+    /// The same as one JSON object (`probe --check --json`).
+    pub fn json(&self) -> String {
+        let erased: Vec<String> = self
+            .erased
+            .iter()
+            .map(|d| {
+                format!(
+                    "{{\"name\": {}, \"bytes\": {}, \"model\": {}, \"removable\": {}, \"holds\": {}}}",
+                    js(&d.name),
+                    d.bytes,
+                    js(&d.model),
+                    d.removable,
+                    holds_json(&d.holds)
+                )
+            })
+            .collect();
+        let nic = self.nic.as_ref().map_or("null".into(), |(n, how)| {
+            format!("{{\"name\": {}, \"how\": {}}}", js(n), js(how))
+        });
+        let passed: Vec<String> = self
+            .passed
+            .iter()
+            .map(|c| {
+                format!(
+                    "{{\"address\": {}, \"id\": {}, \"name\": {}, \"shares_group_with\": {}}}",
+                    js(&c.dev.addr),
+                    js(&c.dev.id()),
+                    c.name.as_deref().map_or("null".into(), js),
+                    js_list(&c.strangers)
+                )
+            })
+            .collect();
+        let usb: Vec<String> = self
+            .usb
+            .iter()
+            .map(|u| {
+                format!(
+                    "{{\"for\": {}, \"device\": {}, \"present\": {}, \"path\": {}, \"name\": {}}}",
+                    js(&u.table),
+                    js(&u.selector),
+                    u.found.is_some(),
+                    u.found.as_ref().map_or("null".into(), |f| js(&f.path)),
+                    u.found.as_ref().map_or("null".into(), |f| js(&f.name))
+                )
+            })
+            .collect();
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|(at, k)| {
+                format!(
+                    "{{\"key\": {}, \"fingerprint\": {}, \"comment\": {}}}",
+                    js(at),
+                    crate::sshkey::fingerprint(k)
+                        .as_deref()
+                        .map_or("null".into(), js),
+                    js(&k.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+                )
+            })
+            .collect();
+        let list = |v: &[String]| format!("[{}]", v.join(", "));
+        format!(
+            "{{\n  \"verdict\": {},\n  \"problems\": {},\n  \"erased\": {},\n  \"management_nic\": {},\n  \
+             \"passed_through\": {},\n  \"usb\": {},\n  \"ssh_keys\": {}\n}}\n",
+            js(if self.ok() { "safe" } else { "unsafe" }),
+            js_list(&self.problems),
+            list(&erased),
+            nic,
+            list(&passed),
+            list(&usb),
+            list(&keys)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,30 @@ pub fn describe(key: &str) -> String {
     }
 }
 
+/// Every ssh key of an answer, each with where it is (`installer.global.root-ssh-keys[0]`,
+/// `vm 101 cloud-init.ssh-keys[0]`), for `validate` and `probe --check` to show with its
+/// fingerprint.
+pub fn of_answer(a: &crate::answer::Answer) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = a
+        .installer
+        .root_ssh_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (format!("installer.global.root-ssh-keys[{i}]"), k.clone()))
+        .collect();
+    for v in &a.vms {
+        for (i, k) in v
+            .cloud_init
+            .iter()
+            .flat_map(|c| c.ssh_keys.iter())
+            .enumerate()
+        {
+            out.push((format!("vm {} cloud-init.ssh-keys[{i}]", v.vmid), k.clone()));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

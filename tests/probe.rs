@@ -159,14 +159,17 @@ fn check_names_the_disks_an_answer_erases() {
             .map(|l| l.split(' ').next().unwrap().to_string())
             .collect()
     };
-    // disk-list "sda": here that is the USB stick, and the check says so.
+    // disk-list "sda": here that is the USB stick, and the check says so: unsafe, exit 1.
     let (code, out) = check("filesystem = \"ext4\"\ndisk-list = [\"sda\"]\n");
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("a removable disk: is it the install stick?"),
         "{out}"
     );
-    assert!(out.contains("management NIC: enp0s31f6"), "{out}");
+    assert!(
+        out.contains("management NIC: enp0s31f6 (its filter's first match)"),
+        "{out}"
+    );
     // A ZFS mirror by model glob: both NVMe disks, never the stick.
     let (code, out) =
         check("filesystem = \"zfs\"\nzfs.raid = \"raid1\"\nfilter.ID_MODEL = \"Samsung*\"\n");
@@ -197,10 +200,14 @@ fn check_names_the_disks_an_answer_erases() {
         (0, vec!["nvme0n1".into(), "nvme1n1".into()]),
         "{out}"
     );
-    let (_, out) = check(
+    let (code, out) = check(
         "filesystem = \"btrfs\"\nbtrfs.raid = \"raid1\"\ndisk-list = [\"/dev/nvme1n1\", \"sda\"]\n",
     );
-    assert_eq!(erased(&out), ["nvme1n1", "sda"], "{out}");
+    assert_eq!(
+        (code, erased(&out)),
+        (1, vec!["nvme1n1".into(), "sda".into()]),
+        "{out}"
+    );
     // Nothing matches: the install would stop there; exit 1.
     let (code, out) = check("filesystem = \"ext4\"\nfilter.ID_MODEL = \"WD*\"\n");
     assert_eq!(code, 1, "{out}");
@@ -236,5 +243,237 @@ fn a_gpu_sharing_its_group_with_the_host_is_never_proposed_and_fails_the_check()
     assert!(
         text.contains("shares its IOMMU group with 0000:02:00.0: unsafe"),
         "{text}"
+    );
+}
+
+const HASH: &str = "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\"";
+
+/// The common answer with its network and disk setup replaced, and `more` tables after.
+fn answer_with(network: &str, disk_setup: &str, more: &str) -> String {
+    let text = installer_tables(HASH);
+    let at = text.find("[installer.network]").unwrap();
+    format!(
+        "{}[installer.network]\n{network}\n[installer.disk-setup]\n{disk_setup}\n{more}",
+        &text[..at]
+    )
+}
+
+const STATIC: &str = "source = \"from-answer\"\ncidr = \"10.0.200.10/24\"\ngateway = \"10.0.200.1\"\n\
+                      dns = \"10.0.200.1\"\nfilter.ID_NET_NAME_MAC = \"*\"\n";
+const HAOS_USB: &str = "[haos]\nversion = \"16.3\"\n\
+    sha256 = \"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\n";
+
+/// Each thing `probe --check` must call unsafe, each named, with exit 1 (issue 33): a disk
+/// with a partition holding a filesystem (its name, type, label and size), a disk with a
+/// filesystem on the whole of it, the install stick, and a `[haos] usb` device that is not
+/// plugged in. The machine (`hw-intel-data-disks`) has all of these, and a safe answer for
+/// it passes.
+#[test]
+fn check_refuses_data_disks_the_stick_and_a_missing_usb_device() {
+    let on = |text: &str| check_on("hw-intel-data-disks", "probe-data-disks", text);
+    let verdict = |out: &str| -> Vec<String> {
+        let at = out.find("verdict: UNSAFE").expect(out);
+        out[at..]
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("  - "))
+            .map(String::from)
+            .collect()
+    };
+    // A partition with ext4 on it.
+    let (code, out) = on(&answer_with(
+        STATIC,
+        "filesystem = \"ext4\"\ndisk-list = [\"sdb\"]\n",
+        "",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("  sdb1 1.8 TiB ext4 \"media\"\n"), "{out}");
+    assert_eq!(
+        verdict(&out),
+        ["sdb would be erased: it holds sdb1 1.8 TiB ext4 \"media\""],
+        "{out}"
+    );
+    // btrfs on the whole disk, found by a filter (ZFS takes every match: the new NVMe disk
+    // and both data disks, never the stick, which has no ID_SERIAL glob match here).
+    let (code, out) = on(&answer_with(
+        STATIC,
+        "filesystem = \"zfs\"\nzfs.raid = \"raidz-1\"\nfilter.ID_BUS = \"[an]*\"\n",
+        "",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        verdict(&out),
+        [
+            "sdb would be erased: it holds sdb1 1.8 TiB ext4 \"media\"",
+            "sdc would be erased: it holds sdc 3.6 TiB btrfs \"backup\"",
+        ],
+        "{out}"
+    );
+    // The install stick.
+    let (code, out) = on(&answer_with(
+        STATIC,
+        "filesystem = \"ext4\"\ndisk-list = [\"sda\"]\n",
+        "",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        verdict(&out),
+        [
+            "sda would be erased: a removable disk (28.8 GiB, Cruzer Blade): is it the install stick?"
+        ],
+        "{out}"
+    );
+    // The new disk and the Zigbee stick that is plugged in: safe, exit 0; with a USB
+    // device that is not there, exit 1 naming it.
+    let safe = "filesystem = \"ext4\"\ndisk-list = [\"nvme0n1\"]\n";
+    let (code, out) = on(&answer_with(
+        STATIC,
+        safe,
+        &format!("{HAOS_USB}usb = [\"1a86:55d4\"]\n"),
+    ));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict: safe"), "{out}");
+    assert!(
+        out.contains("usb for [haos] \"1a86:55d4\": 1a86:55d4 ITead Sonoff Zigbee 3.0 USB Dongle Plus at port 1-4"),
+        "{out}"
+    );
+    let (code, out) = on(&answer_with(
+        STATIC,
+        safe,
+        &format!("{HAOS_USB}usb = [\"1-4\", \"10c4:ea60\"]\n"),
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        verdict(&out),
+        ["[haos] usb \"10c4:ea60\": no such device is plugged in here (see `probe`'s USB devices)"],
+        "{out}"
+    );
+    // A [[vm]]'s usb the same way; `0x` prefixes as qemu-server takes them.
+    let (code, out) = on(&answer_with(
+        STATIC,
+        safe,
+        "[[vm]]\nvmid = 102\nname = \"gaming\"\niso = \"local:iso/Win11_24H2.iso\"\n\
+         ostype = \"win11\"\nusb = [\"0x1a86:0x55d4\", \"2-1\"]\n",
+    ));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("usb for [[vm]] 102 gaming \"0x1a86:0x55d4\": 1a86:55d4 "),
+        "{out}"
+    );
+    assert_eq!(
+        verdict(&out),
+        [
+            "[[vm]] 102 gaming usb \"2-1\": no such device is plugged in here (see `probe`'s USB devices)"
+        ],
+        "{out}"
+    );
+}
+
+/// `probe --check --json`: the same findings and the verdict as one JSON object (it was
+/// ignored before, and the text printed).
+#[test]
+fn check_json_reports_the_findings_and_the_verdict() {
+    let f = scratch("probe-check-json").join("answer.toml");
+    fs::write(
+        &f,
+        answer_with(
+            "source = \"from-dhcp\"\n",
+            "filesystem = \"ext4\"\ndisk-list = [\"sdb\"]\n",
+            &format!("{HAOS_USB}usb = [\"1a86:55d4\", \"10c4:ea60\"]\n"),
+        ),
+    )
+    .unwrap();
+    let root = manifest().join("tests/roots/hw-intel-data-disks");
+    let args = [
+        "probe",
+        "--check",
+        f.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--json",
+    ];
+    let out = agent(&args, "warn");
+    assert_eq!(out.status.code(), Some(1));
+    let j = scratch("probe-check-json").join("out.json");
+    fs::write(&j, &out.stdout).unwrap();
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,sys; d=json.load(open(sys.argv[1])); \
+             assert d['verdict']=='unsafe', d; \
+             assert len(d['problems'])==2, d['problems']; \
+             e=d['erased'][0]; assert e['name']=='sdb' and not e['removable'], e; \
+             assert e['holds']==[{'name':'sdb1','bytes':3907026944*512,'type':'ext4','label':'media'}], e; \
+             assert d['management_nic']['name']=='enp4s0', d['management_nic']; \
+             assert [(u['device'],u['present'],u['path']) for u in d['usb']]==[('1a86:55d4',True,'1-4'),('10c4:ea60',False,None)], d['usb']; \
+             k=d['ssh_keys'][0]; assert k['key']=='installer.global.root-ssh-keys[0]' and k['fingerprint'].startswith('SHA256:') and k['comment']=='ops@laptop', k",
+        )
+        .arg(&j)
+        .output()
+        .expect("python3");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `from-dhcp`: the management NIC as the installer picks it (pve-installer
+/// `NetworkOptions::defaults_from`): the default route's NIC, here the second one (not the
+/// first enumerated); with no route, the NIC enumerated first.
+#[test]
+fn check_names_the_management_nic_for_dhcp() {
+    let dhcp = answer_with(
+        "source = \"from-dhcp\"\n",
+        "filesystem = \"ext4\"\ndisk-list = [\"nvme0n1\"]\n",
+        "",
+    );
+    let (code, out) = check_on("hw-intel-data-disks", "probe-dhcp-route", &dhcp);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("management NIC: enp4s0 (from-dhcp: the NIC of the default route)"),
+        "{out}"
+    );
+    // Plain `probe` says it too: the NIC list marks the route, the starter answer (which
+    // is from-dhcp) names the NIC, and its static alternative is on that same NIC.
+    let root = manifest().join("tests/roots/hw-intel-data-disks");
+    let p = agent(&["probe", "--root", root.to_str().unwrap()], "warn");
+    let text = String::from_utf8_lossy(&p.stdout);
+    for want in [
+        "enp4s0       a8:a1:59:0c:de:f0  driver igc, link up, carries the default route\n",
+        "# management NIC with from-dhcp: enp4s0 (the NIC of the default route)\n",
+        "# or a static address on enp4s0 (a8:a1:59:0c:de:f0):\n",
+        "# filter.ID_NET_NAME_MAC = \"enxa8a1590cdef0\"\n",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+    let (code, out) = check_on("hw-intel-nvidia-zfs", "probe-dhcp-first", &dhcp);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("management NIC: enp0s31f6 (from-dhcp: no default route here"),
+        "{out}"
+    );
+}
+
+/// Each ssh key's fingerprint, as `ssh-keygen -l` prints it, in `probe --check` too.
+#[test]
+fn check_shows_each_ssh_keys_fingerprint() {
+    let (_, out) = check("filesystem = \"ext4\"\ndisk-list = [\"nvme0n1\"]\n");
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop";
+    let f = scratch("probe-key").join("k.pub");
+    fs::write(&f, format!("{key}\n")).unwrap();
+    let l = std::process::Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(&f)
+        .output()
+        .expect("ssh-keygen (openssh-client)");
+    let theirs = String::from_utf8_lossy(&l.stdout);
+    let fp = theirs.split_whitespace().nth(1).expect(&theirs);
+    assert!(
+        out.contains(&format!(
+            "ssh key installer.global.root-ssh-keys[0]: {fp} ops@laptop\n"
+        )),
+        "{out}"
     );
 }

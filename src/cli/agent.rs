@@ -84,10 +84,14 @@ pub const COMMANDS: &[Command] = &[
                                                  disks and NICs with their udev properties, PCI
                                                  devices with names, IOMMU groups and the boot
                                                  VGA device, USB devices; and a starter answer
-  pve-firstboot probe --check FILE [--root DIR]  what the answer would do on this machine: the
-                                                 disks the install erases, the NIC it takes,
-                                                 the devices passed through (exit 1 if any is
-                                                 not found or unsafe)
+  pve-firstboot probe --check FILE [--root DIR] [--json]
+                                                 what the answer would do on this machine: the
+                                                 disks the install erases and what they hold,
+                                                 the NIC it takes, the devices passed through,
+                                                 the guests' USB devices, each ssh key's
+                                                 fingerprint; exit 1, each named, if anything
+                                                 is not found or unsafe (a removable disk or
+                                                 one with partitions or filesystems erased)
 ",
     },
 ];
@@ -169,9 +173,9 @@ fn probe_cmd(args: &Args) -> i32 {
         };
         return match crate::probe::probe(&host) {
             Ok(p) => {
-                let (report, ok) = crate::probe::check(&p, &l.answer, &host);
-                print!("{report}");
-                i32::from(!ok)
+                let c = crate::probe::check(&p, &l.answer, &host);
+                print!("{}", if args.json { c.json() } else { c.text() });
+                i32::from(!c.ok())
             }
             Err(e) => {
                 eprintln!("pve-firstboot: probe: {e}");
@@ -224,25 +228,8 @@ fn validate(args: &Args) -> i32 {
         }
         // Well-formed is not right: each key's fingerprint, to compare with `ssh-keygen -l`
         // on the machine that holds the private key.
-        for (i, k) in l.answer.installer.root_ssh_keys.iter().enumerate() {
-            println!(
-                "  installer.global.root-ssh-keys[{i}]: {}",
-                crate::sshkey::describe(k)
-            );
-        }
-        for v in &l.answer.vms {
-            for (i, k) in v
-                .cloud_init
-                .iter()
-                .flat_map(|c| c.ssh_keys.iter())
-                .enumerate()
-            {
-                println!(
-                    "  vm {} cloud-init.ssh-keys[{i}]: {}",
-                    v.vmid,
-                    crate::sshkey::describe(k)
-                );
-            }
+        for (at, k) in crate::sshkey::of_answer(&l.answer) {
+            println!("  {at}: {}", crate::sshkey::describe(&k));
         }
     }
     0

@@ -406,6 +406,11 @@ pub fn inspect(iso: &Path) -> Result<String> {
                         get("first-boot", "ordering"),
                     ),
                 );
+                key_lines(
+                    &mut out,
+                    "root",
+                    t.get("global").and_then(|g| g.get("root-ssh-keys")),
+                );
                 // What the stick does to the machine that boots it: the disks it erases.
                 let ds = t.get("disk-setup");
                 let raid = ds
@@ -475,6 +480,23 @@ pub fn inspect(iso: &Path) -> Result<String> {
         );
         Ok(out)
     })()
+}
+
+/// A line per ssh key of `keys` (an array of key lines), its fingerprint as `ssh-keygen -l`
+/// prints it, to compare where the private key is: a well-formed wrong key is noticed
+/// before the stick is booted.
+fn key_lines(out: &mut String, who: &str, keys: Option<&toml::Value>) {
+    for k in keys
+        .and_then(|k| k.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+    {
+        say(
+            out,
+            &format!("  ssh key:     {who} {}", crate::sshkey::describe(k)),
+        );
+    }
 }
 
 /// One line of `inspect`'s output, whatever the ISO holds: a value with a control
@@ -644,6 +666,11 @@ fn ours_in_short(answer: &str) -> String {
                     .map_or(String::new(), |h| format!(", hostpci {}", show(Some(h))))
             ),
         );
+        key_lines(
+            &mut out,
+            &format!("vm {}", show(v.get("vmid"))),
+            ci.and_then(|c| c.get("ssh-keys")),
+        );
     }
     let text = |v: Option<&toml::Value>, default: &str| {
         v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
@@ -710,8 +737,15 @@ mod tests {
     fn inspect_names_unverified_images_and_the_hardening() {
         let a = "[haos]\nversion = \"stable\"\nallow-unpinned = true\n\n\
                  [hardening]\nfirewall = true\nadmin-subnets = [\"192.168.10.0/24\"]\n\n\
-                 [[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/y.qcow2\"\nsha512 = \"ab\"\n";
+                 [[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/y.qcow2\"\nsha512 = \"ab\"\n\
+                 ssh-keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop\"]\n";
         let o = ours_in_short(a);
+        assert!(
+            o.contains(
+                "  ssh key:     vm 101 SHA256:HR/7YE3paTIjM2f9HbmwjJ/6Cz0jJ8Tw20Ln6PofBqQ ops@laptop\n"
+            ),
+            "{o}"
+        );
         assert!(
             o.contains("sha256 UNVERIFIED (no checksum: allow-unpinned)"),
             "{o}"

@@ -2,14 +2,24 @@
 """Generate the /sys, /proc and boot-loader parts of the hardware fixture roots.
 
 The trees are committed; this script documents how they were made and remakes them
-(`python3 tests/roots/mksys.py`). /sys is laid out as the kernel does it: real directories
+(`python3 tests/roots/mksys.py`, or `--out DIR` to make them under DIR instead of the
+checkout: tests/cli.rs does, and checks the committed trees are exactly what it makes). /sys is laid out as the kernel does it: real directories
 under /sys/devices/pci0000:00/..., and relative symlinks for bus/pci/devices/*, each
 device's `driver` and `iommu_group`, and /sys/kernel/iommu_groups/*/devices/*.
 """
 import os
+import re
 import shutil
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Where the trees go: the checkout (tests/roots, examples/sample-host), or `--out DIR`.
+OUT = os.path.join(HERE, "..", "..")
+if len(sys.argv) == 3 and sys.argv[1] == "--out":
+    OUT = sys.argv[2]
+elif len(sys.argv) != 1:
+    sys.exit("usage: mksys.py [--out DIR]")
+ROOTS = os.path.join(OUT, "tests", "roots")
 
 MODULES = """# /etc/modules: kernel modules to load at boot time.
 #
@@ -60,7 +70,7 @@ def link(root, rel, target_rel):
 
 def machine(name, cpu, devices, extra):
     """devices: (addr, parent addr or None, vendor, device, class, driver, group, boot_vga)."""
-    root = os.path.join(HERE, name)
+    root = os.path.join(ROOTS, name)
     shutil.rmtree(root, ignore_errors=True)
     path = {}
     for addr, parent, ven, dev, cls, drv, grp, bvga in devices:
@@ -105,29 +115,63 @@ AMD = ("AuthenticAMD", "AMD Ryzen 9 5900X 12-Core Processor")
 # /sys/block and udev's database (/run/udev/data/b<major>:<minor>, `E:KEY=VALUE` lines, as
 # systemd-udevd writes it), the onboard NIC, a Zigbee stick on USB, and the PCI ID
 # database entries for the devices (names as pci.ids spells them).
-def probe_extras():
-    f = {}
-    for name, dev, sectors, model, serial, removable in [
-        ("nvme0n1", "259:0", 1000215216, "Samsung SSD 980 PRO 500GB", "Samsung_SSD_980_PRO_500GB_S5GXNF0R123456", 0),
-        ("nvme1n1", "259:1", 1000215216, "Samsung SSD 980 PRO 500GB", "Samsung_SSD_980_PRO_500GB_S5GXNF0R654321", 0),
-        ("sda", "8:0", 60437492, "Cruzer Blade", "SanDisk_Cruzer_Blade_4C530001230416117142", 1),
-    ]:
-        f[f"sys/block/{name}/dev"] = dev + "\n"
-        f[f"sys/block/{name}/size"] = f"{sectors}\n"
-        f[f"sys/block/{name}/removable"] = f"{removable}\n"
-        f[f"sys/block/{name}/queue/rotational"] = "0\n"
-        f[f"sys/block/{name}/device/model"] = model + "\n"
-        f[f"run/udev/data/b{dev}"] = (
-            f"E:DEVTYPE=disk\nE:ID_MODEL={model.replace(' ', '_')}\nE:ID_SERIAL={serial}\n"
-            f"E:ID_BUS={'usb' if removable else 'nvme'}\n"
-        )
-    f["sys/block/loop0/dev"] = "7:0\n"
-    for attr, value in [("address", "b4:2e:99:12:34:56"), ("ifindex", "2"), ("operstate", "up")]:
-        f[f"sys/class/net/enp0s31f6/{attr}"] = value + "\n"
-    f["run/udev/data/n2"] = (
-        "E:ID_NET_NAME_MAC=enxb42e99123456\nE:ID_NET_NAME_PATH=enp0s31f6\n"
+def block(f, name, dev, sectors, model, serial, removable, parts=(), fs=None):
+    """A disk in /sys/block and udev's database. parts: (name, dev, start, sectors, fs type,
+    label, GPT name), as the kernel lists them (`<disk>/<part>/partition`, `dev`, `size`)
+    and blkid tells udev; fs: (type, label) of a filesystem on the whole disk."""
+    f[f"sys/block/{name}/dev"] = dev + "\n"
+    f[f"sys/block/{name}/size"] = f"{sectors}\n"
+    f[f"sys/block/{name}/removable"] = f"{removable}\n"
+    f[f"sys/block/{name}/queue/rotational"] = "0\n"
+    f[f"sys/block/{name}/device/model"] = model + "\n"
+    bus = "usb" if removable else "nvme" if name.startswith("nvme") else "ata"
+    udev = (
+        f"E:DEVTYPE=disk\nE:ID_MODEL={model.replace(' ', '_')}\nE:ID_SERIAL={serial}\n"
+        f"E:ID_BUS={bus}\n"
+    )
+    if parts:
+        udev += "E:ID_PART_TABLE_TYPE=gpt\n"
+    if fs:
+        udev += f"E:ID_FS_TYPE={fs[0]}\n" + (f"E:ID_FS_LABEL={fs[1]}\n" if fs[1] else "")
+    f[f"run/udev/data/b{dev}"] = udev
+    for pname, pdev, start, psectors, ptype, label, gpt_name in parts:
+        i = int(re.search(r"(\d+)$", pname).group(1))
+        f[f"sys/block/{name}/{pname}/partition"] = f"{i}\n"
+        f[f"sys/block/{name}/{pname}/dev"] = pdev + "\n"
+        f[f"sys/block/{name}/{pname}/start"] = f"{start}\n"
+        f[f"sys/block/{name}/{pname}/size"] = f"{psectors}\n"
+        u = f"E:DEVTYPE=partition\nE:ID_PART_ENTRY_NUMBER={i}\n"
+        if gpt_name:
+            u += f"E:ID_PART_ENTRY_NAME={gpt_name}\n"
+        if ptype:
+            u += f"E:ID_FS_TYPE={ptype}\n"
+        if label:
+            u += f"E:ID_FS_LABEL={label}\n"
+        f[f"run/udev/data/b{pdev}"] = u
+
+
+NVME = [
+    ("nvme0n1", "259:0", 1000215216, "Samsung SSD 980 PRO 500GB", "Samsung_SSD_980_PRO_500GB_S5GXNF0R123456", 0),
+    ("nvme1n1", "259:1", 1000215216, "Samsung SSD 980 PRO 500GB", "Samsung_SSD_980_PRO_500GB_S5GXNF0R654321", 0),
+]
+STICK = ("sda", "8:0", 60437492, "Cruzer Blade", "SanDisk_Cruzer_Blade_4C530001230416117142", 1)
+
+
+def nic(f, name, mac, index, state, mac_name):
+    for attr, value in [("address", mac), ("ifindex", str(index)), ("operstate", state)]:
+        f[f"sys/class/net/{name}/{attr}"] = value + "\n"
+    f[f"run/udev/data/n{index}"] = (
+        f"E:ID_NET_NAME_MAC={mac_name}\nE:ID_NET_NAME_PATH={name}\n"
         "E:ID_VENDOR_FROM_DATABASE=Intel Corporation\n"
     )
+
+
+def probe_extras(disks=None):
+    f = {}
+    for d in disks or NVME + [STICK]:
+        block(f, *d)
+    f["sys/block/loop0/dev"] = "7:0\n"
+    nic(f, "enp0s31f6", "b4:2e:99:12:34:56", 2, "up", "enxb42e99123456")
     for attr, value in [("idVendor", "1a86"), ("idProduct", "55d4"), ("manufacturer", "ITead"),
                         ("product", "Sonoff Zigbee 3.0 USB Dongle Plus")]:
         f[f"sys/bus/usb/devices/1-4/{attr}"] = value + "\n"
@@ -195,7 +239,7 @@ machine("hw-intel-nvidia-zfs", INTEL, NVIDIA_ZFS_DEVICES, {
     **uefi(False),
 })
 # The NIC's `device` link, as the kernel has it: to its PCI function (driver e1000e).
-link(os.path.join(HERE, "hw-intel-nvidia-zfs"), "sys/class/net/enp0s31f6/device",
+link(os.path.join(ROOTS, "hw-intel-nvidia-zfs"), "sys/class/net/enp0s31f6/device",
      "sys/devices/pci0000:00/0000:00:1f.6")
 
 # The same machine with ZFS installed in legacy BIOS mode: proxmox-boot-tool installed GRUB
@@ -278,7 +322,7 @@ machine("hw-intel-shared-group", INTEL, [
 
 def layout(name, files):
     """An installer layout's own files, laid over pve8 or pve9 (no /sys of its own)."""
-    root = os.path.join(HERE, name)
+    root = os.path.join(ROOTS, name)
     shutil.rmtree(root, ignore_errors=True)
     for rel, text in files.items():
         write(root, rel, text)
@@ -294,9 +338,80 @@ layout("layout-btrfs", {
 })
 
 
-# The sample fresh install the README's first command plans against: the PVE 9 tree with
-# the Intel + NVIDIA ZFS machine laid over it (tests/cli.rs checks it stays exactly that).
-sample = os.path.join(HERE, "..", "..", "examples", "sample-host")
-shutil.rmtree(sample, ignore_errors=True)
-shutil.copytree(os.path.join(HERE, "pve9"), sample, symlinks=True)
-shutil.copytree(os.path.join(HERE, "hw-intel-nvidia-zfs"), sample, symlinks=True, dirs_exist_ok=True)
+# A homelab machine with data to keep: the NVIDIA machine with one new NVMe disk for the
+# system, the install stick, and two disks full of data (`sdb`: a GPT partition with ext4
+# "media"; `sdc`: btrfs "backup" on the whole disk); two NICs, the second (an I225-V) the
+# one with the DHCP lease and the default route. What `probe --check` must refuse to call
+# safe.
+machine("hw-intel-data-disks", INTEL, NVIDIA_ZFS_DEVICES + [
+    ("0000:04:00.0", None, 0x8086, 0x15f3, 0x020000, "igc", 11, False),
+], {
+    **probe_extras(NVME[:1] + [
+        STICK,
+        ("sdb", "8:16", 3907029168, "WDC WD20EFRX-68EUZN0", "WDC_WD20EFRX-68EUZN0_WD-WCC4M1234567", 0,
+         [("sdb1", "8:17", 2048, 3907026944, "ext4", "media", "media")]),
+        ("sdc", "8:32", 7814037168, "ST4000VN008-2DR166", "ST4000VN008-2DR166_ZDH1ABCD", 0,
+         (), ("btrfs", "backup")),
+    ]),
+    "proc/net/route": (
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "enp4s0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n"
+        "enp4s0\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0\n"
+    ),
+    "etc/default/grub": GRUB,
+})
+data_disks = os.path.join(ROOTS, "hw-intel-data-disks")
+link(data_disks, "sys/class/net/enp0s31f6/device", "sys/devices/pci0000:00/0000:00:1f.6")
+probe_nic = {}
+nic(probe_nic, "enp4s0", "a8:a1:59:0c:de:f0", 3, "up", "enxa8a1590cdef0")
+for rel, text in probe_nic.items():
+    write(data_disks, rel, text)
+link(data_disks, "sys/class/net/enp4s0/device", "sys/devices/pci0000:00/0000:04:00.0")
+
+
+# The sample fresh install the README's first command plans against: one fresh PVE 9 host
+# (kernel 6.14.8-2-pve, ZFS RAID1 on the two NVMe disks booting through systemd-boot, vmbr0
+# on its one NIC enp0s31f6): the PVE 9 tree with the Intel + NVIDIA ZFS machine laid over it,
+# and what the install left on that machine — each NVMe disk partitioned as pve-installer's
+# `partition_bootable_disk` does (Proxmox/Sys/Block.pm: BIOS boot at sectors 34-2047, a
+# 1 GiB ESP from 1 MiB, the rest for the ZFS pool), the root on rpool, vmbr0 with the
+# default route. tests/cli.rs checks the committed tree is exactly this.
+def sample_host():
+    sample = os.path.join(OUT, "examples", "sample-host")
+    shutil.rmtree(sample, ignore_errors=True)
+    shutil.copytree(os.path.join(HERE, "pve9"), sample, symlinks=True)
+    shutil.copytree(os.path.join(ROOTS, "hw-intel-nvidia-zfs"), sample, symlinks=True, dirs_exist_ok=True)
+    f = {}
+    for i, (name, dev, sectors, model, serial, removable) in enumerate(NVME):
+        minor = 2 + 3 * i
+        esp_end = 2048 + 2 * 1024 * 1024
+        block(f, name, dev, sectors, model, serial, removable, [
+            (f"{name}p1", f"259:{minor}", 34, 2014, None, None, ""),
+            (f"{name}p2", f"259:{minor + 1}", 2048, 2 * 1024 * 1024, "vfat", None, ""),
+            (f"{name}p3", f"259:{minor + 2}", esp_end, sectors - esp_end - 34, "zfs_member", "rpool", ""),
+        ])
+    f["proc/cmdline"] = (
+        "initrd=\\EFI\\proxmox\\6.14.8-2-pve\\initrd.img-6.14.8-2-pve root=ZFS=rpool/ROOT/pve-1 boot=zfs\n"
+    )
+    f["proc/mounts"] = (
+        "rpool/ROOT/pve-1 / zfs rw,relatime,xattr,noacl,casesensitive 0 0\n"
+        "sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\n"
+        "proc /proc proc rw,relatime 0 0\n"
+        "/dev/nvme0n1p2 /boot/efi vfat rw,relatime 0 0\n"
+        "/dev/fuse /etc/pve fuse rw,nosuid,nodev,relatime,user_id=0,group_id=0,default_permissions,allow_other 0 0\n"
+    )
+    with open(os.path.join(HERE, "pve9", "etc", "network", "interfaces")) as i:
+        f["etc/network/interfaces"] = i.read().replace("eno1", "enp0s31f6").replace(
+            "\niface eno2 inet manual\n\n", "")
+    f["proc/net/route"] = (
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+        "vmbr0\t00000000\t01C8000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+        "vmbr0\t00C8000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+    )
+    f["sys/class/net/enp0s31f6/brport/state"] = "3\n"
+    for rel, text in f.items():
+        write(sample, rel, text)
+    link(sample, "sys/class/net/vmbr0/brif/enp0s31f6", "sys/class/net/enp0s31f6/brport")
+
+
+sample_host()
