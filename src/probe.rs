@@ -69,7 +69,7 @@ pub struct Probe {
 
 /// `E:KEY=VALUE` lines of a udev database entry (`/run/udev/data/<id>`); the database
 /// format of systemd's `udevadm info --query all` output without the space.
-fn udev_props(host: &Host, id: &str) -> Result<BTreeMap<String, String>> {
+pub(crate) fn udev_props(host: &Host, id: &str) -> Result<BTreeMap<String, String>> {
     let text = host
         .read_text(&format!("/run/udev/data/{id}"))?
         .unwrap_or_default();
