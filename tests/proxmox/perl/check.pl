@@ -10,6 +10,8 @@
 #                          as pve-storage's API applies it, written back and parsed again
 #                          (the result goes to $PVEFB_STORAGE_OUT when that is set)
 #   commands FILE          batch: one shell-quoted qm/pvesm command line per line
+#   privfiles CFG ROOT     the secret files pve-storage reads for each storage of CFG, under
+#                          ROOT: where its plugins look for them, 0600, in their format
 #   firewall DIR           DIR/cluster.fw and/or DIR/host.fw as pve-firewall reads them
 #   schedules FILE         batch: one JSON string per line, format 'pve-calendar-event'
 #
@@ -284,6 +286,19 @@ sub resolve_cli_command {
 # PVE::RESTHandler::cli_handler (PVE::JSONSchema::get_options with the command's argument names,
 # fixed parameters and file/password mappings, then handle's validation), with the judges.
 # Returns the reasons it was refused (none = accepted).
+# A recorded line whose secret went to the program's stdin ends with the comment
+# "# N bytes on stdin, not recorded": the run is judged with N bytes of a stand-in on stdin, so
+# that an interactive parameter (pvesm's --password: PVE::CLI::pvesm param_mapping, read by
+# PVE::PTY::read_password when stdin is no terminal) gets its line as on the host.
+sub with_recorded_stdin {
+    my ($line, $code) = @_;
+    my ($n) = $line =~ /#\s*(\d+) bytes on stdin/;
+    return $code->() if !defined($n);
+    my $data = $n > 0 ? ('x' x ($n - 1)) . "\n" : '';
+    open(local *STDIN, '<', \$data) or checker_failure("cannot open a stand-in stdin: $!");
+    return $code->();
+}
+
 sub run_cli {
     my ($cli_class, $exe, $argv, $judges, $others_ok) = @_;
 
@@ -468,7 +483,8 @@ sub check_storage {
                 next;
             }
             next if @$words < 2 || $words->[0] ne 'pvesm' || $words->[1] !~ /^(?:set|add)$/;
-            push @refused, map { "commands line $n ($line): $_" } apply_pvesm($cfg, $words);
+            push @refused, map { "commands line $n ($line): $_" }
+                with_recorded_stdin($line, sub { apply_pvesm($cfg, $words) });
         }
     }
 
@@ -602,7 +618,7 @@ sub judge_command {
         'PVE::API2::Qemu::update_vm' => \&judge_qemu_config,
         'PVE::API2::Qemu::update_vm_async' => \&judge_qemu_config,
     };
-    return run_cli($cli_class, $exe, \@args, $judges, 1);
+    return with_recorded_stdin($line, sub { run_cli($cli_class, $exe, \@args, $judges, 1) });
 }
 
 sub check_commands {
@@ -792,9 +808,58 @@ sub print_batch_verdict {
         : "ok\n";
 }
 
+# ---------------------------------------------------------------------------------------------
+# privfiles: the secret files of storage.cfg's storages, where pve-storage reads them
+
+# For each storage of CFG (as parsed by pve-storage) that needs a secret, the path its plugin
+# reads it from, taken from the plugin itself: CIFS with a username, PVE::Storage::CIFSPlugin
+# cifs_cred_file_name (mount.cifs' credentials file, `password=...`); PBS,
+# PVE::Storage::PBSPlugin pbs_password_file_name (the first line), and where a key file is
+# there, pbs_encryption_key_file_name (JSON with a `data` member, as on_add_hook demands).
+# Each must exist under ROOT, a regular file of mode 0600 (what pmxcfs shows for priv/).
+sub check_privfiles {
+    my ($file, $root) = @_;
+    load_modules('PVE::Storage');
+    my @refused;
+    my $cfg = parse_storage_cfg(read_text($file), 'storage.cfg', \@refused);
+    return @refused if !$cfg;
+    my $n = 0;
+    my $need = sub {
+        my ($id, $path, $what, $ok) = @_;
+        $n++;
+        my $at = "$root$path";
+        if (!-f $at || -l $at) {
+            push @refused, "$id: no $what at $path";
+            return;
+        }
+        my $mode = (stat($at))[2] & 07777;
+        push @refused, sprintf("%s: %s is mode %04o, not 0600", $id, $path, $mode)
+            if $mode != 0600;
+        my $text = read_text($at);
+        push @refused, "$id: $path is not $what" if !$ok->($text);
+    };
+    for my $id (sort keys %{ $cfg->{ids} }) {
+        my $scfg = $cfg->{ids}->{$id};
+        if ($scfg->{type} eq 'cifs' && defined($scfg->{username})) {
+            $need->($id, PVE::Storage::CIFSPlugin::cifs_cred_file_name($id),
+                'a credentials file', sub { $_[0] =~ /\Apassword=[^\n]+\n\z/ });
+        } elsif ($scfg->{type} eq 'pbs') {
+            $need->($id, PVE::Storage::PBSPlugin::pbs_password_file_name($scfg, $id),
+                'a password file', sub { $_[0] =~ /\A[^\n]+\n\z/ });
+            my $enc = PVE::Storage::PBSPlugin::pbs_encryption_key_file_name($scfg, $id);
+            $need->($id, $enc, 'an encryption key', sub {
+                my $key = eval { JSON::decode_json($_[0]) };
+                return ref($key) eq 'HASH' && exists($key->{data});
+            }) if -e "$root$enc";
+        }
+    }
+    push @refused, "no storage of $file needs a secret file" if !$n;
+    return @refused;
+}
+
 sub usage {
     checker_failure("usage: check.pl jobs FILE | storage FILE [COMMANDS] | commands FILE"
-            . " | firewall DIR | schedules FILE");
+            . " | firewall DIR | schedules FILE | privfiles CFG ROOT");
 }
 
 sub main {
@@ -804,6 +869,7 @@ sub main {
         jobs => [1, 1, \&check_jobs],
         storage => [1, 2, \&check_storage],
         firewall => [1, 1, \&check_firewall],
+        privfiles => [2, 2, \&check_privfiles],
     );
     my %batch = (
         commands => \&check_commands,
