@@ -489,9 +489,6 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
         .into_iter()
         .filter(|e| e.starts_with(&name) && e != &name)
         .collect();
-    if !parts.is_empty() {
-        data.push(format!("partitions {}", parts.join(", ")));
-    }
     let mounts = cx.read("/proc/mounts")?.unwrap_or_default();
     for dev in std::iter::once(&name).chain(&parts) {
         if mounts
@@ -521,6 +518,12 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
             .iter()
             .find(|(k, _)| k == "ID_FS_TYPE")
             .map(|(_, v)| v.as_str());
+        if dev != &name {
+            data.push(match fs {
+                Some(t) => format!("partition {dev} ({t})"),
+                None => format!("partition {dev}"),
+            });
+        }
         let label = pprops
             .iter()
             .find(|(k, _)| k == "ID_FS_LABEL")
