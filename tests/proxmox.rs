@@ -253,13 +253,13 @@ fn notifications_cfg_is_read_by_proxmox_notify() {
     );
 }
 
-/// `qm`/`pvesm` command lines of a commands log. A file a command reads (pvesm's
+/// `qm`/`pvesm`/`pvesh` command lines of a commands log. A file a command reads (pvesm's
 /// `--encryption-key FILE`: PVE::CLI::pvesm `param_mapping` reads the file) is taken from
 /// the fixture's tree, where the run wrote it.
 fn pve_commands(log: &str, root: &Path) -> Vec<String> {
     let key = " --encryption-key /etc/pve/";
     log.lines()
-        .filter(|l| l.starts_with("qm ") || l.starts_with("pvesm "))
+        .filter(|l| l.starts_with("qm ") || l.starts_with("pvesm ") || l.starts_with("pvesh "))
         .map(|l| match l.split_once(key) {
             Some((a, b)) => {
                 let (path, rest) = b.split_once(' ').unwrap_or((b, ""));

@@ -195,7 +195,7 @@ fn check_storage(cx: &Cx, b: &Backup) -> Result<Found> {
         let waiting = match on_host {
             _ if applied => None,
             Some(s) if s.disabled => Some(format!(
-                "storage \"{}\" is disabled in {} (it did not answer when it was added)",
+                "storage \"{}\" is disabled in {} (its server did not answer when the storage phase added it, or an admin disabled it)",
                 s.id,
                 storage::STORAGE_CFG
             )),

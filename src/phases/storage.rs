@@ -25,12 +25,12 @@
 //!   file as the plugin does (0600, as pmxcfs shows `priv/`), which changes nothing on a live
 //!   host and lets a second run see that the secret is already there.
 //! - Data disks: Proxmox's disk API, as Node → Disks → Directory / LVM-Thin / ZFS does it
-//!   (`pvesh create /nodes/localhost/disks/{directory,lvmthin,zfs} ... --add_storage 1`:
+//!   (`pvesh create /nodes/NODE/disks/{directory,lvmthin,zfs} ... --add_storage 1`:
 //!   pve-storage `src/PVE/API2/Disks/{Directory,LVMThin,ZFS}.pm`), after the disk is found by
 //!   its stable name and checked: never one that is mounted, held (LVM, device mapper, md) or
 //!   part of an imported ZFS pool — the installer's disks are all of these — and one that
 //!   holds data (a partition table, a file system signature) only with `wipe = true`, wiped by
-//!   `pvesh set /nodes/localhost/disks/wipedisk` (`API2/Disks.pm` `wipe_disk`, which itself
+//!   `pvesh set /nodes/NODE/disks/wipedisk` (`API2/Disks.pm` `wipe_disk`, which itself
 //!   refuses a mounted or held disk). The disk API refuses a used disk too
 //!   (`PVE::Diskmanage::assert_disk_unused`).
 //!
@@ -597,6 +597,7 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
             .unwrap_or_else(|| api_content(*kind).to_string());
         return set_content(cx, def, &now, &content);
     }
+    let node = crate::phases::hardening::node_name(cx, "the node for Proxmox's disk API")?;
     let mut found = Vec::new();
     let mut refused = Vec::new();
     for d in disks {
@@ -624,7 +625,7 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
     for f in found.iter().filter(|f| !f.data.is_empty()) {
         cx.run(Cmd::new("pvesh").args([
             "set",
-            "/nodes/localhost/disks/wipedisk",
+            &format!("/nodes/{node}/disks/wipedisk"),
             "--disk",
             &format!("/dev/{}", f.name),
         ]))?;
@@ -632,10 +633,14 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
             .push(format!("wiped {} ({})", f.by_id, f.data.join(", ")));
     }
     let devs: Vec<String> = found.iter().map(|f| format!("/dev/{}", f.name)).collect();
+    // The node by its name, not `localhost`: the disk API gives the storage `nodes <node>`
+    // as it was called (`create_or_update` in `API2/Storage/Config.pm`), and a storage
+    // restricted to a node called `localhost` is enabled on none.
+    let api = format!("/nodes/{node}/disks");
     let cmd = match kind {
         DiskKind::Dir => Cmd::new("pvesh").args([
             "create",
-            "/nodes/localhost/disks/directory",
+            &format!("{api}/directory"),
             "--name",
             &def.id,
             "--device",
@@ -647,7 +652,7 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
         ]),
         DiskKind::LvmThin => Cmd::new("pvesh").args([
             "create",
-            "/nodes/localhost/disks/lvmthin",
+            &format!("{api}/lvmthin"),
             "--name",
             &def.id,
             "--device",
@@ -657,7 +662,7 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
         ]),
         DiskKind::ZfsPool => Cmd::new("pvesh").args([
             "create",
-            "/nodes/localhost/disks/zfs",
+            &format!("{api}/zfs"),
             "--name",
             &def.id,
             "--raidlevel",

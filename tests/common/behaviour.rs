@@ -285,7 +285,9 @@ pub fn storages(root: &Path, commands: &str) -> BTreeMap<String, (BTreeSet<Strin
             ["pvesm", "remove", id] => {
                 out.remove(*id);
             }
-            ["pvesh", "create", api, ..] if api.starts_with("/nodes/localhost/disks/") => {
+            ["pvesh", "create", api, ..]
+                if api.starts_with("/nodes/") && api.contains("/disks/") =>
+            {
                 if let (Some(id), Some("1")) =
                     (flag(&w, "--name"), flag(&w, "--add_storage").as_deref())
                 {

@@ -6,8 +6,9 @@
 #   perl tests/proxmox/perl/check.pl KIND ARGS...
 #
 #   jobs FILE              /etc/pve/jobs.cfg as pve-manager reads and runs it
-#   storage FILE [CMDS]    /etc/pve/storage.cfg, then every `pvesm set|add` line of CMDS applied
-#                          as pve-storage's API applies it, written back and parsed again
+#   storage FILE [CMDS]    /etc/pve/storage.cfg, then every `pvesm set|add|remove` line and
+#                          every `pvesh` disk API line of CMDS applied as pve-storage's API
+#                          applies it, written back and parsed again
 #                          (the result goes to $PVEFB_STORAGE_OUT when that is set)
 #   commands FILE          batch: one shell-quoted qm/pvesm command line per line
 #   privfiles CFG ROOT     the secret files pve-storage reads for each storage of CFG, under
@@ -482,7 +483,11 @@ sub check_storage {
                     if $line =~ /^\s*pvesm\s/;
                 next;
             }
-            next if @$words < 2 || $words->[0] ne 'pvesm' || $words->[1] !~ /^(?:set|add)$/;
+            if (@$words >= 2 && $words->[0] eq 'pvesh') {
+                push @refused, map { "commands line $n ($line): $_" } apply_pvesh($cfg, $words);
+                next;
+            }
+            next if @$words < 2 || $words->[0] ne 'pvesm' || $words->[1] !~ /^(?:set|add|remove)$/;
             push @refused, map { "commands line $n ($line): $_" }
                 with_recorded_stdin($line, sub { apply_pvesm($cfg, $words) });
         }
@@ -547,6 +552,13 @@ sub apply_pvesm {
             $scfg->{$_} = $opts->{$_} for keys %$opts;
             return { storage => $storeid, type => $type };
         },
+        'PVE::API2::Storage::Config::delete' => sub {
+            my ($param) = @_;
+            my $storeid = PVE::Tools::extract_param($param, 'storage');
+            PVE::Storage::storage_config($cfg, $storeid); # dies if there is none
+            delete $cfg->{ids}->{$storeid};
+            return undef;
+        },
         'PVE::API2::Storage::Config::create' => sub {
             my ($param) = @_;
             my $type = PVE::Tools::extract_param($param, 'type');
@@ -603,11 +615,77 @@ sub judge_qemu_config {
 
 my %CLI_CLASS = (qm => 'PVE::CLI::qm', pvesm => 'PVE::CLI::pvesm');
 
+# pvesh on Proxmox's disk API, as the web UI's Node -> Disks calls it: the API method (pve-storage
+# PVE/API2/Disks/{LVMThin,Directory,ZFS}.pm `create`, PVE/API2/Disks.pm `wipe_disk`), whose
+# parameter schema judges the line (PVE::JSONSchema::validate, as PVE::RESTHandler does before
+# a method runs; the path's node is the `node` parameter). Returns the method's parameters.
+my %DISK_API = (
+    'create lvmthin' => ['PVE::API2::Disks::LVMThin', 'create'],
+    'create directory' => ['PVE::API2::Disks::Directory', 'create'],
+    'create zfs' => ['PVE::API2::Disks::ZFS', 'create'],
+    'set wipedisk' => ['PVE::API2::Disks', 'wipe_disk'],
+);
+
+sub judge_pvesh {
+    my ($words) = @_;
+    my (undef, $verb, $path, @args) = @$words;
+    my ($node, $what) = ($path // '') =~ m|^/nodes/([^/]+)/disks/([a-z]+)$|
+        or die "not a disk API path: " . ($path // '') . "\n";
+    my $api = $DISK_API{"$verb $what"} or die "no disk API method for '$verb $what'\n";
+    my ($class, $method) = @$api;
+    load_modules($class);
+    my $info = $class->map_method_by_name($method) or checker_failure("$class has no $method");
+    my $param = { node => $node };
+    while (@args) {
+        my ($k, $v) = splice(@args, 0, 2);
+        die "expected --KEY VALUE, found '$k'\n" if $k !~ /^--([a-z_-]+)$/ || !defined($v);
+        $param->{$1} = $v;
+    }
+    PVE::JSONSchema::validate($param, $info->{parameters}, "pvesh $verb $path: parameters refused\n");
+    return ($what, $param);
+}
+
+# What `--add_storage 1` of a disk API call adds to storage.cfg: the storage_params the method
+# builds (pve-storage PVE/API2/Disks/LVMThin.pm, Directory.pm, ZFS.pm, `create`), created through
+# PVE/API2/Storage/Config.pm `create_or_update` -> `create`, judged here by the plugin's
+# check_config as that does.
+sub apply_pvesh {
+    my ($cfg, $words) = @_;
+    my ($what, $param) = eval { judge_pvesh($words) };
+    return ($@) if $@;
+    return () if !$param->{add_storage} || $words->[1] ne 'create';
+    my $name = $param->{name};
+    my %params = (
+        lvmthin => { type => 'lvmthin', vgname => $name, thinpool => $name, content => 'rootdir,images' },
+        directory => {
+            type => 'dir',
+            content => 'rootdir,images,iso,backup,vztmpl,snippets',
+            is_mountpoint => 1,
+            path => "/mnt/pve/$name",
+        },
+        zfs => { type => 'zfspool', pool => $name, content => 'rootdir,images' },
+    );
+    my $p = $params{$what} or return ();
+    $p->{nodes} = $param->{node};
+    my (undef, $err) = capture(sub {
+        my $type = delete $p->{type};
+        my $plugin = PVE::Storage::Plugin->lookup($type);
+        my $opts = $plugin->check_config($name, $p, 1, 1);
+        die "storage ID '$name' already defined\n" if PVE::Storage::storage_config($cfg, $name, 1);
+        $cfg->{ids}->{$name} = $opts;
+    });
+    return defined($err) ? ($err) : ();
+}
+
 sub judge_command {
     my ($line) = @_;
     my ($words, $err) = shell_words($line);
     return ("cannot split the command line: $err") if !$words;
     my ($exe, @args) = @$words;
+    if (defined($exe) && $exe eq 'pvesh') {
+        my (undef, $err) = capture(sub { judge_pvesh($words) });
+        return defined($err) ? ($err) : ();
+    }
     my $cli_class = defined($exe) ? $CLI_CLASS{$exe} : undef;
     return ('not a qm/pvesm command') if !$cli_class;
 
