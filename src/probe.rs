@@ -283,13 +283,30 @@ fn filter_props(udev: &BTreeMap<String, String>) -> String {
         .join(" ")
 }
 
-/// The filter properties on a line of their own, or nothing where udev knows none.
+/// The filter properties on a line of their own, or nothing where udev knows none; then
+/// the disk's stable name, as a `[[storage]] disks` entry takes it.
 fn props_line(udev: &BTreeMap<String, String>) -> String {
     let p = filter_props(udev);
-    if p.is_empty() {
+    let mut out = if p.is_empty() {
         String::new()
     } else {
         format!("           {p}\n")
+    };
+    if let Some(id) = by_id(udev) {
+        out.push_str(&format!(
+            "           /dev/disk/by-id/{}   (a [[storage]] disks entry)\n",
+            printable(&id, false)
+        ));
+    }
+    out
+}
+
+/// The name udev gives a disk under `/dev/disk/by-id/`: `<ID_BUS>-<ID_SERIAL>` (systemd's
+/// `60-persistent-storage.rules`), where udev knows both.
+pub(crate) fn by_id(udev: &BTreeMap<String, String>) -> Option<String> {
+    match (udev.get("ID_BUS"), udev.get("ID_SERIAL")) {
+        (Some(b), Some(s)) if !b.is_empty() && !s.is_empty() => Some(format!("{b}-{s}")),
+        _ => None,
     }
 }
 

@@ -30,6 +30,8 @@ fn lists_what_an_answer_names() {
         // is not offered, as the installer does not offer it.
         "nvme0n1   476.9 GiB  Samsung SSD 980 PRO 500GB",
         "ID_SERIAL=Samsung_SSD_980_PRO_500GB_S5GXNF0R654321",
+        // the stable name a [[storage]] takes (udev's <ID_BUS>-<ID_SERIAL>)
+        "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_500GB_S5GXNF0R654321",
         "sda        28.8 GiB  Cruzer Blade, removable",
         // The NIC, its driver and its MAC-based name.
         "enp0s31f6    b4:2e:99:12:34:56  driver e1000e, link up",

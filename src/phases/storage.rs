@@ -462,13 +462,11 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
         .and_then(|l| l.rsplit('/').next().map(str::to_string));
     if name.is_none() {
         for n in cx.host.list_dir("/sys/block")? {
-            let props = udev_of(cx, &n)?;
-            let p = |k: &str| props.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
-            if let (Some(bus), Some(serial)) = (p("ID_BUS"), p("ID_SERIAL")) {
-                if format!("{bus}-{serial}") == want {
-                    name = Some(n);
-                    break;
-                }
+            let props: std::collections::BTreeMap<String, String> =
+                udev_of(cx, &n)?.into_iter().collect();
+            if crate::probe::by_id(&props).as_deref() == Some(want) {
+                name = Some(n);
+                break;
             }
         }
     }
