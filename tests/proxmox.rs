@@ -364,11 +364,16 @@ fn storage_secrets_are_where_pve_storage_reads_them() {
         "storage secret files (pve-storage)",
         1,
         |name, root| {
+            // Every run that adds or already has a cifs or pbs storage.
             let log = commands_log(root);
-            let adds = log
+            let cfg = fs::read_to_string(root.join("etc/pve/storage.cfg")).unwrap_or_default();
+            let secret_kinds = log
                 .lines()
-                .any(|l| l.starts_with("pvesm add cifs") || l.starts_with("pvesm add pbs"));
-            adds.then(|| vec![after(name, root), root.clone()])
+                .any(|l| l.starts_with("pvesm add cifs") || l.starts_with("pvesm add pbs"))
+                || cfg
+                    .lines()
+                    .any(|l| l.starts_with("cifs:") || l.starts_with("pbs:"));
+            secret_kinds.then(|| vec![after(name, root), root.clone()])
         },
         |args| perl(&t, &[&"privfiles", &args[0], &args[1]]),
         // storage-network's storages against a tree without their files

@@ -341,11 +341,16 @@ fn add(cx: &mut Cx, def: &StorageDef) -> Result<()> {
     cx.remember(&note(&def.id), &render_note(&wanted(def)))
 }
 
-/// The secret files as pve-storage's hooks write them, 0600 (see the module's comment).
+/// The secret files as pve-storage's hooks write them, 0600 (see the module's comment); a
+/// key file already holding the key keeps its text (pvesm added a line break) and gets the
+/// mode only.
 fn secrets_written(cx: &mut Cx, def: &StorageDef) -> Result<()> {
     if let Some(f) = password_file(def) {
-        if !holds(cx, &f)? {
-            cx.write(&f.path, &f.content, PRIV_MODE)?;
+        cx.write(&f.path, &f.content, PRIV_MODE)?;
+    }
+    if let Some(k) = key_file(def) {
+        if let Some(now) = cx.read(&k.path)?.filter(|c| c.trim() == k.content) {
+            cx.write(&k.path, &now, PRIV_MODE)?;
         }
     }
     Ok(())
@@ -412,7 +417,7 @@ fn update(cx: &mut Cx, def: &StorageDef, cur: &[(String, String)]) -> Result<()>
         }
     }
     if what.is_empty() {
-        return Ok(());
+        return secrets_written(cx, def);
     }
     cx.run(cmd)?;
     secrets_written(cx, def)?;
