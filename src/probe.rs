@@ -803,6 +803,58 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> (String, bool
             }
         }
     }
+    // [[storage]] data disks: here, not the install's, not in use, empty or to be wiped
+    // (the storage phase's own checks, `phases::storage::find_disk`).
+    for def in &a.storages {
+        let crate::answer::StorageKind::Disks { disks, wipe, .. } = &def.kind else {
+            continue;
+        };
+        for d in disks {
+            let line = match crate::phases::storage::find_disk(host, d) {
+                Ok(None) => {
+                    ok = false;
+                    "not here".to_string()
+                }
+                Ok(Some(f)) if erased.contains(&f.name.as_str()) => {
+                    ok = false;
+                    format!("/dev/{}: the install takes it", f.name)
+                }
+                Ok(Some(f)) if !f.in_use.is_empty() => {
+                    ok = false;
+                    format!(
+                        "/dev/{}: in use, never taken: {}",
+                        f.name,
+                        f.in_use.join("; ")
+                    )
+                }
+                Ok(Some(f)) if !f.data.is_empty() && !wipe => {
+                    ok = false;
+                    format!(
+                        "/dev/{}: holds data ({}); `wipe = true` erases it",
+                        f.name,
+                        f.data.join(", ")
+                    )
+                }
+                Ok(Some(f)) if !f.data.is_empty() => {
+                    format!(
+                        "/dev/{}: ERASED (wipe = true): {}",
+                        f.name,
+                        f.data.join(", ")
+                    )
+                }
+                Ok(Some(f)) => format!("/dev/{}: empty", f.name),
+                Err(e) => {
+                    ok = false;
+                    e.to_string()
+                }
+            };
+            o.push_str(&format!(
+                "storage {} ({}): {d}: {line}\n",
+                def.id,
+                def.type_name()
+            ));
+        }
+    }
     // The rest quotes /sys and pci.ids too: nothing of theirs reaches the terminal raw.
     (printable(&o, true).into_owned(), ok)
 }

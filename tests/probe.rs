@@ -240,3 +240,50 @@ fn a_gpu_sharing_its_group_with_the_host_is_never_proposed_and_fails_the_check()
         "{text}"
     );
 }
+
+/// `probe --check` judges `[[storage]]` data disks as the storage phase will (issue 34):
+/// on the PVE 9 tree with the data disks of `tests/fixtures/storage-*` — the installer's
+/// disk (erased by the install, and held by LVM) refused even with `wipe`, a disk with an
+/// NTFS partition refused without `wipe` and shown as erased with it, a missing one named.
+#[test]
+fn check_judges_storage_data_disks() {
+    let root = scratch("probe-storage-disks").join("root");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(
+        &manifest().join("tests/fixtures/storage-disk-refused/overlay"),
+        &root,
+    );
+    let run = |case: &str| {
+        let answer = manifest().join(format!("tests/fixtures/{case}/answer.toml"));
+        let o = agent(
+            &[
+                "probe",
+                "--check",
+                answer.to_str().unwrap(),
+                "--root",
+                root.to_str().unwrap(),
+            ],
+            "warn",
+        );
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("storage-disk-refused");
+    assert_eq!(code, Some(1), "{out}");
+    for want in [
+        "storage grab (lvmthin): /dev/disk/by-id/ata-Samsung_SSD_870_EVO_500GB_S6PXNS0T100001: /dev/sda: the install takes it",
+        "storage archive (dir): /dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K2222222: /dev/sdc: holds data (a gpt partition table, partition sdc1 (ntfs)); `wipe = true` erases it",
+        "storage gone (dir): /dev/disk/by-id/ata-NOT_HERE_123: not here",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    let (code, out) = run("storage-data-disks");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("/dev/sdc: ERASED (wipe = true): a gpt partition table"),
+        "{out}"
+    );
+    assert!(out.contains("/dev/sdb: empty"), "{out}");
+}

@@ -40,7 +40,7 @@
 
 use crate::answer::{DiskKind, StorageDef, StorageKind};
 use crate::error::{Error, Result};
-use crate::host::Cmd;
+use crate::host::{Cmd, Host};
 use crate::phases::{Cx, Phase};
 use crate::storage::{self, STORAGE_CFG};
 
@@ -444,31 +444,30 @@ fn parse_note(s: &str) -> Vec<(String, String)> {
 }
 
 /// A data disk the answer names, as the host has it.
-struct FoundDisk {
+pub(crate) struct FoundDisk {
     /// `/dev/disk/by-id/...`, as the answer names it.
-    by_id: String,
+    pub by_id: String,
     /// The kernel's name for this boot (`sdb`, `nvme1n1`).
-    name: String,
+    pub name: String,
     /// What is on it, when it holds data: a partition table, a file system, partitions.
-    data: Vec<String>,
+    pub data: Vec<String>,
     /// Why it may never be taken: mounted, held, in an imported ZFS pool.
-    in_use: Vec<String>,
+    pub in_use: Vec<String>,
 }
 
 /// The disk behind a by-id name: the link udev made under `/dev/disk/by-id` where there is
 /// one, else the disk whose udev properties give that name (udev's
 /// `60-persistent-storage.rules`: `disk/by-id/$env{ID_BUS}-$env{ID_SERIAL}`), which is what
 /// a tree of `/sys` and `/run/udev/data` has.
-fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
+pub(crate) fn find_disk(host: &Host, by_id: &str) -> Result<Option<FoundDisk>> {
     let want = by_id.trim_start_matches("/dev/disk/by-id/");
-    let mut name = cx
-        .host
+    let mut name = host
         .read_link(by_id)?
         .and_then(|l| l.rsplit('/').next().map(str::to_string));
     if name.is_none() {
-        for n in cx.host.list_dir("/sys/block")? {
+        for n in host.list_dir("/sys/block")? {
             let props: std::collections::BTreeMap<String, String> =
-                udev_of(cx, &n)?.into_iter().collect();
+                udev_of(host, &n)?.into_iter().collect();
             if crate::probe::by_id(&props).as_deref() == Some(want) {
                 name = Some(n);
                 break;
@@ -476,7 +475,7 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
         }
     }
     let Some(name) = name else { return Ok(None) };
-    let props = udev_of(cx, &name)?;
+    let props = udev_of(host, &name)?;
     let p = |k: &str| props.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let mut data = Vec::new();
     let mut in_use = Vec::new();
@@ -486,13 +485,12 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
     if let Some(t) = p("ID_FS_TYPE") {
         data.push(format!("a {t} signature"));
     }
-    let parts: Vec<String> = cx
-        .host
+    let parts: Vec<String> = host
         .list_dir(&format!("/sys/block/{name}"))?
         .into_iter()
         .filter(|e| e.starts_with(&name) && e != &name)
         .collect();
-    let mounts = cx.read("/proc/mounts")?.unwrap_or_default();
+    let mounts = host.read_text("/proc/mounts")?.unwrap_or_default();
     for dev in std::iter::once(&name).chain(&parts) {
         if mounts
             .lines()
@@ -505,7 +503,7 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
         } else {
             format!("/sys/block/{name}/{dev}/holders")
         };
-        let holders = cx.host.list_dir(&holders_dir)?;
+        let holders = host.list_dir(&holders_dir)?;
         if !holders.is_empty() {
             in_use.push(format!(
                 "/dev/{dev} is held by {} (LVM, device mapper or md)",
@@ -515,7 +513,7 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
         let pprops = if dev == &name {
             props.clone()
         } else {
-            udev_of_part(cx, &name, dev)?
+            udev_of_part(host, &name, dev)?
         };
         let fs = pprops
             .iter()
@@ -532,7 +530,7 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
             .find(|(k, _)| k == "ID_FS_LABEL")
             .map(|(_, v)| v.as_str());
         if let (Some("zfs_member"), Some(pool)) = (fs, label) {
-            if cx.host.exists(&format!("/proc/spl/kstat/zfs/{pool}")) {
+            if host.exists(&format!("/proc/spl/kstat/zfs/{pool}")) {
                 in_use.push(format!(
                     "/dev/{dev} belongs to the imported ZFS pool {pool}"
                 ));
@@ -547,25 +545,25 @@ fn find_disk(cx: &Cx, by_id: &str) -> Result<Option<FoundDisk>> {
     }))
 }
 
-fn udev_of(cx: &Cx, name: &str) -> Result<Vec<(String, String)>> {
-    let dev = cx
-        .read(&format!("/sys/block/{name}/dev"))?
+fn udev_of(host: &Host, name: &str) -> Result<Vec<(String, String)>> {
+    let dev = host
+        .read_text(&format!("/sys/block/{name}/dev"))?
         .unwrap_or_default();
-    udev_props(cx, dev.trim())
+    udev_props(host, dev.trim())
 }
 
-fn udev_of_part(cx: &Cx, disk: &str, part: &str) -> Result<Vec<(String, String)>> {
-    let dev = cx
-        .read(&format!("/sys/block/{disk}/{part}/dev"))?
+fn udev_of_part(host: &Host, disk: &str, part: &str) -> Result<Vec<(String, String)>> {
+    let dev = host
+        .read_text(&format!("/sys/block/{disk}/{part}/dev"))?
         .unwrap_or_default();
-    udev_props(cx, dev.trim())
+    udev_props(host, dev.trim())
 }
 
-fn udev_props(cx: &Cx, majmin: &str) -> Result<Vec<(String, String)>> {
+fn udev_props(host: &Host, majmin: &str) -> Result<Vec<(String, String)>> {
     if majmin.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(crate::probe::udev_props(cx.host, &format!("b{majmin}"))?
+    Ok(crate::probe::udev_props(host, &format!("b{majmin}"))?
         .into_iter()
         .collect())
 }
@@ -604,7 +602,7 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
     let mut found = Vec::new();
     let mut refused = Vec::new();
     for d in disks {
-        match find_disk(cx, d)? {
+        match find_disk(cx.host, d)? {
             None => refused.push(format!("{d}: no such disk (see `pve-firstboot probe`)")),
             Some(f) if !f.in_use.is_empty() => refused.push(format!(
                 "{d} (/dev/{}) is in use and never taken: {}",
