@@ -184,7 +184,8 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
     });
     let storages = storage::read_storages(c, &mut root);
     let uses = std::mem::take(&mut c.storage_uses);
-    storage::check_uses(c, &uses, &storages, installer.as_ref());
+    let host_config = backup.as_ref().is_some_and(|b| b.host_config);
+    storage::check_uses(c, &uses, &storages, installer.as_ref(), host_config);
     // A table that is there but could not be read must never be dropped in silence (its
     // phase would simply not run): each reader records why, and this says so if one did not.
     for (key, read) in [

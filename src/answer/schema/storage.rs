@@ -661,9 +661,26 @@ pub(super) fn check_uses(
     uses: &[StorageUse],
     storages: &[StorageDef],
     installer: Option<&Installer>,
+    host_config: bool,
 ) {
     for u in uses {
         if let Some(d) = storages.iter().find(|d| d.id == u.id) {
+            // `[backup] host-config` writes its archives into the storage's directory
+            // (src/hostarchive.rs): a storage of files, which pbs, lvmthin and zfspool are not.
+            let files = matches!(d.type_name(), "nfs" | "cifs" | "dir");
+            if u.key == "backup.storage" && host_config && !files {
+                c.error(
+                    &u.span,
+                    &u.key,
+                    format!(
+                        "with host-config = true the host's archive is written into the storage's \
+                         directory, and the {} storage \"{}\" has none; use an nfs, cifs or dir \
+                         storage, or \"local\"",
+                        d.type_name(),
+                        d.id
+                    ),
+                );
+            }
             if !d.holds(u.content) {
                 c.error(
                     &u.span,
