@@ -68,6 +68,17 @@ fn storage_secrets_stay_in_their_priv_files() {
         assert!(!hay.contains(s), "{s} leaked");
         assert!(!hay.contains(&s[..10]), "part of {s} leaked");
     }
+    // `plan` shows the pvesm lines, the password going to stdin, and names the secret files
+    // without their content.
+    let plan = String::from_utf8_lossy(&outs[1].stdout);
+    for want in [
+        "would run: pvesm add cifs smb --server nas.home.arpa --share proxmox --username pve --content images --password # 25 bytes on stdin, not recorded",
+        "would run: pvesm add pbs offsite --server pbs.home.arpa --datastore store1 --username 'backup@pbs!pve' --fingerprint ",
+        "--content backup --encryption-key /etc/pve/priv/storage/offsite.enc --password # 28 bytes on stdin, not recorded",
+        "--- /etc/pve/priv/storage/smb.pw",
+    ] {
+        assert!(plan.contains(want), "plan lacks {want:?}:\n{plan}");
+    }
     let second = String::from_utf8_lossy(&outs[3].stdout);
     assert!(second.contains("storage: done"), "{second}");
     assert!(!second.contains("changed:"), "{second}");
