@@ -29,6 +29,9 @@ pub struct Checker {
     /// Every storage a table names (`[haos]`, `[[vm]]`, `[backup]`), for the rule that it
     /// exists and holds what goes there (`schema/storage.rs`, `check_uses`).
     pub storage_uses: Vec<StorageUse>,
+    /// `[installer.disk-setup] filter.ID_SERIAL`, the glob the install picks its disks by,
+    /// for the rule that a `[[storage]]` disk is not one of them.
+    pub install_serial_glob: Option<String>,
 }
 
 /// A storage named by a key, and the content it must hold there.

@@ -182,7 +182,7 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         t.finish(c);
         b
     });
-    let storages = storage::read_storages(c, &mut root);
+    let storages = storage::read_storages(c, &mut root, installer.as_ref());
     let uses = std::mem::take(&mut c.storage_uses);
     let host_config = backup.as_ref().is_some_and(|b| b.host_config);
     storage::check_uses(c, &uses, &storages, installer.as_ref(), host_config);

@@ -138,13 +138,37 @@ fn fingerprint_ok(s: &str) -> bool {
             .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-pub(super) fn read_storages(c: &mut Checker, root: &mut Tbl) -> Vec<StorageDef> {
+pub(super) fn read_storages(
+    c: &mut Checker,
+    root: &mut Tbl,
+    installer: Option<&Installer>,
+) -> Vec<StorageDef> {
     let mut out: Vec<(StorageDef, Range<usize>)> = Vec::new();
     for mut t in root.tables(c, "storage") {
         let read = read_one(c, &mut t);
         let path = t.path.clone();
+        let disks_at = if t.has("disks") {
+            t.key_span("disks")
+        } else {
+            t.span.clone()
+        };
         t.finish(c);
         let Some((def, at)) = read else { continue };
+        if let Some(why) = taken_by_install(c, &def, installer) {
+            // ZFS and btrfs installs take every disk the filter matches; ext4 and xfs the
+            // first (pve-installer `proxmox-auto-installer/src/utils.rs`, as `probe --check`
+            // decides it), which only the machine knows.
+            let fs = installer.map_or("", |i| i.filesystem.as_str());
+            if fs.starts_with("zfs") || fs.starts_with("btrfs") {
+                c.error(&disks_at, &format!("{path}.disks"), why);
+                continue;
+            }
+            c.warning(
+                &disks_at,
+                &format!("{path}.disks"),
+                format!("{why}, if it is the first disk that matches (`pve-firstboot probe --check` says)"),
+            );
+        }
         if ["local", "local-lvm", "local-zfs", "local-btrfs"].contains(&def.id.as_str()) {
             // pve-installer `Proxmox/Install/StorageConfig.pm` names these itself.
             c.error(
@@ -181,6 +205,29 @@ pub(super) fn read_storages(c: &mut Checker, root: &mut Tbl) -> Vec<StorageDef> 
         out.push((def, at));
     }
     out.into_iter().map(|(d, _)| d).collect()
+}
+
+/// A data disk whose serial the installer's `filter.ID_SERIAL` glob matches: the install may
+/// erase it. The by-id name is `<ID_BUS>-<ID_SERIAL>` (udev), and no bus name has a `-`.
+fn taken_by_install(
+    c: &Checker,
+    def: &StorageDef,
+    installer: Option<&Installer>,
+) -> Option<String> {
+    installer?;
+    let glob = c.install_serial_glob.as_deref()?;
+    let StorageKind::Disks { disks, .. } = &def.kind else {
+        return None;
+    };
+    disks.iter().find_map(|d| {
+        let serial = d.trim_start_matches("/dev/disk/by-id/").split_once('-')?.1;
+        crate::probe::glob_matches(glob, serial).then(|| {
+            format!(
+                "{d}: the install's filter.ID_SERIAL = {glob:?} matches this disk, and the install \
+                 erases the disks it takes"
+            )
+        })
+    })
 }
 
 fn shares_disk(a: &StorageDef, b: &StorageDef) -> bool {
