@@ -318,7 +318,11 @@ fn add(cx: &mut Cx, def: &StorageDef) -> Result<()> {
             .unwrap_or("no message")
             .to_string();
         // Kept, disabled: the web UI shows it, the backup job can name it, and the next
-        // run tries again.
+        // run tries again. The failed `create` ran the plugin's `on_delete_hook`, which
+        // removes the key file pvesm is to read again (PBSPlugin.pm).
+        if let Some(k) = key_file(def) {
+            cx.write(&k.path, &k.content, PRIV_MODE)?;
+        }
         let disabled = cmd.arg("--disable").arg("1");
         cx.run(disabled)?;
         cx.remember(&unreachable_note(&def.id), "1")?;
