@@ -83,3 +83,33 @@ fn storage_secrets_stay_in_their_priv_files() {
     assert!(second.contains("storage: done"), "{second}");
     assert!(!second.contains("changed:"), "{second}");
 }
+
+/// A backup job written disabled because its storage is not there (`storage-nas-disabled`:
+/// the NAS storage disabled in storage.cfg) is said in the summary on the console and in
+/// /etc/motd, where the admin looks first, though the backup phase is done.
+#[test]
+fn a_disabled_backup_job_is_in_the_summary() {
+    let root = scratch("storage-summary").join("root");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    let case = manifest().join("tests/fixtures/storage-nas-disabled");
+    copy_tree(&case.join("overlay"), &root);
+    let answer = case.join("answer.toml");
+    let run = agent(
+        &[
+            "run",
+            "--answer",
+            answer.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        "warn",
+    );
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let motd = fs::read_to_string(root.join("etc/motd")).unwrap();
+    for want in [
+        "  backup       done\n",
+        "  backup job DISABLED until storage nas answers; then `pve-firstboot reset && pve-firstboot run`\n",
+    ] {
+        assert!(motd.contains(want), "{want:?} in\n{motd}");
+    }
+}
