@@ -107,6 +107,42 @@ impl Phase for StoragePhase {
     }
 }
 
+/// The host's storages as the phases after this one see them: storage.cfg, and under
+/// `--root` (where pvesm and pvesh are only recorded) also each `[[storage]]` this phase
+/// noted as made, as pve-storage would have it (the answer's content; the mount point of a
+/// file storage). On a host storage.cfg alone is the truth.
+pub fn seen(cx: &Cx) -> Result<Vec<storage::Storage>> {
+    let mut all = storage::read(cx.host)?;
+    if cx.host.is_live() {
+        return Ok(all);
+    }
+    for def in &cx.answer.storages {
+        if all.iter().any(|s| s.id == def.id) || cx.recall_of("storage", &note(&def.id)).is_none() {
+            continue;
+        }
+        let path = match &def.kind {
+            StorageKind::Nfs { path, .. } | StorageKind::Cifs { path, .. } => Some(
+                path.clone()
+                    .unwrap_or_else(|| format!("/mnt/pve/{}", def.id)),
+            ),
+            StorageKind::Disks {
+                kind: DiskKind::Dir,
+                ..
+            } => Some(format!("/mnt/pve/{}", def.id)),
+            _ => None,
+        };
+        all.push(storage::Storage {
+            id: def.id.clone(),
+            kind: def.type_name().to_string(),
+            content: def.content.clone(),
+            disabled: false,
+            path,
+            opts: Vec::new(),
+        });
+    }
+    Ok(all)
+}
+
 /// The state's note of what was applied to a storage.
 fn note(id: &str) -> String {
     format!("applied:{id}")
