@@ -30,6 +30,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
         Box::new(phases::passthrough::PassthroughPhase),
         Box::new(phases::network::NetworkPhase::default()),
         Box::new(phases::hardening::HardeningPhase),
+        Box::new(phases::storage::StoragePhase),
         Box::new(phases::haos::HaosPhase),
         Box::new(phases::vms::VmsPhase),
         Box::new(phases::backup::BackupPhase),

@@ -259,6 +259,25 @@ pub fn summary(host: &Host, word: &str, st: &State, a: &answer::Answer) -> Resul
         };
         o.push_str(&format!("  {:<12} {}{why}\n", p.id, p.status.as_str()));
     }
+    // A backup job written disabled because its [[storage]] did not answer (the backup
+    // phase is done all the same): said here, where the admin looks first.
+    if let Some(b) = &a.backup {
+        let jobs = host
+            .read_text(crate::phases::backup::JOBS_CFG)?
+            .unwrap_or_default();
+        let disabled = crate::phases::backup::sections(&jobs).iter().any(|s| {
+            s.kind == "vzdump"
+                && s.id == crate::phases::backup::JOB_ID
+                && s.text.lines().any(|l| l.trim() == "enabled 0")
+        });
+        if disabled {
+            o.push_str(&format!(
+                "  backup job DISABLED until storage {} answers; then `pve-firstboot reset && \
+                 pve-firstboot run`\n",
+                b.storage
+            ));
+        }
+    }
     let interfaces = host
         .read_text("/etc/network/interfaces")?
         .unwrap_or_default();

@@ -81,6 +81,35 @@ pub fn dir_for(host: &Host, b: &Backup) -> Result<String> {
     Ok(format!("{}/{DIR_NAME}", path.trim_end_matches('/')))
 }
 
+/// A network storage's directory is only a mount point: while the share is not mounted
+/// (the server is off, pvestatd has not activated it yet), an archive written there would
+/// land on the host's own disk, where nobody looks for it and the storage's mount would
+/// hide it. pve-storage mounts NFS and CIFS storages at their `path` (`NFSPlugin.pm`,
+/// `CIFSPlugin.pm` `activate_storage`).
+fn check_mounted(host: &Host, b: &Backup) -> Result<()> {
+    let all = storage::read(host)?;
+    let Some(s) = all
+        .iter()
+        .find(|s| s.id == b.storage && (s.kind == "nfs" || s.kind == "cifs"))
+    else {
+        return Ok(());
+    };
+    let path = s.path.clone().unwrap_or_default();
+    let mounts = host.read_text("/proc/mounts")?.unwrap_or_default();
+    let mounted = mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(path.trim_end_matches('/')));
+    if mounted {
+        Ok(())
+    } else {
+        Err(Error::msg(format!(
+            "storage \"{}\" ({}) is not mounted at {path}: not archiving onto the host's own \
+             disk; is the server on? (`pvesm status` mounts it)",
+            s.id, s.kind
+        )))
+    }
+}
+
 /// Archive the host's configuration as the answer's `[backup]` says, then prune.
 pub fn run(host: &Host, answer: &Answer, now: u64) -> Result<Archived> {
     let b = answer
@@ -89,6 +118,7 @@ pub fn run(host: &Host, answer: &Answer, now: u64) -> Result<Archived> {
         .filter(|b| b.host_config)
         .ok_or_else(|| Error::msg("the answer has no [backup] with host-config = true"))?;
     let dir = dir_for(host, b)?;
+    check_mounted(host, b)?;
     let real_dir = host.private_dir(&dir)?;
     let hostname = host
         .read_text("/etc/hostname")?

@@ -105,7 +105,7 @@ pub struct Probe {
 
 /// `E:KEY=VALUE` lines of a udev database entry (`/run/udev/data/<id>`); the database
 /// format of systemd's `udevadm info --query all` output without the space.
-fn udev_props(host: &Host, id: &str) -> Result<BTreeMap<String, String>> {
+pub(crate) fn udev_props(host: &Host, id: &str) -> Result<BTreeMap<String, String>> {
     let text = host
         .read_text(&format!("/run/udev/data/{id}"))?
         .unwrap_or_default();
@@ -400,13 +400,30 @@ fn filter_props(udev: &BTreeMap<String, String>) -> String {
         .join(" ")
 }
 
-/// The filter properties on a line of their own, or nothing where udev knows none.
+/// The filter properties on a line of their own, or nothing where udev knows none; then
+/// the disk's stable name, as a `[[storage]] disks` entry takes it.
 fn props_line(udev: &BTreeMap<String, String>) -> String {
     let p = filter_props(udev);
-    if p.is_empty() {
+    let mut out = if p.is_empty() {
         String::new()
     } else {
         format!("           {p}\n")
+    };
+    if let Some(id) = by_id(udev) {
+        out.push_str(&format!(
+            "           /dev/disk/by-id/{}   (a [[storage]] disks entry)\n",
+            printable(&id, false)
+        ));
+    }
+    out
+}
+
+/// The name udev gives a disk under `/dev/disk/by-id/`: `<ID_BUS>-<ID_SERIAL>` (systemd's
+/// `60-persistent-storage.rules`), where udev knows both.
+pub(crate) fn by_id(udev: &BTreeMap<String, String>) -> Option<String> {
+    match (udev.get("ID_BUS"), udev.get("ID_SERIAL")) {
+        (Some(b), Some(s)) if !b.is_empty() && !s.is_empty() => Some(format!("{b}-{s}")),
+        _ => None,
     }
 }
 
@@ -842,6 +859,8 @@ pub struct Check {
     pub nic: Option<(String, String)>,
     pub passed: Vec<Passed>,
     pub usb: Vec<UsbWanted>,
+    /// Each `[[storage]]` data disk and what the storage phase would do with it.
+    pub storages: Vec<String>,
     /// Each ssh key of the answer: where it is, and its fingerprint and comment.
     pub keys: Vec<(String, String)>,
     pub problems: Vec<String>,
@@ -1040,11 +1059,60 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> Check {
         });
     }
 
+    // [[storage]] data disks: here, not the install's, not in use, empty or to be wiped
+    // (the storage phase's own checks, `phases::storage::find_disk`).
+    let mut storages = Vec::new();
+    for def in &a.storages {
+        let crate::answer::StorageKind::Disks { disks, wipe, .. } = &def.kind else {
+            continue;
+        };
+        for d in disks {
+            let (line, unsafe_) = match crate::phases::storage::find_disk(host, d) {
+                Ok(None) => ("not here".to_string(), true),
+                Ok(Some(f)) if erased.iter().any(|e| e.name == f.name) => {
+                    (format!("/dev/{}: the install takes it", f.name), true)
+                }
+                Ok(Some(f)) if !f.in_use.is_empty() => (
+                    format!(
+                        "/dev/{}: in use, never taken: {}",
+                        f.name,
+                        f.in_use.join("; ")
+                    ),
+                    true,
+                ),
+                Ok(Some(f)) if !f.data.is_empty() && !wipe => (
+                    format!(
+                        "/dev/{}: holds data ({}); `wipe = true` erases it",
+                        f.name,
+                        f.data.join(", ")
+                    ),
+                    true,
+                ),
+                Ok(Some(f)) if !f.data.is_empty() => (
+                    format!(
+                        "/dev/{}: ERASED (wipe = true): {}",
+                        f.name,
+                        f.data.join(", ")
+                    ),
+                    false,
+                ),
+                Ok(Some(f)) => (format!("/dev/{}: empty", f.name), false),
+                Err(e) => (e.to_string(), true),
+            };
+            let text = format!("storage {} ({}): {d}: {line}", def.id, def.type_name());
+            if unsafe_ {
+                problems.push(text.clone());
+            }
+            storages.push(text);
+        }
+    }
+
     Check {
         erased,
         nic,
         passed,
         usb,
+        storages,
         keys: crate::sshkey::of_answer(a),
         problems,
     }
@@ -1105,6 +1173,9 @@ impl Check {
                     None => "NOT PLUGGED IN here".into(),
                 }
             ));
+        }
+        for st in &self.storages {
+            o.push_str(&format!("{st}\n"));
         }
         for (at, k) in &self.keys {
             o.push_str(&format!("ssh key {at}: {}\n", crate::sshkey::describe(k)));
@@ -1187,13 +1258,14 @@ impl Check {
         let list = |v: &[String]| format!("[{}]", v.join(", "));
         format!(
             "{{\n  \"verdict\": {},\n  \"problems\": {},\n  \"erased\": {},\n  \"management_nic\": {},\n  \
-             \"passed_through\": {},\n  \"usb\": {},\n  \"ssh_keys\": {}\n}}\n",
+             \"passed_through\": {},\n  \"usb\": {},\n  \"storages\": {},\n  \"ssh_keys\": {}\n}}\n",
             js(if self.ok() { "safe" } else { "unsafe" }),
             js_list(&self.problems),
             list(&erased),
             nic,
             list(&passed),
             list(&usb),
+            js_list(&self.storages),
             list(&keys)
         )
     }

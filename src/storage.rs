@@ -24,6 +24,9 @@ pub struct Storage {
     pub disabled: bool,
     /// The directory of a file-based storage (`path`), where its `snippets/` live.
     pub path: Option<String>,
+    /// Every `key value` line of the section as written (`content` and `disable` too),
+    /// for the storage phase to compare an answer's `[[storage]]` with.
+    pub opts: Vec<(String, String)>,
 }
 
 impl Storage {
@@ -88,6 +91,7 @@ pub fn parse(text: &str) -> Vec<Storage> {
                     content: Vec::new(),
                     disabled: false,
                     path: None,
+                    opts: Vec::new(),
                 });
             }
             continue;
@@ -96,6 +100,7 @@ pub fn parse(text: &str) -> Vec<Storage> {
         let (key, value) = trimmed
             .split_once(char::is_whitespace)
             .map_or((trimmed, ""), |(k, v)| (k, v.trim()));
+        s.opts.push((key.to_string(), value.to_string()));
         match key {
             "content" => {
                 content = Some(
@@ -127,6 +132,7 @@ pub fn parse(text: &str) -> Vec<Storage> {
                     .to_vec(),
                 disabled: false,
                 path: Some("/var/lib/vz".into()),
+                opts: Vec::new(),
             },
         );
     }

@@ -90,6 +90,16 @@ fn put_back_secrets(printed: &mut toml::Table, original: &toml::Table) {
                     put_back_secrets(t, o);
                 }
             }
+            // Arrays of tables (`[[storage]]`), entry by entry in file order.
+            toml::Value::Array(a) => {
+                if let Some(toml::Value::Array(o)) = original.get(k) {
+                    for (p, o) in a.iter_mut().zip(o) {
+                        if let (toml::Value::Table(p), toml::Value::Table(o)) = (p, o) {
+                            put_back_secrets(p, o);
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -92,30 +92,7 @@ fn the_smtp_password_stays_in_the_priv_file() {
             "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\""
         )
     );
-    let dir = scratch("backup-secrets");
-    let f = dir.join("answer.toml");
-    fs::write(&f, &text).unwrap();
-    let root = dir.join("root");
-    copy_tree(&manifest().join("tests/roots/pve9"), &root);
-    let (a, r) = (f.to_str().unwrap(), root.to_str().unwrap());
-    let mut outs = Vec::new();
-    for args in [
-        vec!["validate", "--print", a],
-        vec!["plan", a, "--root", r],
-        vec!["apply", a, "--root", r],
-        vec!["apply", a, "--root", r],
-        vec!["status", "--root", r],
-        vec!["status", "--json", "--root", r],
-    ] {
-        let o = agent(&args, "trace");
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{args:?}\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        outs.push(o);
-    }
+    let (root, outs) = every_command_at_trace("backup-secrets", &text);
     let privf = root.join("etc/pve/priv/notifications.cfg");
     // The positive control: the search finds it where it must be.
     let p = fs::read_to_string(&privf).unwrap();

@@ -1704,7 +1704,7 @@ fn ssh_keys_with_non_characters_or_controls_are_refused() {
 
 /// Each secret an answer can hold, by the name the README and `image --inspect` give it,
 /// with a value found nowhere else.
-const SECRET_VALUES: [(&str, &str); 5] = [
+const SECRET_VALUES: [(&str, &str); 7] = [
     ("installer.global.root-password", "Pw-r00t-4c8e1f27"),
     ("installer.global.subscription-key", "pve4c-a1b2c3d4e5"),
     (
@@ -1716,6 +1716,11 @@ const SECRET_VALUES: [(&str, &str); 5] = [
         "https://ntfy.example.org/topic-s3cr3t-5f2a",
     ),
     ("notify.smtp.password", "smtp-s3cr3t-7b1d0c"),
+    ("storage[].password", "smb-s3cr3t-3e9a41"),
+    (
+        "storage[].encryption-key",
+        "{\"kdf\": null, \"data\": \"a2V5LXMzY3IzdC04ZDI=\"}",
+    ),
 ];
 
 /// The README's table under "Where each secret lives": each secret's name and the files
@@ -1758,7 +1763,11 @@ fn the_stick_and_hook_are_private_and_their_secrets_named_as_the_readme_says() {
     let answer = format!(
         "{}\n[installer.post-installation-webhook]\nurl = \"https://hooks.example.org/done\"\n\
          auth-token = \"{}\"\n\n[notify]\nwebhook = \"{}\"\n\n[notify.smtp]\n\
-         server = \"smtp.example.org\"\nusername = \"ops\"\npassword = \"{}\"\nfrom = \"pve@example.org\"\n",
+         server = \"smtp.example.org\"\nusername = \"ops\"\npassword = \"{}\"\nfrom = \"pve@example.org\"\n\n\
+         [[storage]]\nid = \"smb\"\ntype = \"cifs\"\nserver = \"nas.example.org\"\nshare = \"pve\"\n\
+         username = \"pve\"\npassword = \"{}\"\n\n\
+         [[storage]]\nid = \"pbs\"\ntype = \"pbs\"\nserver = \"pbs.example.org\"\ndatastore = \"s1\"\n\
+         username = \"backup@pbs\"\npassword = \"pw-not-checked\"\nencryption-key = '{}'\n",
         installer_tables(&format!(
             "root-password = \"{}\"\nsubscription-key = \"{}\"",
             value("installer.global.root-password"),
@@ -1767,6 +1776,8 @@ fn the_stick_and_hook_are_private_and_their_secrets_named_as_the_readme_says() {
         value("installer.post-installation-webhook.auth-token"),
         value("notify.webhook"),
         value("notify.smtp.password"),
+        value("storage[].password"),
+        value("storage[].encryption-key"),
     );
     // The hook as `image` and `hook` build it, around a stand-in for the agent (a debug
     // build is far over 1 MiB).

@@ -30,6 +30,8 @@ fn lists_what_an_answer_names() {
         // is not offered, as the installer does not offer it.
         "nvme0n1   476.9 GiB  Samsung SSD 980 PRO 500GB",
         "ID_SERIAL=Samsung_SSD_980_PRO_500GB_S5GXNF0R654321",
+        // the stable name a [[storage]] takes (udev's <ID_BUS>-<ID_SERIAL>)
+        "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_500GB_S5GXNF0R654321",
         "sda        28.8 GiB  Cruzer Blade, removable",
         // The NIC, its driver and its MAC-based name.
         "enp0s31f6    b4:2e:99:12:34:56  driver e1000e, link up",
@@ -476,4 +478,51 @@ fn check_shows_each_ssh_keys_fingerprint() {
         )),
         "{out}"
     );
+}
+
+/// `probe --check` judges `[[storage]]` data disks as the storage phase will (issue 34):
+/// on the PVE 9 tree with the data disks of `tests/fixtures/storage-*` — the installer's
+/// disk (erased by the install, and held by LVM) refused even with `wipe`, a disk with an
+/// NTFS partition refused without `wipe` and shown as erased with it, a missing one named.
+#[test]
+fn check_judges_storage_data_disks() {
+    let root = scratch("probe-storage-disks").join("root");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    copy_tree(
+        &manifest().join("tests/fixtures/storage-disk-refused/overlay"),
+        &root,
+    );
+    let run = |case: &str| {
+        let answer = manifest().join(format!("tests/fixtures/{case}/answer.toml"));
+        let o = agent(
+            &[
+                "probe",
+                "--check",
+                answer.to_str().unwrap(),
+                "--root",
+                root.to_str().unwrap(),
+            ],
+            "warn",
+        );
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("storage-disk-refused");
+    assert_eq!(code, Some(1), "{out}");
+    for want in [
+        "storage grab (lvmthin): /dev/disk/by-id/ata-Samsung_SSD_870_EVO_500GB_S6PXNS0T100001: /dev/sda: the install takes it",
+        "storage archive (dir): /dev/disk/by-id/ata-WDC_WD40EFRX-68N32N0_WD-WCC7K2222222: /dev/sdc: holds data (a gpt partition table, partition sdc1 (ntfs)); `wipe = true` erases it",
+        "storage gone (dir): /dev/disk/by-id/ata-NOT_HERE_123: not here",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    let (code, out) = run("storage-data-disks");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("/dev/sdc: ERASED (wipe = true): a gpt partition table"),
+        "{out}"
+    );
+    assert!(out.contains("/dev/sdb: empty"), "{out}");
 }

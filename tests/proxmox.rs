@@ -25,7 +25,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -75,9 +75,21 @@ fn text(o: &Output) -> String {
 
 /// `check.pl KIND ARGS`: exit 0 accepted, 1 refused (reasons on stdout), 2 the checker broke.
 fn perl(t: &Tools, args: &[&dyn AsRef<std::ffi::OsStr>]) -> (bool, String) {
+    perl_env(t, &[], args)
+}
+
+/// [`perl`] with more environment (`PVEFB_STORAGE_OUT`).
+fn perl_env(
+    t: &Tools,
+    env: &[(&str, &Path)],
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+) -> (bool, String) {
     assert!(t.check_pl.exists(), "{} is missing", t.check_pl.display());
     let mut c = Command::new("perl");
     c.arg(&t.check_pl).env("PVEFB_HARNESS", &t.harness);
+    for (k, v) in env {
+        c.env(k, v);
+    }
     for a in args {
         c.arg(a);
     }
@@ -241,11 +253,24 @@ fn notifications_cfg_is_read_by_proxmox_notify() {
     );
 }
 
-/// `qm`/`pvesm` command lines of a commands log.
-fn pve_commands(log: &str) -> Vec<String> {
+/// `qm`/`pvesm`/`pvesh` command lines of a commands log. A file a command reads (pvesm's
+/// `--encryption-key FILE`: PVE::CLI::pvesm `param_mapping` reads the file) is taken from
+/// the fixture's tree, where the run wrote it.
+fn pve_commands(log: &str, root: &Path) -> Vec<String> {
+    let key = " --encryption-key /etc/pve/";
     log.lines()
-        .filter(|l| l.starts_with("qm ") || l.starts_with("pvesm "))
-        .map(str::to_string)
+        .filter(|l| l.starts_with("qm ") || l.starts_with("pvesm ") || l.starts_with("pvesh "))
+        .map(|l| match l.split_once(key) {
+            Some((a, b)) => {
+                let (path, rest) = b.split_once(' ').unwrap_or((b, ""));
+                let file = root.join("etc/pve").join(path);
+                format!(
+                    "{a} --encryption-key '{}' {rest}",
+                    file.display().to_string().replace('\'', "'\\''")
+                )
+            }
+            None => l.to_string(),
+        })
         .collect()
 }
 
@@ -256,7 +281,7 @@ fn qm_and_pvesm_command_lines_pass_their_api_schemas() {
     };
     let mut lines: Vec<(String, String)> = Vec::new();
     for (name, root) in applied() {
-        for l in pve_commands(&commands_log(root)) {
+        for l in pve_commands(&commands_log(root), root) {
             lines.push((name.clone(), l));
         }
     }
@@ -298,11 +323,71 @@ fn storage_cfg_after_pvesm_is_read_by_pve_storage() {
         |name, root| {
             let cfg = root.join("etc/pve/storage.cfg");
             let cmds = scratch(&format!("proxmox-storage-{name}")).join("commands");
-            fs::write(&cmds, pve_commands(&commands_log(root)).join("\n") + "\n").unwrap();
+            fs::write(
+                &cmds,
+                pve_commands(&commands_log(root), root).join("\n") + "\n",
+            )
+            .unwrap();
             cfg.exists().then(|| vec![cfg, cmds])
         },
         |args| perl(&t, &[&"storage", &args[0], &args[1]]),
         &[negative("storage.cfg"), negative("empty")],
+    );
+}
+
+/// The secrets of every storage the runs add (`[[storage]]` cifs and pbs) are where
+/// pve-storage's plugins read them, 0600, in their format: storage.cfg as pve-storage has it
+/// after the run's pvesm lines, then each plugin's own file names (check.pl `privfiles`).
+#[test]
+fn storage_secrets_are_where_pve_storage_reads_them() {
+    let Some(t) = tools("storage secrets") else {
+        return;
+    };
+    let after = |name: &str, root: &Path| {
+        let dir = scratch(&format!("proxmox-privfiles-{name}"));
+        let cmds = dir.join("commands");
+        fs::write(
+            &cmds,
+            pve_commands(&commands_log(root), root).join("\n") + "\n",
+        )
+        .unwrap();
+        let out = dir.join("storage.cfg");
+        let (ok, why) = perl_env(
+            &t,
+            &[("PVEFB_STORAGE_OUT", &out)],
+            &[&"storage", &root.join("etc/pve/storage.cfg"), &cmds],
+        );
+        assert!(ok, "{name}: storage.cfg refused: {why}");
+        out
+    };
+    each_root(
+        "storage secret files (pve-storage)",
+        1,
+        |name, root| {
+            // Every run that adds or already has a cifs or pbs storage.
+            let log = commands_log(root);
+            let cfg = fs::read_to_string(root.join("etc/pve/storage.cfg")).unwrap_or_default();
+            let secret_kinds = log
+                .lines()
+                .any(|l| l.starts_with("pvesm add cifs") || l.starts_with("pvesm add pbs"))
+                || cfg
+                    .lines()
+                    .any(|l| l.starts_with("cifs:") || l.starts_with("pbs:"));
+            secret_kinds.then(|| vec![after(name, root), root.clone()])
+        },
+        |args| perl(&t, &[&"privfiles", &args[0], &args[1]]),
+        // storage-network's storages against a tree without their files
+        &[
+            after(
+                "negative",
+                &applied()
+                    .iter()
+                    .find(|(n, _)| n == "storage-network")
+                    .unwrap()
+                    .1,
+            ),
+            negative("empty-root"),
+        ],
     );
 }
 

@@ -61,6 +61,110 @@ pub struct Answer {
     pub vms: Vec<VmCfg>,
     pub notify: Option<Notify>,
     pub backup: Option<Backup>,
+    /// `[[storage]]`, in file order: what the `storage` phase adds to storage.cfg.
+    pub storages: Vec<StorageDef>,
+}
+
+/// `[[storage]]`: one storage of `/etc/pve/storage.cfg`, added with `pvesm add` (network
+/// storages) or Proxmox's disk API (data disks) by the `storage` phase. Types and options
+/// are pve-storage's (`src/PVE/Storage/*Plugin.pm`).
+#[derive(Debug, Clone)]
+pub struct StorageDef {
+    /// A `pve-storage-id` (pve-common `PVE/JSONSchema.pm`, `parse_id`).
+    pub id: String,
+    /// The content types, as the answer gives them or the plugin's default when it does
+    /// not (each plugin's `plugindata`).
+    pub content: Vec<String>,
+    pub kind: StorageKind,
+}
+
+impl StorageDef {
+    /// The storage's type in storage.cfg (`nfs: ID`, ...).
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            StorageKind::Nfs { .. } => "nfs",
+            StorageKind::Cifs { .. } => "cifs",
+            StorageKind::Pbs { .. } => "pbs",
+            StorageKind::Disks { kind, .. } => kind.type_name(),
+        }
+    }
+
+    /// Whether it holds `content` (`images`, `backup`, ...).
+    pub fn holds(&self, content: &str) -> bool {
+        self.content.iter().any(|c| c == content)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum StorageKind {
+    /// pve-storage `NFSPlugin.pm`.
+    Nfs {
+        server: String,
+        export: String,
+        /// The mount point; `None`: pve-storage's `/mnt/pve/<id>`.
+        path: Option<String>,
+        /// NFS mount options (`vers=4.2`), one word.
+        options: Option<String>,
+    },
+    /// pve-storage `CIFSPlugin.pm`.
+    Cifs {
+        server: String,
+        share: String,
+        path: Option<String>,
+        subdir: Option<String>,
+        domain: Option<String>,
+        username: Option<String>,
+        /// Only ever in `/etc/pve/priv/storage/<id>.pw`.
+        password: Option<Secret>,
+        smbversion: Option<&'static str>,
+        options: Option<String>,
+    },
+    /// pve-storage `PBSPlugin.pm`: a Proxmox Backup Server datastore.
+    Pbs {
+        server: String,
+        datastore: String,
+        /// `user@realm` or an API token `user@realm!name`.
+        username: String,
+        /// The password or the token's secret: only in `/etc/pve/priv/storage/<id>.pw`.
+        password: Secret,
+        fingerprint: Option<String>,
+        namespace: Option<String>,
+        port: Option<u16>,
+        /// The client-side encryption key (JSON, as `proxmox-backup-client key create`
+        /// writes it): only in `/etc/pve/priv/storage/<id>.enc`.
+        encryption_key: Option<Secret>,
+    },
+    /// A data disk (or several, for ZFS) made into a storage, as the web UI's Node →
+    /// Disks does (pve-storage `src/PVE/API2/Disks/{Directory,LVMThin,ZFS}.pm`).
+    Disks {
+        kind: DiskKind,
+        /// `/dev/disk/by-id/...` paths.
+        disks: Vec<String>,
+        /// The disks may hold data, which is erased.
+        wipe: bool,
+        /// ZFS only: `single`, `mirror`, `raid10`, `raidz`, `raidz2`, `raidz3`.
+        raid: Option<&'static str>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskKind {
+    /// A directory storage on a new ext4 file system, mounted at `/mnt/pve/<id>`.
+    Dir,
+    /// An LVM-thin pool in a new volume group, both named `<id>`.
+    LvmThin,
+    /// A ZFS pool named `<id>`.
+    ZfsPool,
+}
+
+impl DiskKind {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            DiskKind::Dir => "dir",
+            DiskKind::LvmThin => "lvmthin",
+            DiskKind::ZfsPool => "zfspool",
+        }
+    }
 }
 
 /// `[notify]`: where the agent says how it ended.

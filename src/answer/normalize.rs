@@ -258,6 +258,17 @@ pub fn normalized(a: &Answer) -> String {
             Value::Array(a.vms.iter().map(|v| Value::Table(vm_table(v))).collect()),
         );
     }
+    if !a.storages.is_empty() {
+        root.insert(
+            "storage".into(),
+            Value::Array(
+                a.storages
+                    .iter()
+                    .map(|d| Value::Table(storage_table(d)))
+                    .collect(),
+            ),
+        );
+    }
     let mut out = toml::to_string(&root).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     // Derived values are not keys of the answer: a comment keeps the output an answer file.
     if let Some(h) = &a.haos {
@@ -323,6 +334,86 @@ fn vm_table(v: &VmCfg) -> Table {
         c.insert("ssh-keys".into(), strs(&ci.ssh_keys));
         c.insert("packages".into(), strs(&ci.packages));
         t.insert("cloud-init".into(), Value::Table(c));
+    }
+    t
+}
+
+/// One `[[storage]]` with its defaults (the plugin's content) filled in, secrets redacted.
+fn storage_table(d: &StorageDef) -> Table {
+    let mut t = Table::new();
+    t.insert("id".into(), s(&d.id));
+    t.insert("type".into(), s(d.type_name()));
+    t.insert("content".into(), strs(&d.content));
+    let opt = |t: &mut Table, k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            t.insert(k.into(), s(v));
+        }
+    };
+    match &d.kind {
+        StorageKind::Nfs {
+            server,
+            export,
+            path,
+            options,
+        } => {
+            t.insert("server".into(), s(server));
+            t.insert("export".into(), s(export));
+            opt(&mut t, "path", path);
+            opt(&mut t, "options", options);
+        }
+        StorageKind::Cifs {
+            server,
+            share,
+            path,
+            subdir,
+            domain,
+            username,
+            password,
+            smbversion,
+            options,
+        } => {
+            t.insert("server".into(), s(server));
+            t.insert("share".into(), s(share));
+            opt(&mut t, "path", path);
+            opt(&mut t, "subdir", subdir);
+            opt(&mut t, "domain", domain);
+            opt(&mut t, "username", username);
+            if password.is_some() {
+                t.insert("password".into(), s(REDACTED));
+            }
+            opt(&mut t, "smbversion", &smbversion.map(String::from));
+            opt(&mut t, "options", options);
+        }
+        StorageKind::Pbs {
+            server,
+            datastore,
+            username,
+            password: _,
+            fingerprint,
+            namespace,
+            port,
+            encryption_key,
+        } => {
+            t.insert("server".into(), s(server));
+            t.insert("datastore".into(), s(datastore));
+            t.insert("username".into(), s(username));
+            t.insert("password".into(), s(REDACTED));
+            opt(&mut t, "fingerprint", fingerprint);
+            opt(&mut t, "namespace", namespace);
+            if let Some(p) = port {
+                t.insert("port".into(), Value::Integer((*p).into()));
+            }
+            if encryption_key.is_some() {
+                t.insert("encryption-key".into(), s(REDACTED));
+            }
+        }
+        StorageKind::Disks {
+            disks, wipe, raid, ..
+        } => {
+            t.insert("disks".into(), strs(disks));
+            t.insert("wipe".into(), Value::Boolean(*wipe));
+            opt(&mut t, "raid", &raid.map(String::from));
+        }
     }
     t
 }

@@ -26,6 +26,22 @@ pub struct Checker {
     /// Reading the copy installed on the host, from which the root password was left out
     /// on purpose (the installer has used it; the agent never needs it).
     pub installed: bool,
+    /// Every storage a table names (`[haos]`, `[[vm]]`, `[backup]`), for the rule that it
+    /// exists and holds what goes there (`schema/storage.rs`, `check_uses`).
+    pub storage_uses: Vec<StorageUse>,
+    /// `[installer.disk-setup] filter.ID_SERIAL`, the glob the install picks its disks by,
+    /// for the rule that a `[[storage]]` disk is not one of them.
+    pub install_serial_glob: Option<String>,
+}
+
+/// A storage named by a key, and the content it must hold there.
+#[derive(Clone, Debug)]
+pub struct StorageUse {
+    pub key: String,
+    pub id: String,
+    pub span: Range<usize>,
+    /// `images` (a VM's disks) or `backup`.
+    pub content: &'static str,
 }
 
 impl Checker {

@@ -509,13 +509,15 @@ fn say(out: &mut String, line: &str) {
 
 /// The keys whose values are secrets (as `validate --print` redacts them), by their names
 /// in our answer.
-const SECRETS: [&str; 6] = [
+const SECRETS: [&str; 8] = [
     "installer.global.root-password",
     "installer.global.root-password-hashed",
     "installer.global.subscription-key",
     "installer.post-installation-webhook.auth-token",
     "notify.webhook",
     "notify.smtp.password",
+    "storage[].password",
+    "storage[].encryption-key",
 ];
 
 /// Which secrets a stick carries, in which file, by name (never a value): Proxmox's
@@ -534,6 +536,15 @@ pub fn carried_secrets(answer: Option<&str>, hook_answer: Option<&str>) -> Strin
     };
     fn has(t: &toml::Table, path: &str) -> bool {
         match path.split_once('.') {
+            // `NAME[]`: any table of the array `[[NAME]]`.
+            Some((first, rest)) if first.ends_with("[]") => t
+                .get(first.trim_end_matches("[]"))
+                .and_then(toml::Value::as_array)
+                .is_some_and(|a| {
+                    a.iter()
+                        .filter_map(toml::Value::as_table)
+                        .any(|sub| has(sub, rest))
+                }),
             Some((first, rest)) => t
                 .get(first)
                 .and_then(toml::Value::as_table)

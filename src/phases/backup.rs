@@ -29,7 +29,7 @@
 //!   `create_job`; the scheduler makes the job's state file itself for a job it finds
 //!   without one: `PVE/Jobs.pm` `synchronize_job_states_with_config`).
 
-use crate::answer::{Backup, BackupGuests, Smtp};
+use crate::answer::{Backup, BackupGuests, Smtp, StorageKind};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
 use crate::phases::{Cx, Phase, owned_header};
@@ -85,7 +85,7 @@ impl Phase for BackupPhase {
         let smtp = cx.answer.notify.as_ref().and_then(|n| n.smtp.clone());
         let backup = cx.answer.backup.clone();
         // Every check first: nothing is written when one fails.
-        let dump_dir = match &backup {
+        let found = match &backup {
             Some(b) => Some(check_storage(cx, b)?),
             None => None,
         };
@@ -103,10 +103,16 @@ impl Phase for BackupPhase {
                 edit(cx, NOTIFICATIONS_PRIV, &[("smtp", None)], PRIV_MODE)?;
             }
         }
-        match (&backup, dump_dir) {
-            (Some(b), Some(dir)) => {
-                job(cx, b)?;
-                host_config(cx, dir.as_deref(), Some(b))?;
+        match (&backup, found) {
+            (Some(b), Some(found)) => {
+                job(cx, b, found.waiting.is_none())?;
+                if let Some(why) = &found.waiting {
+                    cx.results.push(format!(
+                        "backup job {JOB_ID} written disabled: {why}; the next run (`pve-firstboot \
+                         reset && pve-firstboot run`) enables it once the storage answers"
+                    ));
+                }
+                host_config(cx, found.dir.as_deref(), Some(b))?;
             }
             _ => {
                 edit_id(cx, JOBS_CFG, "vzdump", JOB_ID, None, PMXCFS_MODE)?;
@@ -163,11 +169,73 @@ impl Phase for BackupPhase {
     }
 }
 
+/// The backup storage as the phase finds it: the archives' directory (`host-config`), and
+/// why the job must wait, disabled, for a storage of the answer that is not there yet.
+struct Found {
+    dir: Option<String>,
+    waiting: Option<String>,
+}
+
 /// The storage must be there, enabled, and hold `backup` content; with `host-config` it
-/// must also be a directory the archives can go to. Returns the archives' directory
-/// (`<path>/pve-host-config`, see `src/hostarchive.rs`).
-fn check_storage(cx: &Cx, b: &Backup) -> Result<Option<String>> {
+/// must also be a directory the archives can go to (`<path>/pve-host-config`, see
+/// `src/hostarchive.rs`). A `[[storage]]` of the answer that is missing or disabled (its
+/// server did not answer when the storage phase added it) is not refused: the job is
+/// written disabled, so that the host is never left without it, and the next run enables
+/// it once the storage answers.
+fn check_storage(cx: &Cx, b: &Backup) -> Result<Found> {
     let all = storage::read(cx.host)?;
+    if let Some(def) = cx.answer.storages.iter().find(|d| d.id == b.storage) {
+        let on_host = all.iter().find(|s| s.id == b.storage);
+        // Under --root pvesm is only recorded: what the storage phase applied stands for
+        // storage.cfg.
+        let applied = !cx.host.is_live()
+            && cx
+                .recall_of("storage", &format!("applied:{}", def.id))
+                .is_some();
+        let waiting = match on_host {
+            _ if applied => None,
+            Some(s) if s.disabled => Some(format!(
+                "storage \"{}\" is disabled in {} (its server did not answer when the storage phase added it, or an admin disabled it)",
+                s.id,
+                storage::STORAGE_CFG
+            )),
+            Some(_) => None,
+            None => Some(format!(
+                "storage \"{}\" is not in {} yet (see the storage phase)",
+                def.id,
+                storage::STORAGE_CFG
+            )),
+        };
+        if waiting.is_some() || applied {
+            let path = match &def.kind {
+                StorageKind::Nfs { path, .. } | StorageKind::Cifs { path, .. } => Some(
+                    path.clone()
+                        .unwrap_or_else(|| format!("/mnt/pve/{}", def.id)),
+                ),
+                StorageKind::Disks {
+                    kind: crate::answer::DiskKind::Dir,
+                    ..
+                } => Some(format!("/mnt/pve/{}", def.id)),
+                _ => None,
+            };
+            let dir = match (b.host_config, path) {
+                (false, _) => None,
+                (true, Some(p)) => Some(format!(
+                    "{}/{}",
+                    p.trim_end_matches('/'),
+                    crate::hostarchive::DIR_NAME
+                )),
+                (true, None) => {
+                    return Err(Error::msg(format!(
+                        "backup.host-config: storage \"{}\" ({}) is not a directory the host's archive can be written to; use a directory storage such as \"local\"",
+                        def.id,
+                        def.type_name()
+                    )));
+                }
+            };
+            return Ok(Found { dir, waiting });
+        }
+    }
     let names = || {
         let v: Vec<&str> = all
             .iter()
@@ -201,10 +269,16 @@ fn check_storage(cx: &Cx, b: &Backup) -> Result<Option<String>> {
         )));
     }
     if !b.host_config {
-        return Ok(None);
+        return Ok(Found {
+            dir: None,
+            waiting: None,
+        });
     }
     match &s.path {
-        Some(_) => Ok(Some(crate::hostarchive::dir_for(cx.host, b)?)),
+        Some(_) => Ok(Found {
+            dir: Some(crate::hostarchive::dir_for(cx.host, b)?),
+            waiting: None,
+        }),
         None => Err(Error::msg(format!(
             "backup.host-config: storage \"{}\" ({}) is not a directory the host's archive can be written to; use a directory storage such as \"local\"",
             s.id, s.kind
@@ -465,7 +539,7 @@ pub fn prune_backups(b: &Backup) -> Option<String> {
     (!keep.is_empty()).then(|| keep.join(","))
 }
 
-fn job(cx: &mut Cx, b: &Backup) -> Result<()> {
+fn job(cx: &mut Cx, b: &Backup, enabled: bool) -> Result<()> {
     // The properties the web UI's backup job dialog sends (pve-manager
     // `PVE/API2/Backup.pm` `create_job`, `PVE/VZDump.pm` options). A section's lines are
     // read as a set of keys, so their order carries no meaning: ours puts `schedule`
@@ -485,7 +559,8 @@ fn job(cx: &mut Cx, b: &Backup) -> Result<()> {
         props.push(("all", "1".into()));
     }
     props.push(("compress", b.compress.to_string()));
-    props.push(("enabled", "1".into()));
+    // Disabled while its storage is not there yet (`check_storage`).
+    props.push(("enabled", if enabled { "1" } else { "0" }.into()));
     props.push(("mode", b.mode.to_string()));
     props.push(("notes-template", "{{guestname}}".into()));
     props.push(("notification-mode", "notification-system".into()));

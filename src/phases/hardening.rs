@@ -256,18 +256,22 @@ pub(crate) fn wait_for_pmxcfs(cx: &Cx, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn firewall(cx: &mut Cx) -> Result<()> {
-    wait_for_pmxcfs(cx, "the Proxmox firewall is configured")?;
-    let node = match cx.answer.installer.hostname() {
-        Some(h) => h.to_string(),
+/// The node's name in Proxmox (its short host name): the answer's, else `/etc/hostname`'s
+/// (a DHCP install). `what` says what needs it, for the error.
+pub(crate) fn node_name(cx: &Cx, what: &str) -> Result<String> {
+    match cx.answer.installer.hostname() {
+        Some(h) => Ok(h.to_string()),
         None => cx
             .read("/etc/hostname")?
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                Error::msg("reading /etc/hostname: empty; cannot name the node's firewall file")
-            })?,
-    };
+            .ok_or_else(|| Error::msg(format!("reading /etc/hostname: empty; cannot name {what}"))),
+    }
+}
+
+fn firewall(cx: &mut Cx) -> Result<()> {
+    wait_for_pmxcfs(cx, "the Proxmox firewall is configured")?;
+    let node = node_name(cx, "the node's firewall file")?;
     let mut cluster = String::from(
         "# Written by pve-firstboot (hardening phase).\n\
          [OPTIONS]\n\

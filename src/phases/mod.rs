@@ -13,6 +13,7 @@ pub mod hardening;
 pub mod host;
 pub mod network;
 pub mod passthrough;
+pub mod storage;
 pub mod vm;
 pub mod vms;
 
@@ -188,6 +189,11 @@ impl<'a> Cx<'a> {
             self.state.save(self.host)?;
         }
         Ok(())
+    }
+
+    /// A note of another phase (the backup phase asks the storage phase what it added).
+    pub fn recall_of(&self, phase: &str, key: &str) -> Option<&str> {
+        self.state.phase(phase)?.data.get(key).map(String::as_str)
     }
 
     pub fn recall(&self, key: &str) -> Option<&str> {

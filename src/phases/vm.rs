@@ -442,7 +442,7 @@ impl Vm<'_> {
         let vmid = self.vmid.to_string();
         // Before anything is downloaded: a storage that cannot take the disk fails now.
         let storage = storage::choose(
-            &storage::read(cx.host)?,
+            &crate::phases::storage::seen(cx)?,
             self.storage,
             &format!("{}.storage", self.table),
         )?;

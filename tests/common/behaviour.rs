@@ -245,12 +245,61 @@ pub fn storages(root: &Path, commands: &str) -> BTreeMap<String, (BTreeSet<Strin
             _ => {}
         }
     }
+    // pve-storage's defaults where a command names no content: NFSPlugin.pm and
+    // CIFSPlugin.pm `images`, PBSPlugin.pm `backup`; the disk API's `add_storage`
+    // (API2/Disks/Directory.pm, LVMThin.pm, ZFS.pm) its own list.
+    let flag = |w: &[String], f: &str| {
+        w.iter()
+            .position(|x| x == f)
+            .and_then(|i| w.get(i + 1).cloned())
+    };
     for line in commands.lines() {
         let w = words(line);
-        if w.len() >= 5 && w[0] == "pvesm" && w[1] == "set" && w[3] == "--content" {
-            if let Some(s) = out.get_mut(&w[2]) {
-                s.0 = w[4].split(',').map(String::from).collect();
+        let list = |v: &str| v.split(',').map(String::from).collect::<BTreeSet<String>>();
+        match w.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["pvesm", "set", id, rest @ ..] => {
+                if let Some(s) = out.get_mut(*id) {
+                    if let Some(c) = flag(&w, "--content") {
+                        s.0 = list(&c);
+                    }
+                    if let Some(d) = flag(&w, "--disable") {
+                        s.1 = d != "0";
+                    }
+                    if rest.contains(&"--delete")
+                        && flag(&w, "--delete")
+                            .is_some_and(|d| d.split(',').any(|x| x == "disable"))
+                    {
+                        s.1 = false;
+                    }
+                }
             }
+            ["pvesm", "add", kind, id, ..] => {
+                let default = match *kind {
+                    "pbs" => "backup",
+                    _ => "images",
+                };
+                let content = flag(&w, "--content").unwrap_or_else(|| default.to_string());
+                let disabled = flag(&w, "--disable").is_some_and(|d| d != "0");
+                out.insert(id.to_string(), (list(&content), disabled));
+            }
+            ["pvesm", "remove", id] => {
+                out.remove(*id);
+            }
+            ["pvesh", "create", api, ..]
+                if api.starts_with("/nodes/") && api.contains("/disks/") =>
+            {
+                if let (Some(id), Some("1")) =
+                    (flag(&w, "--name"), flag(&w, "--add_storage").as_deref())
+                {
+                    let content = if api.ends_with("/directory") {
+                        "rootdir,images,iso,backup,vztmpl,snippets"
+                    } else {
+                        "rootdir,images"
+                    };
+                    out.insert(id, (list(content), false));
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -473,10 +522,19 @@ pub fn backup_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<S
             values(job, "storage")
         ));
     }
+    // A job whose storage is missing or disabled (a NAS that did not answer) is written
+    // disabled, and enabled exactly when the storage is there and takes backups.
+    let enabled = values(job, "enabled") != ["0"];
     match storages(root, commands).get(storage) {
-        Some((content, false)) if content.contains("backup") => {}
+        Some((content, false)) if content.contains("backup") && enabled => {}
+        Some((_, true)) | None if !enabled => {}
         other => bad.push(format!(
-            "the backup job goes to {storage}, which cannot take backups ({other:?})"
+            "the backup job (enabled: {enabled}) goes to {storage}, which {} ({other:?})",
+            if enabled {
+                "cannot take backups"
+            } else {
+                "is there and enabled"
+            }
         )),
     }
     bad

@@ -397,6 +397,40 @@ pub fn agent(args: &[&str], rust_log: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// An answer taken through every command at trace level on a fresh PVE 9 tree, each of
+/// which must exit 0: `validate --print`, `plan`, `apply` twice, `status`, `status --json`.
+/// Returns the tree and every command's output, in that order (for a search for secrets).
+pub fn every_command_at_trace(
+    name: &str,
+    answer: &str,
+) -> (std::path::PathBuf, Vec<std::process::Output>) {
+    let dir = scratch(name);
+    let f = dir.join("answer.toml");
+    std::fs::write(&f, answer).unwrap();
+    let root = dir.join("root");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    let (a, r) = (f.to_str().unwrap(), root.to_str().unwrap());
+    let mut outs = Vec::new();
+    for args in [
+        vec!["validate", "--print", a],
+        vec!["plan", a, "--root", r],
+        vec!["apply", a, "--root", r],
+        vec!["apply", a, "--root", r],
+        vec!["status", "--root", r],
+        vec!["status", "--json", "--root", r],
+    ] {
+        let o = agent(&args, "trace");
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{args:?}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        outs.push(o);
+    }
+    (root, outs)
+}
+
 /// A checksum for tests that need a pinned `[haos]` (the SHA-256 of the synthetic image
 /// several fixtures use).
 pub const TEST_HAOS_SHA256: &str =

@@ -1,9 +1,9 @@
 //! `[backup]`: a vzdump job for the guests, and the host's own configuration archived on
 //! the same schedule (the `backup` phase, `src/phases/backup.rs`).
 
-use super::haos::storage_id_ok;
+use super::storage::storage_id_ok;
 use super::*;
-use crate::answer::reader::{Checker, Sp, Tbl};
+use crate::answer::reader::{Checker, Sp, StorageUse, Tbl};
 use crate::calendar;
 use toml::de::DeValue;
 
@@ -52,6 +52,12 @@ pub(super) fn read_backup(
     );
     let storage = storage.and_then(|s| {
         if storage_id_ok(&s.v) {
+            c.storage_uses.push(StorageUse {
+                key: t.key_path("storage"),
+                id: s.v.clone(),
+                span: s.span.clone(),
+                content: "backup",
+            });
             Some(s.v)
         } else {
             c.error(

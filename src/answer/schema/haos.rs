@@ -1,6 +1,7 @@
 //! `[haos]`: the Home Assistant OS VM.
+use super::storage::storage_id_ok;
 use super::*;
-use crate::answer::reader::{Checker, Tbl};
+use crate::answer::reader::{Checker, StorageUse, Tbl};
 
 pub(super) fn read_haos(
     c: &mut Checker,
@@ -225,41 +226,6 @@ fn usb_host_ok(s: &str) -> bool {
     }
 }
 
-/// Why a fresh install of this filesystem has no storage `id` for VM disks, for the
-/// storages the installer itself names (pve-installer: `Proxmox/Install/StorageConfig.pm`):
-/// ext4/xfs get `local-lvm` (unless the thin pool would be 4 GiB or less, or `maxvz = 0`)
-/// and `local` without `images`; ZFS `local-zfs`, btrfs `local-btrfs`, and `local` without
-/// `images` (disabled on btrfs). Other names may be storages the admin adds; not judged.
-fn installer_lacks(filesystem: &str, id: &str) -> Option<String> {
-    let zfs = filesystem.starts_with("zfs");
-    let btrfs = filesystem.starts_with("btrfs");
-    let lvm = !zfs && !btrfs;
-    let why = match id {
-        "local-lvm" if !lvm => format!(
-            "a {filesystem} install has no local-lvm (it has local-{})",
-            if zfs { "zfs" } else { "btrfs" }
-        ),
-        "local-zfs" if !zfs => {
-            format!("only a ZFS install has local-zfs; this one is {filesystem}")
-        }
-        "local-btrfs" if !btrfs => {
-            format!("only a btrfs install has local-btrfs; this one is {filesystem}")
-        }
-        "local" if !lvm => format!(
-            "the `local` storage of a {filesystem} install holds no VM disks (the phase would \
-             refuse it before the download)"
-        ),
-        "local" => "`local` holds VM disks only where the installer made no thin pool \
-                    (lvm.maxvz = 0, or a small disk); otherwise the phase refuses it before \
-                    the download"
-            .to_string(),
-        _ => return None,
-    };
-    Some(format!(
-        "{why}; leave storage out to take the storage the host really has"
-    ))
-}
-
 /// An image key: an `http(s)://` URL (plain http only when `pinned`) or an absolute path
 /// on the host. `sums` names the checksum keys for the message.
 pub(super) fn image_source(
@@ -300,16 +266,6 @@ pub(super) fn image_source(
     }
 }
 
-/// A Proxmox storage ID (pve-storage `PVE/Storage.pm`, format `pve-storage-id`: a letter,
-/// then letters, digits, `-`, `_`, `.`).
-pub(super) fn storage_id_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-}
-
 /// A `storage` key: a storage ID, warned about where the installer never makes it.
 pub(super) fn read_storage(
     c: &mut Checker,
@@ -324,8 +280,29 @@ pub(super) fn read_storage(
             &t.key_path("storage"),
             format!("\"{}\" is not a Proxmox storage ID", s.v),
         );
-    } else if let Some(why) = installer.and_then(|i| installer_lacks(&i.filesystem, &s.v)) {
-        c.warning(&s.span, &t.key_path("storage"), why);
+    } else {
+        // Whether it exists and holds VM disks: `storage::check_uses`, once every
+        // [[storage]] is read.
+        c.storage_uses.push(StorageUse {
+            key: t.key_path("storage"),
+            id: s.v.clone(),
+            span: s.span.clone(),
+            content: "images",
+        });
+        let lvm = installer.is_some_and(|i| {
+            !i.filesystem.starts_with("zfs") && !i.filesystem.starts_with("btrfs")
+        });
+        if s.v == "local" && lvm {
+            // pve-installer `Proxmox/Install/StorageConfig.pm`: `local` gets `images` only
+            // where no thin pool is made (lvm.maxvz = 0, or a thin pool of 4 GiB or less).
+            c.warning(
+                &s.span,
+                &t.key_path("storage"),
+                "`local` holds VM disks only where the installer made no thin pool \
+                 (lvm.maxvz = 0, or a small disk); otherwise the phase refuses it before the \
+                 download; leave storage out to take the storage the host really has",
+            );
+        }
     }
     Some(s.v)
 }

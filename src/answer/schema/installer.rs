@@ -738,6 +738,11 @@ pub(super) fn read_disk_setup(
     };
     let disks = d.strings(c, "disk-list");
     let filter = d.string_map(c, "filter");
+    c.install_serial_glob = filter
+        .iter()
+        .flatten()
+        .find(|(k, _)| k.v == "ID_SERIAL")
+        .map(|(_, v)| v.v.clone());
     d.one_of(c, "filter-match", &["any", "all"]);
     // Both default to empty; exactly one must be non-empty (proxmox-installer-types
     // answer.rs, DiskSetup::disk_selection: "Need either 'disk-list' or 'filter' set",

@@ -15,6 +15,7 @@ mod installer;
 mod network;
 mod notify;
 mod passthrough;
+mod storage;
 mod vm;
 
 use std::ops::Range;
@@ -69,6 +70,7 @@ pub struct Read {
     pub vms: Vec<VmCfg>,
     pub notify: Option<Notify>,
     pub backup: Option<Backup>,
+    pub storages: Vec<StorageDef>,
     pub sp: Spans,
 }
 
@@ -86,6 +88,7 @@ impl Read {
             vms: self.vms,
             notify: self.notify,
             backup: self.backup,
+            storages: self.storages,
         })
     }
 }
@@ -179,6 +182,10 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         t.finish(c);
         b
     });
+    let storages = storage::read_storages(c, &mut root, installer.as_ref());
+    let uses = std::mem::take(&mut c.storage_uses);
+    let host_config = backup.as_ref().is_some_and(|b| b.host_config);
+    storage::check_uses(c, &uses, &storages, installer.as_ref(), host_config);
     // A table that is there but could not be read must never be dropped in silence (its
     // phase would simply not run): each reader records why, and this says so if one did not.
     for (key, read) in [
@@ -225,6 +232,7 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         vms,
         notify,
         backup,
+        storages,
         sp,
     }
 }

@@ -106,16 +106,11 @@ fn read_smtp(c: &mut Checker, t: &mut Tbl) -> Option<Smtp> {
         // echoed: it is a secret.
         // U+2028/U+2029 too: Unicode's line and paragraph separators end a line for
         // some readers.
-        if p.v.is_empty()
-            || p.v
-                .chars()
-                .any(|ch| ch.is_control() || ch == '\u{2028}' || ch == '\u{2029}')
-            || p.v.trim() != p.v
-        {
+        if !super::storage::secret_line_ok(&p.v) {
             c.error(
                 &p.span,
                 &t.key_path("password"),
-                "empty, with a control character or line separator, or with space at either end (the priv file's line would not hold it)",
+                super::storage::SECRET_LINE,
             );
             ok = false;
         }

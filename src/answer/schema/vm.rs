@@ -3,8 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::haos::{read_storage, read_usb, storage_id_ok};
+use super::haos::{read_storage, read_usb};
 use super::installer::check_ssh_key;
+use super::storage::storage_id_ok;
 use super::*;
 use crate::answer::reader::{Checker, Sp, Tbl};
 

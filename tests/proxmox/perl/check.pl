@@ -6,10 +6,13 @@
 #   perl tests/proxmox/perl/check.pl KIND ARGS...
 #
 #   jobs FILE              /etc/pve/jobs.cfg as pve-manager reads and runs it
-#   storage FILE [CMDS]    /etc/pve/storage.cfg, then every `pvesm set|add` line of CMDS applied
-#                          as pve-storage's API applies it, written back and parsed again
+#   storage FILE [CMDS]    /etc/pve/storage.cfg, then every `pvesm set|add|remove` line and
+#                          every `pvesh` disk API line of CMDS applied as pve-storage's API
+#                          applies it, written back and parsed again
 #                          (the result goes to $PVEFB_STORAGE_OUT when that is set)
 #   commands FILE          batch: one shell-quoted qm/pvesm command line per line
+#   privfiles CFG ROOT     the secret files pve-storage reads for each storage of CFG, under
+#                          ROOT: where its plugins look for them, 0600, in their format
 #   firewall DIR           DIR/cluster.fw and/or DIR/host.fw as pve-firewall reads them
 #   schedules FILE         batch: one JSON string per line, format 'pve-calendar-event'
 #
@@ -284,6 +287,19 @@ sub resolve_cli_command {
 # PVE::RESTHandler::cli_handler (PVE::JSONSchema::get_options with the command's argument names,
 # fixed parameters and file/password mappings, then handle's validation), with the judges.
 # Returns the reasons it was refused (none = accepted).
+# A recorded line whose secret went to the program's stdin ends with the comment
+# "# N bytes on stdin, not recorded": the run is judged with N bytes of a stand-in on stdin, so
+# that an interactive parameter (pvesm's --password: PVE::CLI::pvesm param_mapping, read by
+# PVE::PTY::read_password when stdin is no terminal) gets its line as on the host.
+sub with_recorded_stdin {
+    my ($line, $code) = @_;
+    my ($n) = $line =~ /#\s*(\d+) bytes on stdin/;
+    return $code->() if !defined($n);
+    my $data = $n > 0 ? ('x' x ($n - 1)) . "\n" : '';
+    open(local *STDIN, '<', \$data) or checker_failure("cannot open a stand-in stdin: $!");
+    return $code->();
+}
+
 sub run_cli {
     my ($cli_class, $exe, $argv, $judges, $others_ok) = @_;
 
@@ -467,8 +483,13 @@ sub check_storage {
                     if $line =~ /^\s*pvesm\s/;
                 next;
             }
-            next if @$words < 2 || $words->[0] ne 'pvesm' || $words->[1] !~ /^(?:set|add)$/;
-            push @refused, map { "commands line $n ($line): $_" } apply_pvesm($cfg, $words);
+            if (@$words >= 2 && $words->[0] eq 'pvesh') {
+                push @refused, map { "commands line $n ($line): $_" } apply_pvesh($cfg, $words);
+                next;
+            }
+            next if @$words < 2 || $words->[0] ne 'pvesm' || $words->[1] !~ /^(?:set|add|remove)$/;
+            push @refused, map { "commands line $n ($line): $_" }
+                with_recorded_stdin($line, sub { apply_pvesm($cfg, $words) });
         }
     }
 
@@ -531,6 +552,13 @@ sub apply_pvesm {
             $scfg->{$_} = $opts->{$_} for keys %$opts;
             return { storage => $storeid, type => $type };
         },
+        'PVE::API2::Storage::Config::delete' => sub {
+            my ($param) = @_;
+            my $storeid = PVE::Tools::extract_param($param, 'storage');
+            PVE::Storage::storage_config($cfg, $storeid); # dies if there is none
+            delete $cfg->{ids}->{$storeid};
+            return undef;
+        },
         'PVE::API2::Storage::Config::create' => sub {
             my ($param) = @_;
             my $type = PVE::Tools::extract_param($param, 'type');
@@ -587,11 +615,77 @@ sub judge_qemu_config {
 
 my %CLI_CLASS = (qm => 'PVE::CLI::qm', pvesm => 'PVE::CLI::pvesm');
 
+# pvesh on Proxmox's disk API, as the web UI's Node -> Disks calls it: the API method (pve-storage
+# PVE/API2/Disks/{LVMThin,Directory,ZFS}.pm `create`, PVE/API2/Disks.pm `wipe_disk`), whose
+# parameter schema judges the line (PVE::JSONSchema::validate, as PVE::RESTHandler does before
+# a method runs; the path's node is the `node` parameter). Returns the method's parameters.
+my %DISK_API = (
+    'create lvmthin' => ['PVE::API2::Disks::LVMThin', 'create'],
+    'create directory' => ['PVE::API2::Disks::Directory', 'create'],
+    'create zfs' => ['PVE::API2::Disks::ZFS', 'create'],
+    'set wipedisk' => ['PVE::API2::Disks', 'wipe_disk'],
+);
+
+sub judge_pvesh {
+    my ($words) = @_;
+    my (undef, $verb, $path, @args) = @$words;
+    my ($node, $what) = ($path // '') =~ m|^/nodes/([^/]+)/disks/([a-z]+)$|
+        or die "not a disk API path: " . ($path // '') . "\n";
+    my $api = $DISK_API{"$verb $what"} or die "no disk API method for '$verb $what'\n";
+    my ($class, $method) = @$api;
+    load_modules($class);
+    my $info = $class->map_method_by_name($method) or checker_failure("$class has no $method");
+    my $param = { node => $node };
+    while (@args) {
+        my ($k, $v) = splice(@args, 0, 2);
+        die "expected --KEY VALUE, found '$k'\n" if $k !~ /^--([a-z_-]+)$/ || !defined($v);
+        $param->{$1} = $v;
+    }
+    PVE::JSONSchema::validate($param, $info->{parameters}, "pvesh $verb $path: parameters refused\n");
+    return ($what, $param);
+}
+
+# What `--add_storage 1` of a disk API call adds to storage.cfg: the storage_params the method
+# builds (pve-storage PVE/API2/Disks/LVMThin.pm, Directory.pm, ZFS.pm, `create`), created through
+# PVE/API2/Storage/Config.pm `create_or_update` -> `create`, judged here by the plugin's
+# check_config as that does.
+sub apply_pvesh {
+    my ($cfg, $words) = @_;
+    my ($what, $param) = eval { judge_pvesh($words) };
+    return ($@) if $@;
+    return () if !$param->{add_storage} || $words->[1] ne 'create';
+    my $name = $param->{name};
+    my %params = (
+        lvmthin => { type => 'lvmthin', vgname => $name, thinpool => $name, content => 'rootdir,images' },
+        directory => {
+            type => 'dir',
+            content => 'rootdir,images,iso,backup,vztmpl,snippets',
+            is_mountpoint => 1,
+            path => "/mnt/pve/$name",
+        },
+        zfs => { type => 'zfspool', pool => $name, content => 'rootdir,images' },
+    );
+    my $p = $params{$what} or return ();
+    $p->{nodes} = $param->{node};
+    my (undef, $err) = capture(sub {
+        my $type = delete $p->{type};
+        my $plugin = PVE::Storage::Plugin->lookup($type);
+        my $opts = $plugin->check_config($name, $p, 1, 1);
+        die "storage ID '$name' already defined\n" if PVE::Storage::storage_config($cfg, $name, 1);
+        $cfg->{ids}->{$name} = $opts;
+    });
+    return defined($err) ? ($err) : ();
+}
+
 sub judge_command {
     my ($line) = @_;
     my ($words, $err) = shell_words($line);
     return ("cannot split the command line: $err") if !$words;
     my ($exe, @args) = @$words;
+    if (defined($exe) && $exe eq 'pvesh') {
+        my (undef, $err) = capture(sub { judge_pvesh($words) });
+        return defined($err) ? ($err) : ();
+    }
     my $cli_class = defined($exe) ? $CLI_CLASS{$exe} : undef;
     return ('not a qm/pvesm command') if !$cli_class;
 
@@ -602,7 +696,7 @@ sub judge_command {
         'PVE::API2::Qemu::update_vm' => \&judge_qemu_config,
         'PVE::API2::Qemu::update_vm_async' => \&judge_qemu_config,
     };
-    return run_cli($cli_class, $exe, \@args, $judges, 1);
+    return with_recorded_stdin($line, sub { run_cli($cli_class, $exe, \@args, $judges, 1) });
 }
 
 sub check_commands {
@@ -792,9 +886,58 @@ sub print_batch_verdict {
         : "ok\n";
 }
 
+# ---------------------------------------------------------------------------------------------
+# privfiles: the secret files of storage.cfg's storages, where pve-storage reads them
+
+# For each storage of CFG (as parsed by pve-storage) that needs a secret, the path its plugin
+# reads it from, taken from the plugin itself: CIFS with a username, PVE::Storage::CIFSPlugin
+# cifs_cred_file_name (mount.cifs' credentials file, `password=...`); PBS,
+# PVE::Storage::PBSPlugin pbs_password_file_name (the first line), and where a key file is
+# there, pbs_encryption_key_file_name (JSON with a `data` member, as on_add_hook demands).
+# Each must exist under ROOT, a regular file of mode 0600 (what pmxcfs shows for priv/).
+sub check_privfiles {
+    my ($file, $root) = @_;
+    load_modules('PVE::Storage');
+    my @refused;
+    my $cfg = parse_storage_cfg(read_text($file), 'storage.cfg', \@refused);
+    return @refused if !$cfg;
+    my $n = 0;
+    my $need = sub {
+        my ($id, $path, $what, $ok) = @_;
+        $n++;
+        my $at = "$root$path";
+        if (!-f $at || -l $at) {
+            push @refused, "$id: no $what at $path";
+            return;
+        }
+        my $mode = (stat($at))[2] & 07777;
+        push @refused, sprintf("%s: %s is mode %04o, not 0600", $id, $path, $mode)
+            if $mode != 0600;
+        my $text = read_text($at);
+        push @refused, "$id: $path is not $what" if !$ok->($text);
+    };
+    for my $id (sort keys %{ $cfg->{ids} }) {
+        my $scfg = $cfg->{ids}->{$id};
+        if ($scfg->{type} eq 'cifs' && defined($scfg->{username})) {
+            $need->($id, PVE::Storage::CIFSPlugin::cifs_cred_file_name($id),
+                'a credentials file', sub { $_[0] =~ /\Apassword=[^\n]+\n\z/ });
+        } elsif ($scfg->{type} eq 'pbs') {
+            $need->($id, PVE::Storage::PBSPlugin::pbs_password_file_name($scfg, $id),
+                'a password file', sub { $_[0] =~ /\A[^\n]+\n\z/ });
+            my $enc = PVE::Storage::PBSPlugin::pbs_encryption_key_file_name($scfg, $id);
+            $need->($id, $enc, 'an encryption key', sub {
+                my $key = eval { JSON::decode_json($_[0]) };
+                return ref($key) eq 'HASH' && exists($key->{data});
+            }) if -e "$root$enc";
+        }
+    }
+    push @refused, "no storage of $file needs a secret file" if !$n;
+    return @refused;
+}
+
 sub usage {
     checker_failure("usage: check.pl jobs FILE | storage FILE [COMMANDS] | commands FILE"
-            . " | firewall DIR | schedules FILE");
+            . " | firewall DIR | schedules FILE | privfiles CFG ROOT");
 }
 
 sub main {
@@ -804,6 +947,7 @@ sub main {
         jobs => [1, 1, \&check_jobs],
         storage => [1, 2, \&check_storage],
         firewall => [1, 1, \&check_firewall],
+        privfiles => [2, 2, \&check_privfiles],
     );
     my %batch = (
         commands => \&check_commands,

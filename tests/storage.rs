@@ -1,0 +1,115 @@
+//! `[[storage]]` beyond its golden files (`tests/fixtures/storage-*`): the storage secrets
+//! (an SMB password, a Proxmox Backup Server token secret and encryption key) kept out of
+//! everything but the files pve-storage keeps them in, `/etc/pve/priv/storage/` (0600).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+const SMB_PASSWORD: &str = "Amber-Heron-Lantern-7731";
+const PBS_SECRET: &str = "5f1c2a9e-token-Quartz-Maple";
+const KEY_DATA: &str = "S2V5LUNvYmFsdC1XaWxsb3ctNDQw";
+
+/// Each secret is in its priv file (0600) and in nothing else: not in any output at trace
+/// level, the state, the commands log (which records the size of what went to pvesm's
+/// stdin), the printed answer or storage.cfg; a second apply changes nothing.
+#[test]
+fn storage_secrets_stay_in_their_priv_files() {
+    let fp = vec!["a4"; 32].join(":");
+    let text = format!(
+        "{}\n[[storage]]\nid = \"smb\"\ntype = \"cifs\"\nserver = \"nas.home.arpa\"\n\
+         share = \"proxmox\"\nusername = \"pve\"\npassword = \"{SMB_PASSWORD}\"\n\n\
+         [[storage]]\nid = \"offsite\"\ntype = \"pbs\"\nserver = \"pbs.home.arpa\"\n\
+         datastore = \"store1\"\nusername = \"backup@pbs!pve\"\npassword = \"{PBS_SECRET}\"\n\
+         fingerprint = \"{fp}\"\nencryption-key = '{{\"kdf\": null, \"data\": \"{KEY_DATA}\"}}'\n",
+        installer_tables(
+            "root-password-hashed = \"$y$j9T$Vn1nEMcCCNN3iqCLHgj9y/$0Gl8f5G5G2L3R3b0gkUe8OZjr3lPIFA5ZBNUjw9G1e7\""
+        )
+    );
+    let (root, outs) = every_command_at_trace("storage-secrets", &text);
+    let privs = [
+        ("smb.pw", format!("password={SMB_PASSWORD}\n")),
+        ("offsite.pw", format!("{PBS_SECRET}\n")),
+        (
+            "offsite.enc",
+            format!("{{\"kdf\": null, \"data\": \"{KEY_DATA}\"}}"),
+        ),
+    ];
+    let dirp = root.join("etc/pve/priv/storage");
+    // The positive control: each is where it must be, as pve-storage writes it, 0600.
+    for (name, want) in &privs {
+        let p = dirp.join(name);
+        assert_eq!(&fs::read_to_string(&p).unwrap(), want, "{name}");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{name}"
+        );
+    }
+    let mut hay = String::new();
+    for o in &outs {
+        hay.push_str(&String::from_utf8_lossy(&o.stdout));
+        hay.push_str(&String::from_utf8_lossy(&o.stderr));
+    }
+    for e in walkdir::WalkDir::new(&root).into_iter().flatten() {
+        if e.file_type().is_file() && !e.path().starts_with(&dirp) {
+            hay.push_str(&String::from_utf8_lossy(&fs::read(e.path()).unwrap()));
+        }
+    }
+    assert!(hay.contains("pve-firstboot: debug: "), "no debug lines");
+    assert!(
+        hay.contains("bytes on stdin"),
+        "pvesm got no password on stdin"
+    );
+    for s in [SMB_PASSWORD, PBS_SECRET, KEY_DATA] {
+        assert!(!hay.contains(s), "{s} leaked");
+        assert!(!hay.contains(&s[..10]), "part of {s} leaked");
+    }
+    // `plan` shows the pvesm lines, the password going to stdin, and names the secret files
+    // without their content.
+    let plan = String::from_utf8_lossy(&outs[1].stdout);
+    for want in [
+        "would run: pvesm add cifs smb --server nas.home.arpa --share proxmox --username pve --content images --password # 25 bytes on stdin, not recorded",
+        "would run: pvesm add pbs offsite --server pbs.home.arpa --datastore store1 --username 'backup@pbs!pve' --fingerprint ",
+        "--content backup --encryption-key /etc/pve/priv/storage/offsite.enc --password # 28 bytes on stdin, not recorded",
+        "--- /etc/pve/priv/storage/smb.pw",
+    ] {
+        assert!(plan.contains(want), "plan lacks {want:?}:\n{plan}");
+    }
+    let second = String::from_utf8_lossy(&outs[3].stdout);
+    assert!(second.contains("storage: done"), "{second}");
+    assert!(!second.contains("changed:"), "{second}");
+}
+
+/// A backup job written disabled because its storage is not there (`storage-nas-disabled`:
+/// the NAS storage disabled in storage.cfg) is said in the summary on the console and in
+/// /etc/motd, where the admin looks first, though the backup phase is done.
+#[test]
+fn a_disabled_backup_job_is_in_the_summary() {
+    let root = scratch("storage-summary").join("root");
+    copy_tree(&manifest().join("tests/roots/pve9"), &root);
+    let case = manifest().join("tests/fixtures/storage-nas-disabled");
+    copy_tree(&case.join("overlay"), &root);
+    let answer = case.join("answer.toml");
+    let run = agent(
+        &[
+            "run",
+            "--answer",
+            answer.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+        ],
+        "warn",
+    );
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let motd = fs::read_to_string(root.join("etc/motd")).unwrap();
+    for want in [
+        "  backup       done\n",
+        "  backup job DISABLED until storage nas answers; then `pve-firstboot reset && pve-firstboot run`\n",
+    ] {
+        assert!(motd.contains(want), "{want:?} in\n{motd}");
+    }
+}
