@@ -518,8 +518,10 @@ fn check_judges_storage_data_disks() {
     ] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
-    let (code, out) = run("storage-data-disks");
-    assert_eq!(code, Some(0), "{out}");
+    let (_, out) = run("storage-data-disks");
+    // The PVE 9 tree has no NIC, which `from-dhcp` counts as a problem of its own; none of
+    // the storages is one.
+    assert!(!out.contains("  - storage "), "{out}");
     assert!(
         out.contains("/dev/sdc: ERASED (wipe = true): a gpt partition table"),
         "{out}"
