@@ -43,7 +43,7 @@ pub fn build_hook(answer_text: &str) -> Result<Vec<u8>> {
     hook::build(env!("CARGO_PKG_VERSION"), &for_host, &agent_xz)
 }
 
-/// `xz --x86 --lzma2=preset=9e` through the xz command (every Debian/Ubuntu workstation and
+/// `xz --x86 --lzma2=preset=9e,lc=4,pb=0` through the xz command (every Debian/Ubuntu workstation and
 /// Proxmox host has it; an xz encoder in the agent would add to the very size this saves).
 /// The data goes through pipes, never a file: a work file in a shared /tmp is one another
 /// user could swap for their own between our write and xz's read (and then run as root in
@@ -56,7 +56,16 @@ pub fn xz(data: &[u8]) -> Result<Vec<u8>> {
     // relative call and jump targets into absolute ones, which repeat and compress better
     // (40 KB less of the 1 MiB hook); `xz -dc` reads the filter chain from the stream's
     // header, so the hook's stub unpacks it as before (every xz-utils 5 decoder has BCJ).
-    let cmd = Cmd::new("xz").args(["--x86", "--lzma2=preset=9e", "-T1", "--check=crc32", "-c"]);
+    // lc=4, pb=0: x86 code's next byte depends more on the byte before it (4 bits of
+    // literal context instead of 3) than on the position (instructions are not aligned):
+    // 2 KB less. Any LZMA2 decoder reads these from the header too (lc + lp <= 4).
+    let cmd = Cmd::new("xz").args([
+        "--x86",
+        "--lzma2=preset=9e,lc=4,pb=0",
+        "-T1",
+        "--check=crc32",
+        "-c",
+    ]);
     let mut child = Host::live().spawn(&cmd, Stdio::piped(), Stdio::piped())?;
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
