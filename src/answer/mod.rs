@@ -787,8 +787,9 @@ fn parse_as(name: &str, bytes: &[u8], installed: bool) -> Result<Loaded, Report>
     let report = Report::new(&src, diags);
     match read.into_answer() {
         Some(mut answer) if !report.has_errors() => {
-            // The same text parsed as plain values; it parsed above, so this cannot fail.
-            if let Ok(mut t) = toml::from_str::<toml::Table>(text) {
+            // The same text as plain values (it parsed above; an integer outside i64
+            // is an error of the schema's).
+            if let Some(mut t) = reader::plain_table(doc.get_ref()) {
                 if let Some(toml::Value::Table(i)) = t.remove("installer") {
                     answer.installer.tables = i;
                 }

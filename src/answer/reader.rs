@@ -443,9 +443,70 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The table's plain values, as `toml::from_str::<toml::Table>` reads the same text, from
+/// the spanned table parsed already: the text is not parsed twice, and the agent carries no
+/// serde deserializer for them (part of what keeps the hook small). `None` where `from_str`
+/// fails on a parsed text: an integer outside i64, a float that overflows.
+pub fn plain_table(t: &DeTable) -> Option<toml::Table> {
+    let mut out = toml::Table::new();
+    for (k, v) in t.iter() {
+        out.insert(k.get_ref().to_string(), plain_value(v.get_ref())?);
+    }
+    Some(out)
+}
+
+fn plain_value(v: &DeValue) -> Option<toml::Value> {
+    use toml::Value;
+    Some(match v {
+        DeValue::String(s) => Value::String(s.to_string()),
+        // Both as the toml crate's own deserializer turns them into a `Value`.
+        DeValue::Integer(i) => Value::Integer(i64::from_str_radix(i.as_str(), i.radix()).ok()?),
+        DeValue::Float(f) => {
+            let x: f64 = f.as_str().parse().ok()?;
+            if x.is_infinite() && !f.as_str().contains("inf") {
+                return None;
+            }
+            Value::Float(x)
+        }
+        DeValue::Boolean(b) => Value::Boolean(*b),
+        DeValue::Datetime(d) => Value::Datetime(*d),
+        DeValue::Array(a) => {
+            let mut out = Vec::with_capacity(a.len());
+            for v in a.iter() {
+                out.push(plain_value(v.get_ref())?);
+            }
+            Value::Array(out)
+        }
+        DeValue::Table(t) => Value::Table(plain_table(t)?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same values as the toml crate's `from_str`, and `None` where it fails.
+    #[test]
+    fn plain_table_is_from_str() {
+        let texts = [
+            super::super::EXAMPLE,
+            "a = 1\nb = 0xDEAD_beef\nc = 0o17\nd = 0b101\ne = 1_000\nf = +9_223_372_036_854_775_807\n",
+            "a = 1.5\nb = -inf\nc = nan\nd = 6.02e23\ne = 1_0.2_5\nf = +inf\ng = -0.0\n",
+            "a = 1979-05-27T07:32:00Z\nb = 1979-05-27\nc = 07:32:00\nd = 1979-05-27T00:32:00.999-07:00\n",
+            "x = [1, [\"a\", { b = true }], []]\n[t.u]\nv = 'w'\n[[arr]]\nq = 1\n[[arr]]\n",
+            "a = 9_223_372_036_854_775_808\n",
+            "a = -9_223_372_036_854_775_809\n",
+            "a = 0xffff_ffff_ffff_ffff\n",
+            "a = 1e400\n",
+        ];
+        for text in texts {
+            let doc = DeTable::parse(text).unwrap();
+            let want = toml::from_str::<toml::Table>(text).ok();
+            let got = plain_table(doc.get_ref());
+            // NaN is not equal to itself: compare the printed values.
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{text}");
+        }
+    }
 
     #[test]
     fn suggestions() {
