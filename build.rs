@@ -1,6 +1,8 @@
 //! The release agent is linked without unwind tables: src/bin/no-unwind-tables.ld says why.
 //! Only there: tests and debug builds unwind (the test harness needs it), and the
-//! workstation's binary does not travel in the 1 MiB hook.
+//! workstation's binary does not travel in the 1 MiB hook. (`cargo test --release` links
+//! the agent's own unit-test harness the same way, which holds no test: tests belong in
+//! the library, whose harness unwinds.)
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
