@@ -282,6 +282,13 @@ pub struct HostCfg {
     pub repositories: Repositories,
     pub upgrade: bool,
     pub ntp_servers: Vec<String>,
+    /// `subscription-notice = "hide"`: the web UI's "No valid subscription" dialog patched
+    /// out of proxmox-widget-toolkit, again after each of its updates (an apt hook).
+    pub hide_subscription_notice: bool,
+    /// A host of its own, in no cluster: the HA services and corosync stopped and disabled.
+    pub single_node: bool,
+    /// The CPU vendor's microcode package, loaded early from the next boot on.
+    pub microcode: bool,
 }
 
 /// One entry of `[passthrough] devices`.

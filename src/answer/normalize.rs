@@ -112,6 +112,14 @@ pub fn normalized(a: &Answer) -> String {
         t.insert("repositories".into(), s(r));
         t.insert("upgrade".into(), Value::Boolean(h.upgrade));
         t.insert("ntp-servers".into(), strs(&h.ntp_servers));
+        let notice = if h.hide_subscription_notice {
+            "hide"
+        } else {
+            "show"
+        };
+        t.insert("subscription-notice".into(), s(notice));
+        t.insert("single-node".into(), Value::Boolean(h.single_node));
+        t.insert("microcode".into(), Value::Boolean(h.microcode));
         root.insert("host".into(), Value::Table(t));
     }
     if let Some(p) = &a.passthrough {

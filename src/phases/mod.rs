@@ -13,6 +13,7 @@ pub mod hardening;
 pub mod host;
 pub mod network;
 pub mod passthrough;
+pub mod postinstall;
 pub mod storage;
 pub mod vm;
 pub mod vms;

@@ -628,10 +628,128 @@ pub fn notify_faults(root: &Path, answer: &toml::Table) -> Vec<String> {
     bad
 }
 
-/// Every fault of [`guest_faults`], [`backup_faults`] and [`notify_faults`].
+/// The community's post-install set of `[host]`: the subscription dialog can no longer open
+/// (and an apt hook keeps it so) exactly when `subscription-notice = "hide"`; the HA services
+/// and corosync disabled on a host of its own (default), never in a cluster; the microcode
+/// package installed with `non-free-firmware` in every enabled Debian source, the initramfs
+/// made again after it and a reboot last.
+pub fn host_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<String> {
+    let Some(host) = answer.get("host").and_then(|h| h.as_table()) else {
+        return Vec::new();
+    };
+    let mut bad = Vec::new();
+    let hide = host.get("subscription-notice").and_then(|v| v.as_str()) == Some("hide");
+    let lib =
+        fs::read_to_string(root.join("usr/share/javascript/proxmox-widget-toolkit/proxmoxlib.js"));
+    if let Ok(lib) = &lib {
+        // Whether the dialog's condition can still hold: the check not ANDed with false.
+        let check = ".data.status.toLowerCase() !== 'active'";
+        let opens = lib
+            .split(check)
+            .skip(1)
+            .any(|after| !after.starts_with(" && false"));
+        if opens == hide {
+            bad.push(format!(
+                "subscription notice: the dialog {} although the answer says {}",
+                if opens { "still opens" } else { "never opens" },
+                if hide { "hide" } else { "show" }
+            ));
+        }
+        if !hide && lib.contains("pve-firstboot") {
+            bad.push("proxmoxlib.js still carries our mark".into());
+        }
+    }
+    let hook = root.join("etc/apt/apt.conf.d/80pve-firstboot-subscription-notice");
+    if hook.exists() != hide {
+        bad.push(format!(
+            "the apt hook is {}there",
+            if hide { "not " } else { "" }
+        ));
+    }
+    let cluster = root.join("etc/pve/corosync.conf").exists();
+    let units: Vec<&str> = [
+        "pve-ha-lrm.service",
+        "pve-ha-crm.service",
+        "corosync.service",
+    ]
+    .into_iter()
+    .filter(|u| {
+        ["usr/lib/systemd/system", "lib/systemd/system"]
+            .iter()
+            .any(|d| root.join(d).join(u).exists())
+    })
+    .collect();
+    let disabled: Vec<String> = commands
+        .lines()
+        .map(words)
+        .filter(|w| w.len() > 2 && w[0] == "systemctl" && w[1] == "disable")
+        .flatten()
+        .collect();
+    let single = host.get("single-node").and_then(|v| v.as_bool()) != Some(false);
+    for u in &units {
+        let off = disabled.iter().any(|w| w == u);
+        if off != (single && !cluster) {
+            bad.push(format!(
+                "{u} {} (single-node {single}, in a cluster: {cluster})",
+                if off { "disabled" } else { "left enabled" }
+            ));
+        }
+    }
+    if host.get("microcode").and_then(|v| v.as_bool()) == Some(true) {
+        let cpu = fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default();
+        let pkg = if cpu.contains("GenuineIntel") {
+            "intel-microcode"
+        } else {
+            "amd64-microcode"
+        };
+        let lines: Vec<&str> = commands.lines().collect();
+        let at = |want: &dyn Fn(&str) -> bool| lines.iter().position(|l| want(l));
+        let install = at(&|l| l.contains(" install ") && l.ends_with(pkg));
+        let initramfs = at(&|l| l.starts_with("update-initramfs -u"));
+        let reboot = at(&|l| l == "systemctl reboot");
+        if !(install < initramfs && initramfs < reboot && install.is_some()) {
+            bad.push(format!(
+                "microcode: {pkg} installed at {install:?}, initramfs at {initramfs:?}, reboot at {reboot:?}"
+            ));
+        }
+        for (f, text) in sources(root) {
+            for l in text.lines().filter(|l| {
+                (l.starts_with("deb ") || l.starts_with("Components:")) && l.contains(" main")
+            }) {
+                if !l.contains("non-free-firmware") && !text.contains("Enabled: no") {
+                    bad.push(format!("{f}: without non-free-firmware: {l}"));
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// The apt sources of the tree: sources.list and every `.list`/`.sources` file.
+fn sources(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let dir = root.join("etc/apt/sources.list.d");
+    let mut files = vec![root.join("etc/apt/sources.list")];
+    files.extend(
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    for f in files {
+        if let Ok(t) = fs::read_to_string(&f) {
+            out.push((f.display().to_string(), t));
+        }
+    }
+    out
+}
+
+/// Every fault of [`guest_faults`], [`backup_faults`], [`notify_faults`] and [`host_faults`].
 pub fn faults(root: &Path, answer_text: &str, commands: &str) -> Vec<String> {
     let answer: toml::Table = answer_text.parse().expect("the answer is TOML");
     let mut bad = guest_faults(root, &answer, commands);
+    bad.extend(host_faults(root, &answer, commands));
     bad.extend(backup_faults(root, &answer, commands));
     bad.extend(notify_faults(root, &answer));
     bad
