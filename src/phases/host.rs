@@ -338,7 +338,7 @@ pub(super) fn apt_retry(cx: &mut Cx, steps: &[&[&str]], what: &str) -> Result<()
 }
 
 /// Compare kernel release strings such as `6.8.12-4-pve` by their numeric runs.
-fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let nums = |s: &str| -> Vec<u64> {
         s.split(|c: char| !c.is_ascii_digit())
             .filter(|p| !p.is_empty())
