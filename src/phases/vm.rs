@@ -468,7 +468,17 @@ impl Vm<'_> {
         match &self.extra.lxc {
             Some(l) => {
                 want("swap", Some(l.swap.to_string()), &mut set);
-                want("features", l.features.clone(), &mut set);
+                // A property string's order means nothing (the web UI writes
+                // `keyctl=1,nesting=1`).
+                let sorted = |f: &str| {
+                    let mut v: Vec<&str> = f.split(',').collect();
+                    v.sort_unstable();
+                    v.join(",")
+                };
+                let have = conf_value(conf, "features").map(sorted);
+                if have != l.features.as_deref().map(sorted) {
+                    want("features", l.features.clone(), &mut set);
+                }
                 // Mount points by their path in the container: a missing one is added
                 // (`pct set --mpN`, which allocates a new volume), a bound directory
                 // changed, a volume grown; one the answer does not name is left as it is.
