@@ -152,6 +152,17 @@ pub fn normalize_content_filename(name: &str) -> String {
         .collect()
 }
 
+/// The longest archive file name an image may get: pct takes a template volume
+/// (`STORAGE:vztmpl/FILE`) of at most 255 characters (pve-container `API2/LXC.pm`
+/// `create_vm`, `ostemplate`'s `maxLength`), and the temporary name adds 18 to a file name of
+/// at most 255 bytes; room is left for the storage's ID.
+pub const MAX_ARCHIVE_NAME: usize = 200;
+
+/// The archive file an OCI image is pulled into (see [`oci_names`]).
+pub fn oci_archive(reference: &str, digest: Option<&str>) -> String {
+    oci_names(reference, digest).1
+}
+
 /// What skopeo pulls and the archive's file name: by digest, the reference's name with the
 /// digest in place of the tag (containers/image takes no reference with both); unpinned,
 /// the reference as it is.

@@ -290,6 +290,18 @@ fn read_source(c: &mut Checker, t: &mut Tbl) -> (Option<CtSource>, bool) {
                 ),
                 _ => {}
             }
+            let file = crate::templates::oci_archive(&o.v, digest.as_deref());
+            if file.len() > crate::templates::MAX_ARCHIVE_NAME {
+                c.error(
+                    &o.span,
+                    &t.key_path("oci"),
+                    format!(
+                        "the image's archive would be named {file}, longer than the {} \
+                         characters a template's file name may have here",
+                        crate::templates::MAX_ARCHIVE_NAME
+                    ),
+                );
+            }
             Some(CtSource::Oci {
                 reference: o.v,
                 digest,
