@@ -62,12 +62,13 @@ fn the_notice_stays_hidden_through_a_package_update_and_comes_back_when_asked() 
     assert!(o.status.success(), "{cmd}: {o:?}");
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        "the subscription notice is hidden again\n"
+        "pve-firstboot: the subscription notice is hidden again\n"
     );
     assert_eq!(fs::read(root.join(LIB)).unwrap(), hidden);
-    // Every other dpkg run: nothing to do, and apt is never failed.
+    // Every other dpkg run: nothing to do, nothing said, and apt is never failed.
     let o = Command::new("sh").arg("-c").arg(&cmd).output().unwrap();
     assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
     assert_eq!(fs::read(root.join(LIB)).unwrap(), hidden);
     // The package removed: the hook says so and succeeds.
     fs::remove_file(root.join(LIB)).unwrap();

@@ -122,7 +122,8 @@ pub fn run(args: &Args) -> i32 {
         }),
         "host-archive" => with_host(args, host_archive),
         "subscription-notice" => with_host(args, |h| {
-            crate::phases::postinstall::reapply(h).map(|done| println!("{done}"))
+            crate::phases::postinstall::reapply(h)
+                .map(|done| done.into_iter().for_each(|d| println!("{d}")))
         }),
         "probe" => probe_cmd(args),
         _ => 2,

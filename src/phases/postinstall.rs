@@ -107,19 +107,20 @@ fn not_found() -> String {
 }
 
 /// `pve-firstboot subscription-notice`, the apt hook's entry: the dialog hidden again if an
-/// update brought it back. Returns what it did, in one line.
-pub fn reapply(host: &Host) -> Result<String> {
+/// update brought it back. Returns what it did, in one line; nothing when there was nothing
+/// to do (apt shows the hook's output after every dpkg run).
+pub fn reapply(host: &Host) -> Result<Option<String>> {
     let Some(js) = host.read_text(PROXMOXLIB)? else {
-        return Ok(format!("{PROXMOXLIB} is not there; nothing to hide"));
+        return Ok(None);
     };
     Ok(match hide_in(&js) {
         Hidden::Now(new) => {
             let mode = host.file_mode(PROXMOXLIB)?.unwrap_or(0o644);
             host.write(PROXMOXLIB, &crate::host::encode_text(&new), mode)?;
-            "the subscription notice is hidden again".into()
+            Some("pve-firstboot: the subscription notice is hidden again".into())
         }
-        Hidden::Already => "the subscription notice is hidden already".into(),
-        Hidden::NotFound => not_found(),
+        Hidden::Already => None,
+        Hidden::NotFound => Some(not_found()),
     })
 }
 
