@@ -33,6 +33,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
         Box::new(phases::storage::StoragePhase),
         Box::new(phases::haos::HaosPhase),
         Box::new(phases::vms::VmsPhase),
+        Box::new(phases::containers::ContainersPhase),
         Box::new(phases::backup::BackupPhase),
     ]
 }

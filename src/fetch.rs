@@ -412,6 +412,21 @@ fn open_image_file(host: &Host, p: &str, limits: &Limits) -> Result<(File, u64)>
     Ok((f, m.len()))
 }
 
+/// The checksum of a file already on the host (a container template on its storage),
+/// SHA-512 or SHA-256 by the length of `expected`, read as an image file is: a regular file
+/// within the download limit, a chunk at a time.
+pub fn file_sum(host: &Host, p: &str, expected: &str) -> Result<String> {
+    let limits = Limits::default();
+    let (mut f, _) = open_image_file(host, p, &limits)?;
+    let mut sum = Sum::for_expected(Some(expected));
+    let mut buf = vec![0u8; CHUNK];
+    each_chunk(&mut f, p, &limits, &mut buf, |d, _| {
+        sum.update(d);
+        Ok(())
+    })?;
+    Ok(sum.hex())
+}
+
 /// Read an image file to its end, a chunk at a time, into `each` (with the bytes read so
 /// far), within the download limit (the file may grow while it is read). Returns its size.
 fn each_chunk(

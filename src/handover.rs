@@ -327,6 +327,26 @@ pub fn summary(host: &Host, word: &str, st: &State, a: &answer::Answer) -> Resul
             };
             o.push_str(&format!("VM {} {}: {at}\n", v.vmid, v.name));
         }
+        for c in &a.containers {
+            // As for a VM: behind the host's NAT on the VM bridge; an OCI image's
+            // application container has no ssh server, `pct enter` gets in on the host.
+            let via = if c.bridge == "vmbr0" {
+                String::new()
+            } else {
+                format!("-J root@{ip} ")
+            };
+            let oci = matches!(c.source, answer::CtSource::Oci { .. });
+            let at = match (c.ip, oci) {
+                (Some(ct_ip), false) => format!("ssh {via}root@{ct_ip}"),
+                (Some(ct_ip), true) => format!("{ct_ip}, `pct enter {}` on the host", c.vmid),
+                (None, false) => format!(
+                    "ssh {via}root@<its DHCP address>, or `pct enter {}` on the host",
+                    c.vmid
+                ),
+                (None, true) => format!("`pct enter {}` on the host", c.vmid),
+            };
+            o.push_str(&format!("CT {} {}: {at}\n", c.vmid, c.hostname));
+        }
     }
     o.push_str(
         "More: pve-firstboot status; journalctl -u pve-firstboot; pve-firstboot reset runs it again\n",

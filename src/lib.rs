@@ -27,3 +27,4 @@ pub mod state;
 pub mod status;
 pub mod storage;
 pub mod tempdir;
+pub mod templates;

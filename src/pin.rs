@@ -112,6 +112,23 @@ pub fn unpinned(a: &crate::answer::Answer) -> Vec<String> {
             }
         }
     }
+    // `pin` cannot fill an OCI image's digest in (yet): the answer must carry it.
+    for (i, c) in a.containers.iter().enumerate() {
+        if let crate::answer::CtSource::Oci {
+            reference,
+            digest: None,
+        } = &c.source
+        {
+            if !c.allow_unpinned {
+                out.push(format!(
+                    "[[container]] {} ({}): the OCI image {reference} (add its digest: \
+                     `skopeo inspect docker://{reference}`)",
+                    i + 1,
+                    c.hostname
+                ));
+            }
+        }
+    }
     out
 }
 

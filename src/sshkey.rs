@@ -71,6 +71,11 @@ pub fn of_answer(a: &crate::answer::Answer) -> Vec<(String, String)> {
             out.push((format!("vm {} cloud-init.ssh-keys[{i}]", v.vmid), k.clone()));
         }
     }
+    for c in &a.containers {
+        for (i, k) in c.ssh_keys.iter().enumerate() {
+            out.push((format!("container {} ssh-keys[{i}]", c.vmid), k.clone()));
+        }
+    }
     out
 }
 

@@ -30,9 +30,16 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Whether `qm` may put a VM disk there (content `images`, not disabled).
-    pub fn holds_images(&self) -> bool {
-        !self.disabled && self.content.iter().any(|c| c == "images")
+    /// Whether it is enabled and holds `content` (`images`, `rootdir`, `vztmpl`, ...).
+    pub fn holds(&self, content: &str) -> bool {
+        !self.disabled && self.content.iter().any(|c| c == content)
+    }
+
+    /// The directory of a file storage's templates (pve-storage `Plugin.pm`,
+    /// `$vtype_subdirs`: `vztmpl` is `template/cache`).
+    pub fn template_dir(&self) -> Option<String> {
+        let p = self.path.as_deref()?;
+        Some(format!("{}/template/cache", p.trim_end_matches('/')))
     }
 
     /// Storages that keep each disk as a file under `images/<vmid>/` name it
@@ -153,7 +160,23 @@ pub fn read(host: &Host) -> Result<Vec<Storage>> {
 /// images; otherwise the installer's own storage for guests; otherwise the first that can.
 /// `what` names the answer key in errors (e.g. `haos.storage`).
 pub fn choose(storages: &[Storage], wanted: Option<&str>, what: &str) -> Result<Storage> {
-    let able: Vec<&Storage> = storages.iter().filter(|s| s.holds_images()).collect();
+    choose_for(storages, wanted, what, "images")
+}
+
+/// [`choose`] for `content`: `images` (a VM's disks) or `rootdir` (a container's volumes;
+/// the installer's storages for guests hold both).
+pub fn choose_for(
+    storages: &[Storage],
+    wanted: Option<&str>,
+    what: &str,
+    content: &str,
+) -> Result<Storage> {
+    let noun = if content == "images" {
+        "VM disks"
+    } else {
+        "container volumes"
+    };
+    let able: Vec<&Storage> = storages.iter().filter(|s| s.holds(content)).collect();
     let names = || {
         if able.is_empty() {
             "none".to_string()
@@ -166,21 +189,21 @@ pub fn choose(storages: &[Storage], wanted: Option<&str>, what: &str) -> Result<
     };
     if let Some(w) = wanted {
         return match storages.iter().find(|s| s.id == w) {
-            Some(s) if s.holds_images() => Ok(s.clone()),
+            Some(s) if s.holds(content) => Ok(s.clone()),
             Some(s) if s.disabled => Err(Error::msg(format!(
                 "{what} = \"{w}\": the storage is disabled in {STORAGE_CFG}; storages that can \
-                 hold VM disks: {}",
+                 hold {noun}: {}",
                 names()
             ))),
             Some(s) => Err(Error::msg(format!(
-                "{what} = \"{w}\": the storage does not hold VM disks (content {}); storages \
+                "{what} = \"{w}\": the storage does not hold {noun} (content {}); storages \
                  that can: {}",
                 s.content.join(","),
                 names()
             ))),
             None => Err(Error::msg(format!(
-                "{what} = \"{w}\": no such storage in {STORAGE_CFG}; storages that can hold VM \
-                 disks: {}",
+                "{what} = \"{w}\": no such storage in {STORAGE_CFG}; storages that can hold \
+                 {noun}: {}",
                 names()
             ))),
         };
@@ -192,8 +215,27 @@ pub fn choose(storages: &[Storage], wanted: Option<&str>, what: &str) -> Result<
         .map(|s| (*s).clone())
         .ok_or_else(|| {
             Error::msg(format!(
-                "no storage in {STORAGE_CFG} can hold VM disks (content `images`); add one or \
-                 enable images on one"
+                "no storage in {STORAGE_CFG} can hold {noun} (content `{content}`); add one \
+                 or enable {content} on one"
+            ))
+        })
+}
+
+/// A storage for templates (content `vztmpl`, a directory of files: pve-storage
+/// `PVE::Storage::get_vztmpl_dir`, `template/cache/` under its path): `local`, as the web
+/// UI offers it first, where it may; otherwise the first that may.
+pub fn templates(storages: &[Storage]) -> Result<Storage> {
+    let able = |s: &&Storage| s.holds("vztmpl") && s.path.is_some();
+    storages
+        .iter()
+        .filter(able)
+        .find(|s| s.id == "local")
+        .or_else(|| storages.iter().find(able))
+        .cloned()
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "no enabled directory storage in {STORAGE_CFG} holds container templates \
+                 (content `vztmpl`); enable vztmpl on one (`local` has it on a fresh install)"
             ))
         })
 }
@@ -350,7 +392,7 @@ mod tests {
     fn missing_content_takes_the_type_default_and_local_is_always_there() {
         let s = parse("nfs: nas\n\tpath /mnt/pve/nas\n\tserver 10.0.0.5\n\texport /tank\n");
         assert_eq!(s[0].id, "local");
-        assert!(s[0].holds_images());
+        assert!(s[0].holds("images"));
         let nas = s.iter().find(|x| x.id == "nas").unwrap();
         assert_eq!(nas.content, ["images"]);
         let pbs = parse("pbs: backup\n\tserver 10.0.0.6\n\tdatastore main\n");
@@ -358,7 +400,7 @@ mod tests {
             !pbs.iter()
                 .find(|x| x.id == "backup")
                 .unwrap()
-                .holds_images()
+                .holds("images")
         );
     }
 

@@ -361,7 +361,7 @@ fn a_plain_image_is_verified_by_sha512_and_kept_as_is() {
 /// takes is removed when the run's downloads end.
 #[test]
 fn background_downloads_run_side_by_side_and_each_is_taken_verified() {
-    use pve_firstboot::prefetch::{Download, Downloads};
+    use pve_firstboot::prefetch::{Download, Downloads, Job};
     let (raw, xz, sha) = image("background_downloads");
     let s = serve(Mode::Together(3), xz);
     let dir = scratch("fetch-background");
@@ -372,7 +372,7 @@ fn background_downloads_run_side_by_side_and_each_is_taken_verified() {
         xz: true,
     };
     let (a, b, c) = (job("a.qcow2"), job("b.qcow2"), job("c.qcow2"));
-    let downloads = Downloads::start(vec![a.clone(), b.clone(), c.clone(), a.clone()]);
+    let downloads = Downloads::start([&a, &b, &c, &a].map(|d| Job::Image(d.clone())).to_vec());
     assert_eq!(downloads.pending(), 3, "a dest given twice is started once");
     let got = downloads.take(&a).expect("started").unwrap();
     assert_eq!(got.sum, sha);
@@ -409,6 +409,16 @@ fn background_downloads_run_side_by_side_and_each_is_taken_verified() {
 fn the_run_downloads_in_the_background_only_what_its_vms_will_take() {
     use pve_firstboot::answer;
     use pve_firstboot::phases::downloads;
+    use pve_firstboot::prefetch::{Download, Job};
+    // The images among the jobs (the answers here have no container).
+    let images = |jobs: Vec<Job>| -> Vec<Download> {
+        jobs.into_iter()
+            .map(|j| match j {
+                Job::Image(d) => d,
+                Job::Template(t) => panic!("a template job: {t:?}"),
+            })
+            .collect()
+    };
     use pve_firstboot::state::State;
     let sha512 = "ab".repeat(64);
     let pinned = format!("version = \"16.3\"\nsha256 = \"{TEST_HAOS_SHA256}\"");
@@ -454,7 +464,7 @@ image = "https://example.org/other.qcow2.xz"
     let a = parse(&text(&pinned, ""));
     let mut st = State::default();
     let dests = |st: &State, a: &answer::Answer, run: &dyn Fn(&str) -> bool| -> Vec<String> {
-        downloads(&host, a, st, run)
+        images(downloads(&host, a, st, run))
             .into_iter()
             .map(|d| d.dest)
             .collect()
@@ -466,7 +476,7 @@ image = "https://example.org/other.qcow2.xz"
             "/var/lib/vz/images/pve-firstboot/vm101-debian-13-genericcloud-amd64.qcow2"
         ]
     );
-    let all = downloads(&host, &a, &st, |_| true);
+    let all = images(downloads(&host, &a, &st, |_| true));
     assert_eq!(all[1].sum.as_deref(), Some(sha512.as_str()));
     assert!(all[0].xz && !all[1].xz);
     assert_eq!(

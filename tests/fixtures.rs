@@ -199,12 +199,22 @@ fn check_case(case: &Path) -> Checked {
         };
         let text = String::from_utf8_lossy(&data);
         let mut seen = std::collections::HashSet::new();
+        // A deb822 file (sources.list(5)) is stanzas separated by blank lines, each with
+        // its own Types/URIs/Components.
+        let deb822 = rel.ends_with(".sources");
         for l in text
             .lines()
             .map(str::trim)
             // Lines with a word in them; braces and blank lines repeat by nature.
-            .filter(|l| !l.starts_with('#') && l.chars().any(char::is_alphanumeric))
+            .filter(|l| {
+                (deb822 && l.is_empty())
+                    || !l.starts_with('#') && l.chars().any(char::is_alphanumeric)
+            })
         {
+            if l.is_empty() {
+                seen.clear();
+                continue;
+            }
             // An INI section starts afresh: `enabled = true` belongs in every jail; so does
             // a Proxmox section-config one (`vzdump: ID`, `smtp: ID`): two jobs may share
             // `enabled 1`.

@@ -738,19 +738,36 @@ const INSTALLER_GLOBS: &[(&str, bool)] = &[("disk-list", false), ("filter.ID_NET
 /// reaches the user-data snippet and the `qm` command lines.
 #[test]
 fn no_accepted_vm_answer_writes_a_control_character_or_an_extra_line() {
+    // Only the [[vm]] lines vary: the rest is the example without them.
+    let base = example_with("# [[vm]]\n# vmid = 101");
+    hostile_values_in("hostile-property-vms", &base, INSTALLER_GLOBS);
+}
+
+/// The pinned example up to its commented-out block that starts with `start`, then that
+/// block (up to the next `# ----` line) uncommented, its own comments left out.
+fn example_with(start: &str) -> String {
     let ex = pinned_example();
-    let from = ex.find("# [[vm]]\n# vmid = 101").unwrap();
+    let from = ex.find(start).unwrap();
     let to = from + ex[from..].find("# ----").unwrap();
-    let vms: String = ex[from..to]
+    let block: String = ex[from..to]
         .lines()
         .map(|l| match l.strip_prefix("# ") {
             Some(rest) if !rest.starts_with('#') => format!("{rest}\n"),
             _ => "\n".to_string(),
         })
         .collect();
-    // Only the [[vm]] lines vary: the rest is the example without them.
-    let base = format!("{}{vms}", &ex[..from]);
-    hostile_values_in("hostile-property-vms", &base, INSTALLER_GLOBS);
+    format!("{}{block}", &ex[..from])
+}
+
+/// The same for the example's `[[container]]` tables (commented out there), uncommented and
+/// pinned: what reaches the `pveam`, `skopeo` and `pct` command lines and root's keys file.
+#[test]
+fn no_accepted_container_answer_writes_a_control_character_or_an_extra_line() {
+    let base = example_with("# [[container]]\n# vmid = 200").replace(
+        "sha256:...",
+        &format!("sha256:{}", "0123456789abcdef".repeat(4)),
+    );
+    hostile_values_in("hostile-property-containers", &base, INSTALLER_GLOBS);
 }
 
 /// The same for the example's `[notify]`, `[notify.smtp]` and `[backup]` (commented out

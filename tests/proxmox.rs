@@ -253,30 +253,37 @@ fn notifications_cfg_is_read_by_proxmox_notify() {
     );
 }
 
-/// `qm`/`pvesm`/`pvesh` command lines of a commands log. A file a command reads (pvesm's
-/// `--encryption-key FILE`: PVE::CLI::pvesm `param_mapping` reads the file) is taken from
-/// the fixture's tree, where the run wrote it.
+/// `qm`/`pvesm`/`pvesh`/`pct` command lines of a commands log. A file a command reads
+/// (pvesm's `--encryption-key FILE`, pct's `--ssh-public-keys FILE`: the CLI classes'
+/// `param_mapping` reads the file) is taken from the fixture's tree, where the run wrote it.
 fn pve_commands(log: &str, root: &Path) -> Vec<String> {
-    let key = " --encryption-key /etc/pve/";
-    log.lines()
-        .filter(|l| l.starts_with("qm ") || l.starts_with("pvesm ") || l.starts_with("pvesh "))
-        .map(|l| match l.split_once(key) {
-            Some((a, b)) => {
+    let in_tree = |l: &str| {
+        for opt in [" --encryption-key /", " --ssh-public-keys /"] {
+            if let Some((a, b)) = l.split_once(opt) {
                 let (path, rest) = b.split_once(' ').unwrap_or((b, ""));
-                let file = root.join("etc/pve").join(path);
-                format!(
-                    "{a} --encryption-key '{}' {rest}",
+                let file = root.join(path);
+                return format!(
+                    "{a}{} '{}' {rest}",
+                    &opt[..opt.len() - 2],
                     file.display().to_string().replace('\'', "'\\''")
-                )
+                );
             }
-            None => l.to_string(),
+        }
+        l.to_string()
+    };
+    log.lines()
+        .filter(|l| {
+            ["qm ", "pvesm ", "pvesh ", "pct "]
+                .iter()
+                .any(|p| l.starts_with(p))
         })
+        .map(in_tree)
         .collect()
 }
 
 #[test]
 fn qm_and_pvesm_command_lines_pass_their_api_schemas() {
-    let Some(t) = tools("qm/pvesm command lines") else {
+    let Some(t) = tools("qm/pvesm/pct command lines") else {
         return;
     };
     let mut lines: Vec<(String, String)> = Vec::new();
@@ -303,7 +310,7 @@ fn qm_and_pvesm_command_lines_pass_their_api_schemas() {
         assert!(v.is_err(), "negative control accepted: {l}");
     }
     tally(
-        "qm/pvesm command lines (qemu-server, pve-storage)",
+        "qm/pvesm/pct command lines (qemu-server, pve-storage, pve-container)",
         lines.len(),
         bad.len(),
         lines.len() - bad.len(),

@@ -59,6 +59,8 @@ pub struct Answer {
     pub haos: Option<Haos>,
     /// `[[vm]]`, in file order (which is their start order, after HAOS).
     pub vms: Vec<VmCfg>,
+    /// `[[container]]`, in file order: they start after HAOS and the VMs.
+    pub containers: Vec<CtCfg>,
     pub notify: Option<Notify>,
     pub backup: Option<Backup>,
     /// `[[storage]]`, in file order: what the `storage` phase adds to storage.cfg.
@@ -282,6 +284,13 @@ pub struct HostCfg {
     pub repositories: Repositories,
     pub upgrade: bool,
     pub ntp_servers: Vec<String>,
+    /// `subscription-notice = "hide"`: the web UI's "No valid subscription" dialog patched
+    /// out of proxmox-widget-toolkit, again after each of its updates (an apt hook).
+    pub hide_subscription_notice: bool,
+    /// A host of its own, in no cluster: the HA services and corosync stopped and disabled.
+    pub single_node: bool,
+    /// The CPU vendor's microcode package, loaded early from the next boot on.
+    pub microcode: bool,
 }
 
 /// One entry of `[passthrough] devices`.
@@ -591,6 +600,66 @@ impl VmCfg {
     /// `cpu host` (qemu-server `src/PVE/QemuServer.pm` `ostype`: win10, win11).
     pub fn is_modern_windows(&self) -> bool {
         matches!(self.ostype.as_str(), "win10" | "win11")
+    }
+}
+
+/// Where a `[[container]]`'s root file system comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CtSource {
+    /// A Proxmox appliance template (`pveam available`): its file name, or its package name
+    /// for the newest version the appliance index has.
+    Template(String),
+    /// An OCI image (PVE 9.1+): `REGISTRY/NAME:TAG`, and the manifest digest
+    /// (`sha256:...`) it is pinned to.
+    Oci {
+        reference: String,
+        digest: Option<String>,
+    },
+}
+
+/// One mount point of a container (`mpN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtMount {
+    /// Where it is in the container.
+    pub path: String,
+    /// A host directory bound into it, or `None` for a new volume of `size_gib`.
+    pub host: Option<String>,
+    /// The volume's storage (`None`: the container's own).
+    pub storage: Option<String>,
+    pub size_gib: u64,
+    pub read_only: bool,
+}
+
+/// One `[[container]]` table: an LXC container made once by the `containers` phase.
+#[derive(Debug, Clone)]
+pub struct CtCfg {
+    pub vmid: u32,
+    pub hostname: String,
+    pub source: CtSource,
+    /// OCI only: no digest, downloaded as the tag stands.
+    pub allow_unpinned: bool,
+    pub unprivileged: bool,
+    pub nesting: bool,
+    pub keyctl: bool,
+    pub cores: u32,
+    /// MiB.
+    pub memory: u32,
+    /// MiB.
+    pub swap: u32,
+    /// Whole GiB, as `pct` allocates a new volume (`STORAGE:SIZE_IN_GiB`).
+    pub disk_gib: u64,
+    pub storage: Option<String>,
+    pub bridge: String,
+    pub ip: Option<Ipv4Addr>,
+    /// root's keys in a template's container (none in an OCI application container).
+    pub ssh_keys: Vec<String>,
+    pub start: bool,
+    pub mounts: Vec<CtMount>,
+}
+
+impl CtCfg {
+    pub fn mac(&self, fqdn: Option<&str>) -> String {
+        derived_mac(fqdn, self.vmid)
     }
 }
 

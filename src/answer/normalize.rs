@@ -112,6 +112,14 @@ pub fn normalized(a: &Answer) -> String {
         t.insert("repositories".into(), s(r));
         t.insert("upgrade".into(), Value::Boolean(h.upgrade));
         t.insert("ntp-servers".into(), strs(&h.ntp_servers));
+        let notice = if h.hide_subscription_notice {
+            "hide"
+        } else {
+            "show"
+        };
+        t.insert("subscription-notice".into(), s(notice));
+        t.insert("single-node".into(), Value::Boolean(h.single_node));
+        t.insert("microcode".into(), Value::Boolean(h.microcode));
         root.insert("host".into(), Value::Table(t));
     }
     if let Some(p) = &a.passthrough {
@@ -258,6 +266,17 @@ pub fn normalized(a: &Answer) -> String {
             Value::Array(a.vms.iter().map(|v| Value::Table(vm_table(v))).collect()),
         );
     }
+    if !a.containers.is_empty() {
+        root.insert(
+            "container".into(),
+            Value::Array(
+                a.containers
+                    .iter()
+                    .map(|c| Value::Table(ct_table(c)))
+                    .collect(),
+            ),
+        );
+    }
     if !a.storages.is_empty() {
         root.insert(
             "storage".into(),
@@ -277,14 +296,79 @@ pub fn normalized(a: &Answer) -> String {
             h.mac(i.fqdn.as_deref())
         ));
     }
-    for v in &a.vms {
+    let guests = a
+        .vms
+        .iter()
+        .map(|v| ("VM", v.vmid, v.mac(i.fqdn.as_deref())));
+    let cts = a
+        .containers
+        .iter()
+        .map(|c| ("CT", c.vmid, c.mac(i.fqdn.as_deref())));
+    for (noun, id, mac) in guests.chain(cts) {
         out.push_str(&format!(
-            "# Derived: VM {}'s MAC address (and its DHCP lease) is {}.\n",
-            v.vmid,
-            v.mac(i.fqdn.as_deref())
+            "# Derived: {noun} {id}'s MAC address (and its DHCP lease) is {mac}.\n"
         ));
     }
     out
+}
+
+fn ct_table(c: &CtCfg) -> Table {
+    let mut t = Table::new();
+    t.insert("vmid".into(), Value::Integer(c.vmid.into()));
+    t.insert("hostname".into(), s(&c.hostname));
+    match &c.source {
+        CtSource::Template(tp) => {
+            t.insert("template".into(), s(tp));
+            t.insert("ssh-keys".into(), strs(&c.ssh_keys));
+        }
+        CtSource::Oci { reference, digest } => {
+            t.insert("oci".into(), s(reference));
+            if let Some(d) = digest {
+                t.insert("digest".into(), s(d));
+            }
+            t.insert("allow-unpinned".into(), Value::Boolean(c.allow_unpinned));
+        }
+    }
+    t.insert("unprivileged".into(), Value::Boolean(c.unprivileged));
+    t.insert("nesting".into(), Value::Boolean(c.nesting));
+    t.insert("keyctl".into(), Value::Boolean(c.keyctl));
+    t.insert("cores".into(), Value::Integer(c.cores.into()));
+    t.insert("memory".into(), Value::Integer(c.memory.into()));
+    t.insert("swap".into(), Value::Integer(c.swap.into()));
+    t.insert("disk-size".into(), s(format!("{}G", c.disk_gib)));
+    if let Some(st) = &c.storage {
+        t.insert("storage".into(), s(st));
+    }
+    t.insert("bridge".into(), s(&c.bridge));
+    if let Some(ip) = c.ip {
+        t.insert("ip".into(), s(ip.to_string()));
+    }
+    t.insert("start".into(), Value::Boolean(c.start));
+    let mounts: Vec<Value> = c
+        .mounts
+        .iter()
+        .map(|m| {
+            let mut mt = Table::new();
+            mt.insert("path".into(), s(&m.path));
+            match &m.host {
+                Some(h) => {
+                    mt.insert("host".into(), s(h));
+                }
+                None => {
+                    mt.insert("size".into(), s(format!("{}G", m.size_gib)));
+                    if let Some(st) = &m.storage {
+                        mt.insert("storage".into(), s(st));
+                    }
+                }
+            }
+            mt.insert("read-only".into(), Value::Boolean(m.read_only));
+            Value::Table(mt)
+        })
+        .collect();
+    if !mounts.is_empty() {
+        t.insert("mount".into(), Value::Array(mounts));
+    }
+    t
 }
 
 fn vm_table(v: &VmCfg) -> Table {

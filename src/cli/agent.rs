@@ -78,6 +78,15 @@ pub const COMMANDS: &[Command] = &[
 ",
     },
     Command {
+        name: "subscription-notice",
+        flags: &["--root"],
+        usage: "  pve-firstboot subscription-notice [--root DIR]
+                                                 run by apt after dpkg ([host] subscription-notice
+                                                 = \"hide\"): hide the web UI's subscription
+                                                 notice again after an update brought it back
+",
+    },
+    Command {
         name: "probe",
         flags: &["--root", "--json", "--check"],
         usage: "  pve-firstboot probe [--root DIR] [--json]      what this machine has, as an answer names it:
@@ -112,6 +121,10 @@ pub fn run(args: &Args) -> i32 {
             crate::handover::hand_over(h, &args.hook.as_ref().expect("checked").to_string_lossy())
         }),
         "host-archive" => with_host(args, host_archive),
+        "subscription-notice" => with_host(args, |h| {
+            crate::phases::postinstall::reapply(h)
+                .map(|done| done.into_iter().for_each(|d| println!("{d}")))
+        }),
         "probe" => probe_cmd(args),
         _ => 2,
     }

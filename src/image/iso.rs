@@ -683,6 +683,33 @@ fn ours_in_short(answer: &str) -> String {
             ci.and_then(|c| c.get("ssh-keys")),
         );
     }
+    for c in t
+        .get("container")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let from = match (c.get("template"), c.get("oci")) {
+            (Some(tp), _) => format!(
+                "template {} (the appliance index's checksum)",
+                show(Some(tp))
+            ),
+            (None, o) => format!("OCI image {}, digest {}", show(o), sum(c.get("digest"))),
+        };
+        say(
+            &mut out,
+            &format!(
+                "  container:   {} {}, {from}",
+                show(c.get("vmid")),
+                show(c.get("hostname"))
+            ),
+        );
+        key_lines(
+            &mut out,
+            &format!("container {}", show(c.get("vmid"))),
+            c.get("ssh-keys"),
+        );
+    }
     let text = |v: Option<&toml::Value>, default: &str| {
         v.and_then(|v| v.as_str()).unwrap_or(default).to_string()
     };
@@ -749,8 +776,18 @@ mod tests {
         let a = "[haos]\nversion = \"stable\"\nallow-unpinned = true\n\n\
                  [hardening]\nfirewall = true\nadmin-subnets = [\"192.168.10.0/24\"]\n\n\
                  [[vm]]\nvmid = 101\nname = \"docker\"\n[vm.cloud-init]\nimage = \"https://x/y.qcow2\"\nsha512 = \"ab\"\n\
-                 ssh-keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop\"]\n";
+                 ssh-keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx0mZkGW7yVDdkXn0ejAtmE3Wh0LBj1w3cYkX0R3e1R ops@laptop\"]\n\n\
+                 [[container]]\nvmid = 200\nhostname = \"apps\"\ntemplate = \"debian-13-standard\"\n\n\
+                 [[container]]\nvmid = 201\nhostname = \"web\"\noci = \"nginx:1\"\nallow-unpinned = true\n";
         let o = ours_in_short(a);
+        assert!(
+            o.contains("  container:   200 apps, template debian-13-standard (the appliance index's checksum)\n"),
+            "{o}"
+        );
+        assert!(
+            o.contains("  container:   201 web, OCI image nginx:1, digest UNVERIFIED (no checksum: allow-unpinned)\n"),
+            "{o}"
+        );
         assert!(
             o.contains(
                 "  ssh key:     vm 101 SHA256:HR/7YE3paTIjM2f9HbmwjJ/6Cz0jJ8Tw20Ln6PofBqQ ops@laptop\n"

@@ -524,6 +524,7 @@ fn vmids(cx: &Cx, b: &Backup) -> Option<Vec<u32>> {
                 .iter()
                 .map(|h| h.vmid)
                 .chain(cx.answer.vms.iter().map(|v| v.vmid))
+                .chain(cx.answer.containers.iter().map(|c| c.vmid))
                 .collect(),
         ),
     }

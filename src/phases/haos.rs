@@ -34,7 +34,7 @@ fn vm<'a>(cx: &Cx, cfg: &'a Haos) -> Vm<'a> {
         mac: cfg.mac(cx.answer.installer.fqdn.as_deref()),
         bridge: &cfg.bridge,
         ostype: "l26",
-        disk_size: &cfg.disk_size,
+        disk_size: cfg.disk_size.clone(),
         start: cfg.start,
         usb: &cfg.usb,
         // HAOS starts first: the home automation is up before the other guests.
@@ -67,7 +67,7 @@ impl Phase for HaosPhase {
         vm(cx, &cfg).ensure(cx, &|cx| {
             Ok(Made {
                 image: Some(image(cx, &cfg)?),
-                cloud_init: None,
+                ..Made::default()
             })
         })
     }

@@ -1,7 +1,7 @@
 //! The `host` phase (`[host]`): package repositories, NTP, the journal, kernel tuning for a
 //! virtualization host, and an optional full upgrade.
 
-use super::{Cx, DISABLED, Phase, owned_header};
+use super::{Cx, DISABLED, Phase, owned_header, postinstall};
 use crate::answer::{Answer, HostCfg, Repositories};
 use crate::error::{Error, Result};
 use crate::host::Cmd;
@@ -28,11 +28,26 @@ impl Phase for HostPhase {
     fn apply(&self, cx: &mut Cx) -> Result<()> {
         let cfg = cx.answer.host.clone().expect("configured");
         repositories(cx, &cfg)?;
+        if cfg.microcode {
+            postinstall::non_free_firmware(cx)?;
+        }
         ntp(cx, &cfg)?;
         journald(cx)?;
         tuning(cx)?;
         if cfg.upgrade {
             upgrade(cx)?;
+        }
+        if cfg.microcode {
+            postinstall::microcode(cx)?;
+        }
+        postinstall::subscription_notice(cx, cfg.hide_subscription_notice)?;
+        postinstall::single_node(cx, cfg.single_node)
+    }
+
+    /// After the reboot: the microcode revision the CPU runs.
+    fn verify(&self, cx: &mut Cx) -> Result<()> {
+        if cx.answer.host.as_ref().is_some_and(|h| h.microcode) {
+            postinstall::microcode_revision(cx)?;
         }
         Ok(())
     }
@@ -162,7 +177,7 @@ fn repos_deb822(cx: &mut Cx, release: &str) -> Result<()> {
 }
 
 /// deb822 stanzas, each with its trailing blank line(s), so joining them gives the file back.
-fn split_stanzas(text: &str) -> Vec<String> {
+pub(super) fn split_stanzas(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_blank = false;
@@ -258,41 +273,11 @@ fn upgrade(cx: &mut Cx) -> Result<()> {
         ));
         return Ok(());
     }
-    let apt = |args: &[&str]| {
-        Cmd::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args([
-                "-q",
-                "-y",
-                "-o",
-                "Dpkg::Options::=--force-confdef",
-                "-o",
-                "Dpkg::Options::=--force-confold",
-            ])
-            .args(args.iter().copied())
-    };
-    let mut last = None;
-    for (attempt, wait) in [0u64, 10, 30].into_iter().enumerate() {
-        if wait > 0 && cx.host.is_live() {
-            log::warn!("apt failed, retrying in {wait} s (attempt {})", attempt + 1);
-            std::thread::sleep(std::time::Duration::from_secs(wait));
-        }
-        let res = cx
-            .host
-            .run_ok(&apt(&["update"]))
-            .and_then(|_| cx.host.run_ok(&apt(&["full-upgrade"])));
-        match res {
-            Ok(_) => {
-                last = None;
-                break;
-            }
-            Err(e) if e.is_crash() => return Err(e),
-            Err(e) => last = Some(e),
-        }
-    }
-    if let Some(e) = last {
-        return Err(e.context("upgrading packages (apt-get full-upgrade, 3 attempts)"));
-    }
+    apt_retry(
+        cx,
+        &[&["update"], &["full-upgrade"]],
+        "upgrading packages (apt-get full-upgrade, 3 attempts)",
+    )?;
     cx.changes
         .push("upgraded all packages (apt-get full-upgrade)".into());
     let now = crate::state::now_utc();
@@ -317,8 +302,43 @@ fn upgrade(cx: &mut Cx) -> Result<()> {
     Ok(())
 }
 
+/// apt-get steps (`update`, then `full-upgrade` or `install PKG`), non-interactive and
+/// keeping existing config files, tried 3 times with backoff: the network of a host at its
+/// first boot may still be settling. `what` says what failed.
+pub(super) fn apt_retry(cx: &mut Cx, steps: &[&[&str]], what: &str) -> Result<()> {
+    let apt = |args: &[&str]| {
+        Cmd::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args([
+                "-q",
+                "-y",
+                "-o",
+                "Dpkg::Options::=--force-confdef",
+                "-o",
+                "Dpkg::Options::=--force-confold",
+            ])
+            .args(args.iter().copied())
+    };
+    let mut last = None;
+    for (attempt, wait) in [0u64, 10, 30].into_iter().enumerate() {
+        if wait > 0 && cx.host.is_live() {
+            log::warn!("apt failed, retrying in {wait} s (attempt {})", attempt + 1);
+            std::thread::sleep(std::time::Duration::from_secs(wait));
+        }
+        let res = steps
+            .iter()
+            .try_for_each(|s| cx.host.run_ok(&apt(s)).map(drop));
+        match res {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_crash() => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("three attempts").context(what))
+}
+
 /// Compare kernel release strings such as `6.8.12-4-pve` by their numeric runs.
-fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     let nums = |s: &str| -> Vec<u64> {
         s.split(|c: char| !c.is_ascii_digit())
             .filter(|p| !p.is_empty())

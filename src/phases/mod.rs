@@ -8,11 +8,13 @@
 //! file and running its command must not leave the command undone forever.
 
 pub mod backup;
+pub mod containers;
 pub mod haos;
 pub mod hardening;
 pub mod host;
 pub mod network;
 pub mod passthrough;
+pub mod postinstall;
 pub mod storage;
 pub mod vm;
 pub mod vms;
@@ -208,20 +210,28 @@ impl<'a> Cx<'a> {
     }
 }
 
-/// The VM images a run can start downloading at once (see `prefetch.rs`), of the phases
-/// in `will_run`.
+/// The VM images and container templates a run can start downloading at once (see
+/// `prefetch.rs`), of the phases in `will_run`.
 pub fn downloads(
     host: &Host,
     answer: &Answer,
     st: &State,
     will_run: impl Fn(&str) -> bool,
-) -> Vec<crate::prefetch::Download> {
+) -> Vec<crate::prefetch::Job> {
+    use crate::prefetch::Job;
     let mut out = Vec::new();
     if will_run("haos") {
-        out.extend(haos::download(host, answer, st));
+        out.extend(haos::download(host, answer, st).map(Job::Image));
     }
     if will_run("vms") {
-        out.extend(vms::downloads(host, answer, st));
+        out.extend(vms::downloads(host, answer, st).into_iter().map(Job::Image));
+    }
+    if will_run("containers") {
+        out.extend(
+            containers::downloads(host, answer, st)
+                .into_iter()
+                .map(Job::Template),
+        );
     }
     out
 }

@@ -1,4 +1,6 @@
-//! One way to make a VM, for every guest the agent creates (`[haos]` is a preset of it):
+//! One way to make a guest, for every VM and container the agent creates (`[haos]` is a
+//! preset of it; a `[[container]]` is one with [`Extra::lxc`], made by `pct` where a VM is
+//! made by `qm`):
 //! the storage checked before anything is fetched, the disk image fetched and verified
 //! once, `qm create` with our tag, `qm disk import`, then made whole and started — and an
 //! attempt cut off half-way cleaned up, but only what the state recorded as ours.
@@ -44,8 +46,8 @@ pub struct Vm<'a> {
     pub mac: String,
     pub bridge: &'a str,
     pub ostype: &'a str,
-    /// As `qm resize` takes it (`32G`).
-    pub disk_size: &'a str,
+    /// As `qm resize` and `pct resize` take it (`32G`).
+    pub disk_size: String,
     pub start: bool,
     /// Host USB devices (`usbN: host=...`).
     pub usb: &'a [String],
@@ -99,6 +101,73 @@ pub struct Extra {
     /// absolute mouse positioning in VNC, and it costs context switches). HAOS has no
     /// desktop to point at.
     pub tablet_off: bool,
+    /// A container, made by `pct` (`None`: a VM, made by `qm`).
+    pub lxc: Option<Lxc>,
+}
+
+/// What a container has beyond the common base; every option is pve-container's
+/// (`src/PVE/LXC/Config.pm`, `$confdesc`).
+pub struct Lxc {
+    /// `unprivileged 1`: root in the container is an unprivileged user on the host.
+    pub unprivileged: bool,
+    /// `features` (`$features_desc`): `nesting=1`, `keyctl=1`; `None`: none.
+    pub features: Option<String>,
+    /// MiB.
+    pub swap: u32,
+    /// `mpN`, in order: a host directory bound in, or a new volume on its storage (the
+    /// container's own when `None`).
+    pub mounts: Vec<crate::answer::CtMount>,
+    /// `nameserver`: the VM bridge's dnsmasq, for a container on that bridge.
+    pub nameserver: Option<String>,
+    /// root's keys in the container (`ssh-public-keys`, which `pct` reads from a file).
+    pub ssh_keys: Vec<String>,
+}
+
+/// The two kinds of guest, by the tool that makes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// qemu-server's `qm`.
+    Vm,
+    /// pve-container's `pct`.
+    Ct,
+}
+
+impl Kind {
+    pub fn cli(self) -> &'static str {
+        match self {
+            Kind::Vm => "qm",
+            Kind::Ct => "pct",
+        }
+    }
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Vm => "VM",
+            Kind::Ct => "CT",
+        }
+    }
+    /// Where pmxcfs keeps the guest's config (`/etc/pve/qemu-server`, `/etc/pve/lxc`: links
+    /// to the node's directory).
+    pub fn conf_path(self, vmid: u32) -> String {
+        match self {
+            Kind::Vm => format!("/etc/pve/qemu-server/{vmid}.conf"),
+            Kind::Ct => format!("/etc/pve/lxc/{vmid}.conf"),
+        }
+    }
+    /// The disk the guest is made with: a VM's first SCSI disk, a container's root.
+    pub fn root_disk(self) -> &'static str {
+        match self {
+            Kind::Vm => "scsi0",
+            Kind::Ct => "rootfs",
+        }
+    }
+    /// The storage content its disks are: `images` for VMs, `rootdir` for containers
+    /// (pve-storage `Plugin.pm`, `$valid_content_types` / each plugin's `plugindata`).
+    pub fn content(self) -> &'static str {
+        match self {
+            Kind::Vm => "images",
+            Kind::Ct => "rootdir",
+        }
+    }
 }
 
 /// `ide2 <storage>:cloudinit` (pve-docs `qm-cloud-init.adoc`), its network and user data.
@@ -169,6 +238,9 @@ pub struct Made {
     pub image: Option<Image>,
     /// The cloud-init drive and what it tells the guest.
     pub cloud_init: Option<CloudInitDrive>,
+    /// A container's template (`STORAGE:vztmpl/FILE`), on its storage already, and what it
+    /// is (for the description).
+    pub template: Option<(String, String)>,
 }
 
 /// Prepares a VM's [`Made`].
@@ -176,16 +248,16 @@ pub type MadeFn<'f> = &'f dyn Fn(&mut Cx) -> Result<Made>;
 
 /// Whether a VM will be made (so its image is needed): the state of `phase` does not record
 /// it as made (`vm` under `prefix`) and no VM with its VMID exists.
+/// A VMID is one guest's, of either kind.
 pub fn to_be_made(host: &Host, st: &State, phase: &str, prefix: &str, vmid: u32) -> bool {
     let made = st
         .phase(phase)
         .and_then(|p| p.data.get(&format!("{prefix}vm")))
         .is_some();
-    !made && !host.exists(&conf_path(vmid))
-}
-
-fn conf_path(vmid: u32) -> String {
-    format!("/etc/pve/qemu-server/{vmid}.conf")
+    !made
+        && ![Kind::Vm, Kind::Ct]
+            .iter()
+            .any(|k| host.exists(&k.conf_path(vmid)))
 }
 
 /// A key of a Proxmox VM config (`key: value` lines before the first snapshot section).
@@ -205,6 +277,42 @@ impl Vm<'_> {
         format!("{}{k}", self.prefix)
     }
 
+    pub fn kind(&self) -> Kind {
+        if self.extra.lxc.is_some() {
+            Kind::Ct
+        } else {
+            Kind::Vm
+        }
+    }
+
+    fn conf_path(&self) -> String {
+        self.kind().conf_path(self.vmid)
+    }
+
+    /// `qm ARGS` or `pct ARGS`.
+    fn cli<I: IntoIterator<Item = S>, S: Into<String>>(&self, args: I) -> Cmd {
+        Cmd::new(self.kind().cli()).args(args)
+    }
+
+    /// The guest's config, of its own kind; a VMID the other kind holds is refused (pmxcfs
+    /// keeps one config per VMID).
+    fn existing_conf(&self, cx: &Cx) -> Result<Option<String>> {
+        let other = match self.kind() {
+            Kind::Vm => Kind::Ct,
+            Kind::Ct => Kind::Vm,
+        };
+        if cx.host.exists(&other.conf_path(self.vmid)) {
+            return Err(Error::msg(format!(
+                "VMID {} is taken by a {} ({}); it is left untouched. Choose another {}.vmid",
+                self.vmid,
+                other.noun(),
+                other.conf_path(self.vmid),
+                self.table
+            )));
+        }
+        cx.read(&self.conf_path())
+    }
+
     /// Make the VM unless it exists: adopted when it carries our tag and its disk, refused
     /// when it is someone else's. `made` is asked for only when the VM is really made.
     pub fn ensure(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
@@ -218,16 +326,17 @@ impl Vm<'_> {
 
     fn ensure_as_is(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
+        let n = self.kind().noun();
         if cx.recall(&self.key("vm")) == Some(vmid.as_str()) {
             cx.results
-                .push(format!("VM {vmid} was made by pve-firstboot earlier"));
+                .push(format!("{n} {vmid} was made by pve-firstboot earlier"));
             self.attach_iso(cx)?;
             return self.ensure_started(cx);
         }
         // After a cleanup the VM is gone (on a live host; under --root, qm is only
         // recorded and its config stays in the tree).
         if !self.cleanup_half_made(cx)? {
-            if let Some(conf) = cx.read(&conf_path(self.vmid))? {
+            if let Some(conf) = self.existing_conf(cx)? {
                 return self.adopt_or_refuse(cx, &conf);
             }
         }
@@ -237,6 +346,7 @@ impl Vm<'_> {
     /// After the reboot: the VM exists and has its disk; whether each USB device is
     /// plugged in is reported (a stick added later is picked up when the VM starts).
     pub fn verify(&self, cx: &mut Cx) -> Result<()> {
+        let n = self.kind().noun();
         for u in self.usb {
             let present = usb_present(cx, u)?;
             cx.results.push(format!(
@@ -252,15 +362,23 @@ impl Vm<'_> {
         if !cx.host.is_live() {
             // qm was only recorded: its config files are whatever the tree had.
             cx.results
-                .push(format!("VM {}: not checked (not a live host)", self.vmid));
+                .push(format!("{n} {}: not checked (not a live host)", self.vmid));
             return Ok(());
         }
-        let Some(conf) = cx.read(&conf_path(self.vmid))? else {
-            return Err(Error::msg(format!("VM {} does not exist", self.vmid)));
+        let Some(conf) = cx.read(&self.conf_path())? else {
+            return Err(Error::msg(format!("{n} {} does not exist", self.vmid)));
         };
-        let scsi0 = conf_value(&conf, "scsi0")
-            .ok_or_else(|| Error::msg(format!("VM {} has no scsi0 disk", self.vmid)))?;
-        cx.results.push(format!("VM {}: scsi0 {scsi0}", self.vmid));
+        let disk = self.kind().root_disk();
+        let root = conf_value(&conf, disk)
+            .ok_or_else(|| Error::msg(format!("{n} {} has no {disk} disk", self.vmid)))?;
+        cx.results.push(format!("{n} {}: {disk} {root}", self.vmid));
+        if self.extra.lxc.is_some() {
+            for i in 0..256 {
+                if let Some(v) = conf_value(&conf, &format!("mp{i}")) {
+                    cx.results.push(format!("CT {}: mp{i} {v}", self.vmid));
+                }
+            }
+        }
         // What the guest was given beyond its disk, as its config now says.
         for (i, _) in self.extra.hostpci.iter().enumerate() {
             let key = format!("hostpci{i}");
@@ -275,24 +393,33 @@ impl Vm<'_> {
         Ok(())
     }
 
+    /// After the reboot: [`Vm::verify`], then started if it is to start.
+    pub fn verify_and_start(&self, cx: &mut Cx) -> Result<()> {
+        self.verify(cx)?;
+        self.ensure_started(cx)
+    }
+
     /// A VM with our VMID exists although the state does not say we made it.
     fn adopt_or_refuse(&self, cx: &mut Cx, conf: &str) -> Result<()> {
+        let (n, cli) = (self.kind().noun(), self.kind().cli());
         if !is_ours(conf) {
             return Err(Error::msg(format!(
-                "VM {} exists and is not ours (no \"{TAG}\" tag); it is left untouched. \
-                 Choose another {}.vmid or remove that VM",
+                "{n} {} exists and is not ours (no \"{TAG}\" tag); it is left untouched. \
+                 Choose another {}.vmid or remove that {n}",
                 self.vmid, self.table
             )));
         }
-        if conf_value(conf, "scsi0").is_none() {
+        if conf_value(conf, self.kind().root_disk()).is_none() {
             return Err(Error::msg(format!(
-                "VM {} carries our tag but has no disk, and the state does not know it; \
-                 remove it (`qm destroy {}`) and run again",
+                "{n} {} carries our tag but has no disk, and the state does not know it; \
+                 remove it (`{cli} destroy {}`) and run again",
                 self.vmid, self.vmid
             )));
         }
-        cx.results
-            .push(format!("VM {} exists with our tag and its disk", self.vmid));
+        cx.results.push(format!(
+            "{n} {} exists with our tag and its disk",
+            self.vmid
+        ));
         // The answer may have changed since it was made (`reset` + `run` after an edit):
         // brought about with `qm set`, never a re-create.
         self.converge(cx, conf)?;
@@ -309,6 +436,7 @@ impl Vm<'_> {
     /// is left as it is.
     fn converge(&self, cx: &mut Cx, conf: &str) -> Result<()> {
         let vmid = self.vmid.to_string();
+        let n = self.kind().noun();
         let mut set: Vec<String> = Vec::new();
         let mut delete: Vec<String> = Vec::new();
         let mut changed: Vec<String> = Vec::new();
@@ -335,45 +463,92 @@ impl Vm<'_> {
         if onboot != have_onboot {
             want("onboot", Some(u8::from(onboot).to_string()), &mut set);
         }
-        for i in 0..14 {
-            let v = self.usb.get(i).map(|u| format!("host={u}"));
-            want(&format!("usb{i}"), v, &mut set);
-        }
-        // PCI devices only for VMs that name some (HAOS has none and leaves an admin's be).
-        if !self.extra.hostpci.is_empty() || conf.lines().any(|l| l.starts_with("hostpci")) {
-            for i in 0..16 {
-                let v = self.extra.hostpci.get(i).cloned();
-                want(&format!("hostpci{i}"), v, &mut set);
+        // The disks to grow: the guest's own, and a container's volumes.
+        let mut grow = vec![(self.kind().root_disk().to_string(), self.disk_size.clone())];
+        match &self.extra.lxc {
+            Some(l) => {
+                want("swap", Some(l.swap.to_string()), &mut set);
+                // A property string's order means nothing (the web UI writes
+                // `keyctl=1,nesting=1`).
+                let sorted = |f: &str| {
+                    let mut v: Vec<&str> = f.split(',').collect();
+                    v.sort_unstable();
+                    v.join(",")
+                };
+                let have = conf_value(conf, "features").map(sorted);
+                if have != l.features.as_deref().map(sorted) {
+                    want("features", l.features.clone(), &mut set);
+                }
+                // Mount points by their path in the container: a missing one is added
+                // (`pct set --mpN`, which allocates a new volume), a bound directory
+                // changed, a volume grown; one the answer does not name is left as it is.
+                let mps = |i: &usize| conf_value(conf, &format!("mp{i}"));
+                let mut free = (0..256).filter(|i| mps(i).is_none());
+                let store = conf_value(conf, "rootfs").and_then(|v| v.split(':').next());
+                for m in &l.mounts {
+                    let mp = format!("mp={}", m.path);
+                    let at =
+                        (0..256).find(|i| mps(i).is_some_and(|v| v.split(',').any(|o| o == mp)));
+                    let value = mount_value(m, m.storage.as_deref().or(store).unwrap_or("local"));
+                    match (at, &m.host) {
+                        (Some(i), None) => {
+                            grow.push((format!("mp{i}"), format!("{}G", m.size_gib)))
+                        }
+                        (Some(i), Some(_)) if same_options(mps(&i).unwrap_or(""), &value) => {}
+                        (Some(i), Some(_)) => want(&format!("mp{i}"), Some(value), &mut set),
+                        (None, _) => match free.next() {
+                            Some(i) => want(&format!("mp{i}"), Some(value), &mut set),
+                            None => cx
+                                .results
+                                .push(format!("CT {vmid}: no free mpN for {}", m.path)),
+                        },
+                    }
+                }
+            }
+            None => {
+                for i in 0..14 {
+                    let v = self.usb.get(i).map(|u| format!("host={u}"));
+                    want(&format!("usb{i}"), v, &mut set);
+                }
+                // PCI devices only for VMs that name some (HAOS has none and leaves an
+                // admin's be).
+                if !self.extra.hostpci.is_empty() || conf.lines().any(|l| l.starts_with("hostpci"))
+                {
+                    for i in 0..16 {
+                        let v = self.extra.hostpci.get(i).cloned();
+                        want(&format!("hostpci{i}"), v, &mut set);
+                    }
+                }
             }
         }
         if !set.is_empty() || !delete.is_empty() {
-            let mut cmd = Cmd::new("qm").args(["set", vmid.as_str()]).args(set);
+            let mut cmd = self.cli(["set", vmid.as_str()]).args(set);
             if !delete.is_empty() {
                 cmd = cmd.args(["--delete".to_string(), delete.join(",")]);
             }
             cx.run(cmd)?;
             cx.changes.push(format!(
-                "VM {vmid}: {} (from the answer)",
+                "{n} {vmid}: {} (from the answer)",
                 changed.join(", ")
             ));
         }
-        // The disk: scsi0's `size=` against the answer, whole GiB as qm takes them.
-        let have = conf_value(conf, "scsi0")
-            .and_then(|v| v.split(',').find_map(|o| o.strip_prefix("size=")))
-            .and_then(crate::answer::parse_size_gib);
-        let wanted = crate::answer::parse_size_gib(self.disk_size);
-        match (have, wanted) {
-            (Some(h), Some(w)) if w > h + f64::EPSILON => {
-                cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
-                cx.changes
-                    .push(format!("VM {vmid}: disk grown to {}", self.disk_size));
+        // Each disk's `size=` against the answer, whole GiB as qm and pct take them.
+        for (disk, size) in grow {
+            let have = conf_value(conf, &disk)
+                .and_then(|v| v.split(',').find_map(|o| o.strip_prefix("size=")))
+                .and_then(crate::answer::parse_size_gib);
+            match (have, crate::answer::parse_size_gib(&size)) {
+                (Some(h), Some(w)) if w > h + f64::EPSILON => {
+                    cx.run(self.cli(["resize", vmid.as_str(), disk.as_str(), size.as_str()]))?;
+                    cx.changes
+                        .push(format!("{n} {vmid}: {disk} grown to {size}"));
+                }
+                (Some(h), Some(w)) if w + f64::EPSILON < h => cx.results.push(format!(
+                    "{n} {vmid}: {disk}: {size} is smaller than its disk ({h} GiB): a disk only \
+                     grows, it is left as it is"
+                )),
+                _ => {}
             }
-            (Some(h), Some(w)) if w + f64::EPSILON < h => cx.results.push(format!(
-                "VM {vmid}: disk-size {} is smaller than its disk ({h} GiB): a disk only grows, \
-                 it is left as it is",
-                self.disk_size
-            )),
-            _ => {}
         }
         Ok(())
     }
@@ -385,14 +560,19 @@ impl Vm<'_> {
             self.forget_image(cx)?;
             return Ok(false);
         };
-        log::warn!(
-            "VM {}: an earlier attempt stopped half-way; removing what it made",
-            self.vmid
-        );
-        if let Some(conf) = cx.read(&conf_path(self.vmid))? {
-            if is_ours(&conf) {
-                cx.run(Cmd::new("qm").args(["destroy", &vmid, "--purge", "1"]))?;
-                cx.changes.push(format!("removed the half-made VM {vmid}"));
+        let n = self.kind().noun();
+        log::warn!("{n} {vmid}: an earlier attempt stopped half-way; removing what it made");
+        if let Some(conf) = cx.read(&self.conf_path())? {
+            // pct writes a container's config with only `lock: create` before it makes its
+            // volumes (pve-container `API2/LXC.pm` `create_vm`, `create_and_lock_config`):
+            // after our record of the attempt, that one is ours too, and needs its lock gone.
+            let locked = self.kind() == Kind::Ct && conf_value(&conf, "lock") == Some("create");
+            if locked {
+                cx.run(self.cli(["unlock", vmid.as_str()]))?;
+            }
+            if is_ours(&conf) || locked {
+                cx.run(self.cli(["destroy", vmid.as_str(), "--purge", "1"]))?;
+                cx.changes.push(format!("removed the half-made {n} {vmid}"));
             }
         }
         if let Some(vol) = cx.recall(&self.key("volume")).map(String::from) {
@@ -441,32 +621,38 @@ impl Vm<'_> {
     fn create(&self, cx: &mut Cx, made: MadeFn) -> Result<()> {
         let vmid = self.vmid.to_string();
         // Before anything is downloaded: a storage that cannot take the disk fails now.
-        let storage = storage::choose(
+        let kind = self.kind();
+        let storage = storage::choose_for(
             &crate::phases::storage::seen(cx)?,
             self.storage,
             &format!("{}.storage", self.table),
+            kind.content(),
         )?;
         cx.results.push(format!(
-            "VM {vmid}: storage {} ({}){}",
+            "{} {vmid}: storage {} ({}){}",
+            kind.noun(),
             storage.id,
             storage.kind,
-            if self.storage.is_some() {
-                ", from the answer"
-            } else {
-                ", the host's own for VM disks"
+            match (self.storage, kind) {
+                (Some(_), _) => ", from the answer",
+                (None, Kind::Vm) => ", the host's own for VM disks",
+                (None, Kind::Ct) => ", the host's own for container volumes",
             }
         ));
         let Made {
             image: img,
             cloud_init,
+            template,
         } = made(cx)?;
         let tmp = match &img {
             Some(img) => Some(self.fetch(cx, img)?),
             None => None,
         };
-        let what = img
-            .as_ref()
-            .map_or_else(|| self.name.to_string(), |i| i.what.clone());
+        let what = match (&template, &img) {
+            (Some((_, what)), _) => what.clone(),
+            (None, Some(i)) => i.what.clone(),
+            (None, None) => self.name.to_string(),
+        };
         // The VMID's volumes before any is made (read before `creating` is noted: a failed
         // read only warns, and the attempt goes on without this record).
         let before = self.volumes_on(cx, &storage.id)?;
@@ -477,7 +663,36 @@ impl Vm<'_> {
             cx.remember(&self.key("volumes-storage"), &storage.id)?;
             cx.remember(&self.key("volumes-before"), &before.join(" "))?;
         }
-        cx.run(self.create_cmd(&what))?;
+        match &self.extra.lxc {
+            Some(l) => {
+                let (template, _) =
+                    template.ok_or_else(|| Error::msg("a container is made from a template"))?;
+                let cmd = self.pct_create(cx, l, &template, &storage, &what)?;
+                cx.run(cmd)?;
+                cx.changes.push(format!("created CT {vmid} ({what})"));
+            }
+            None => self.make_vm(cx, &what, &storage, tmp.as_deref(), cloud_init.as_ref())?,
+        }
+        // Complete: from now on the VM is the admin's, and never made again.
+        cx.remember(&self.key("vm"), &vmid)?;
+        self.forget_volumes(cx)?;
+        cx.forget(&self.key("creating"))?;
+        cx.forget(&self.key("image"))?;
+        self.ensure_started(cx)
+    }
+
+    /// `qm create`, then its disks: the image imported (or a new empty disk), EFI vars, TPM
+    /// state, CD or cloud-init drive; the boot order; the disk grown to its size.
+    fn make_vm(
+        &self,
+        cx: &mut Cx,
+        what: &str,
+        storage: &Storage,
+        tmp: Option<&str>,
+        cloud_init: Option<&CloudInitDrive>,
+    ) -> Result<()> {
+        let vmid = self.vmid.to_string();
+        cx.run(self.create_cmd(what))?;
         cx.changes.push(format!("created VM {vmid} ({what})"));
         let x = &self.extra;
         let mut set = Cmd::new("qm").args(["set", vmid.as_str()]);
@@ -495,9 +710,9 @@ impl Vm<'_> {
         // `iothread=1`: the disk gets its own I/O thread, as the web UI creates disks on
         // `virtio-scsi-single` (qemu-server `Drive.pm`, `iothread`: valid with
         // virtio-scsi-single, one controller per disk).
-        match &tmp {
+        match tmp {
             Some(tmp) => {
-                let vol = self.import(cx, &storage, tmp)?;
+                let vol = self.import(cx, storage, tmp)?;
                 cx.remember(&self.key("volume"), &vol)?;
                 set = set.args([
                     "--scsi0".to_string(),
@@ -511,7 +726,7 @@ impl Vm<'_> {
                     format!(
                         "{}:{},iothread=1,ssd=1,discard=on",
                         storage.id,
-                        gib(self.disk_size)
+                        gib(&self.disk_size)
                     ),
                 ])
             }
@@ -535,7 +750,7 @@ impl Vm<'_> {
             set = set.args(["--ide2".to_string(), format!("{drive},media=cdrom")]);
             boot.push_str(";ide2");
         }
-        if let Some(ci) = &cloud_init {
+        if let Some(ci) = cloud_init {
             set = set.args([
                 "--ide2".to_string(),
                 format!("{}:cloudinit", storage.id),
@@ -555,16 +770,11 @@ impl Vm<'_> {
         // drives can end as `order=net0;ide2` (`qm create` without `--boot` gives
         // `order=net0`), without the disk.
         cx.run(Cmd::new("qm").args(["set", &vmid, "--boot", &boot]))?;
-        if let Some(tmp) = &tmp {
-            cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", self.disk_size]))?;
+        if let Some(tmp) = tmp {
+            cx.run(Cmd::new("qm").args(["resize", &vmid, "scsi0", &self.disk_size]))?;
             remove_image(cx, tmp)?;
         }
-        // Complete: from now on the VM is the admin's, and never made again.
-        cx.remember(&self.key("vm"), &vmid)?;
-        self.forget_volumes(cx)?;
-        cx.forget(&self.key("creating"))?;
-        cx.forget(&self.key("image"))?;
-        self.ensure_started(cx)
+        Ok(())
     }
 
     /// The image, fetched and verified into its temporary file (recorded before): taken
@@ -669,6 +879,90 @@ impl Vm<'_> {
         Cmd::new("qm").args(a)
     }
 
+    /// `pct create` with everything, as the web UI's Create CT sends it (pve-container
+    /// `src/PVE/API2/LXC.pm` `create_vm`): the template, the root file system as a new
+    /// volume (`STORAGE:SIZE_IN_GiB`), the mount points, the network with our MAC (ip=dhcp:
+    /// the static lease is dnsmasq's, as for a VM), root's keys from a file (`pct`'s
+    /// `param_mapping` reads `ssh-public-keys` from one), `onboot 0` until its first start.
+    fn pct_create(
+        &self,
+        cx: &mut Cx,
+        l: &Lxc,
+        template: &str,
+        storage: &Storage,
+        what: &str,
+    ) -> Result<Cmd> {
+        let mut a: Vec<String> = vec![
+            "create".into(),
+            self.vmid.to_string(),
+            template.into(),
+            "--hostname".into(),
+            self.name.into(),
+            "--description".into(),
+            format!("{what}, made by pve-firstboot"),
+            "--tags".into(),
+            TAG.into(),
+            "--unprivileged".into(),
+            u8::from(l.unprivileged).to_string(),
+        ];
+        if let Some(f) = &l.features {
+            a.extend(["--features".into(), f.clone()]);
+        }
+        a.extend([
+            "--cores".into(),
+            self.cores.to_string(),
+            "--memory".into(),
+            self.memory.to_string(),
+            "--swap".into(),
+            l.swap.to_string(),
+            "--rootfs".into(),
+            format!("{}:{}", storage.id, gib(&self.disk_size)),
+        ]);
+        let seen = crate::phases::storage::seen(cx)?;
+        for (i, m) in l.mounts.iter().enumerate() {
+            let store = match (&m.host, &m.storage) {
+                (None, Some(want)) => {
+                    let what = format!("{}.mount[{i}].storage", self.table);
+                    storage::choose_for(&seen, Some(want), &what, "rootdir")?.id
+                }
+                _ => storage.id.clone(),
+            };
+            if let Some(h) = &m.host {
+                // pct binds it as it is; a directory that is not there fails the start.
+                if !cx.host.exists(h) {
+                    return Err(Error::msg(format!(
+                        "{}.mount[{i}].host: {h} is not there; make the directory (or the \
+                         storage it is on) first",
+                        self.table
+                    )));
+                }
+            }
+            a.extend([format!("--mp{i}"), mount_value(m, &store)]);
+        }
+        a.extend([
+            "--net0".into(),
+            format!(
+                "name=eth0,bridge={},hwaddr={},ip=dhcp",
+                self.bridge, self.mac
+            ),
+        ]);
+        if let Some(ns) = &l.nameserver {
+            a.extend(["--nameserver".into(), ns.clone()]);
+        }
+        if !l.ssh_keys.is_empty() {
+            let file = format!("/var/lib/pve-firstboot/ct{}-ssh-keys.pub", self.vmid);
+            let keys: String = l.ssh_keys.iter().map(|k| format!("{k}\n")).collect();
+            cx.write(&file, &keys, 0o600)?;
+            a.extend(["--ssh-public-keys".into(), file]);
+        }
+        if let Some(n) = self.extra.startup_order {
+            a.extend(["--startup".into(), format!("order={n}")]);
+        }
+        // `onboot 1` once it has started, as for a VM (`ensure_started`).
+        a.extend(["--onboot", "0"].map(String::from));
+        Ok(Cmd::new("pct").args(a))
+    }
+
     /// This VM's volumes on a storage, on a live host (`None` elsewhere, or when `pvesm`
     /// cannot list them): `pvesm list STORAGE --vmid VMID` prints a header, then one
     /// volume per line, its ID first (pve-storage `PVE/CLI/pvesm.pm`, `$print_content`).
@@ -738,9 +1032,10 @@ impl Vm<'_> {
     /// `qm start` once, when `start` is set, unless the start is held (see
     /// [`Extra::hold_start`]).
     pub fn ensure_started(&self, cx: &mut Cx) -> Result<()> {
+        let n = self.kind().noun();
         if let Some(why) = &self.extra.never_start {
             cx.results.push(format!(
-                "VM {}: made, but never started and not started at boot: {why}",
+                "{n} {}: made, but never started and not started at boot: {why}",
                 self.vmid
             ));
             return Ok(());
@@ -750,20 +1045,21 @@ impl Vm<'_> {
         }
         if let Some(why) = &self.extra.hold_start {
             cx.results
-                .push(format!("VM {}: not started yet: {why}", self.vmid));
+                .push(format!("{n} {}: not started yet: {why}", self.vmid));
             return Ok(());
         }
         let vmid = self.vmid.to_string();
         // Started already (by the admin, or by pve-guests.service at boot): that counts.
-        let status = cx.host.query(&Cmd::new("qm").args(["status", &vmid]))?;
+        // `qm status` and `pct status` both print `status: running`.
+        let status = cx.host.query(&self.cli(["status", vmid.as_str()]))?;
         if status.success() && status.stdout.contains("status: running") {
-            cx.results.push(format!("VM {vmid}: running already"));
+            cx.results.push(format!("{n} {vmid}: running already"));
         } else {
-            cx.run(Cmd::new("qm").args(["start", &vmid]))?;
-            cx.changes.push(format!("started VM {vmid}"));
+            cx.run(self.cli(["start", vmid.as_str()]))?;
+            cx.changes.push(format!("started {n} {vmid}"));
         }
         // Made with `onboot 0`: from its first start on, Proxmox starts it at boot.
-        cx.run(Cmd::new("qm").args(["set", &vmid, "--onboot", "1"]))?;
+        cx.run(self.cli(["set", vmid.as_str(), "--onboot", "1"]))?;
         cx.remember(&self.key("started"), "1")
     }
 
@@ -777,7 +1073,7 @@ impl Vm<'_> {
         if cx.recall(&self.key("iso-attached")) == Some(iso.as_str()) {
             return Ok(());
         }
-        let Some(conf) = cx.read(&conf_path(self.vmid))? else {
+        let Some(conf) = cx.read(&self.conf_path())? else {
             return Ok(());
         };
         if !conf_value(&conf, "ide2").is_some_and(|v| v.starts_with("none,")) {
@@ -821,6 +1117,31 @@ fn iso_missing(vmid: u32, iso: &str) -> String {
          {store} → ISO Images → Upload), then `pve-firstboot reset && pve-firstboot run` \
          attaches it"
     )
+}
+
+/// A container's `mpN` (pve-container `Config.pm`, `$mp_desc`): a host directory bound in
+/// (`/srv/media,mp=/media`), or a new volume (`STORAGE:SIZE_IN_GiB,mp=/data,backup=1`,
+/// included in backups as the web UI's mount point dialog has it); `ro=1` for read-only.
+pub fn mount_value(m: &crate::answer::CtMount, storage: &str) -> String {
+    let mut v = match &m.host {
+        Some(h) => format!("{h},mp={}", m.path),
+        None => format!("{storage}:{},mp={},backup=1", m.size_gib, m.path),
+    };
+    if m.read_only {
+        v.push_str(",ro=1");
+    }
+    v
+}
+
+/// Whether two property strings say the same: the same first value and the same options,
+/// in any order (pve-common prints them in its own order).
+fn same_options(a: &str, b: &str) -> bool {
+    let parts = |s: &str| {
+        let mut v: Vec<String> = s.split(',').map(String::from).collect();
+        v[1..].sort();
+        v
+    };
+    parts(a) == parts(b)
 }
 
 /// Whole GiB, rounded up, of a size such as `qm resize` takes (`64G`, `1T`, `40960M`).
@@ -919,7 +1240,7 @@ mod tests {
             mac: "02:00:00:00:09:99".into(),
             bridge: "vmbr0",
             ostype: "l26",
-            disk_size: "32G",
+            disk_size: "32G".into(),
             start: false,
             usb: &[],
             extra: Extra::default(),

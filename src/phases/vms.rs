@@ -21,14 +21,17 @@ use crate::storage;
 
 pub struct VmsPhase;
 
+/// What the guest phases need first: their bridge and static leases come from the network
+/// phase.
+pub(super) const GUEST_DEPS: &[&str] = &["network"];
+
 impl Phase for VmsPhase {
     fn id(&self) -> &'static str {
         "vms"
     }
 
     fn depends_on(&self) -> &'static [&'static str] {
-        // Their bridge and static leases come from the network phase.
-        &["network"]
+        GUEST_DEPS
     }
 
     fn not_configured(&self, a: &Answer) -> Option<String> {
@@ -49,6 +52,7 @@ impl Phase for VmsPhase {
                     Ok(Made {
                         cloud_init: Some(snippet(cx, cfg, ci)?),
                         image: Some(image(cfg, ci)?),
+                        template: None,
                     })
                 }
                 None => Ok(Made::default()),
@@ -78,20 +82,30 @@ impl Phase for VmsPhase {
             {
                 return Err(Error::msg(format!("VM {}: {why}", cfg.vmid)));
             }
-            vm.verify(cx)?;
-            vm.ensure_started(cx)
+            vm.verify_and_start(cx)
         })
     }
 }
 
-/// Every `[[vm]]`, each on its own: one that fails does not keep the others from being
-/// made; the phase fails naming each that failed.
+/// Every `[[vm]]`, each on its own (see [`each`]).
 fn each_vm(cx: &mut Cx, f: impl Fn(&mut Cx, usize, &VmCfg) -> Result<()>) -> Result<()> {
-    let vms = cx.answer.vms.clone();
+    let name = |i, v: &VmCfg| format!("vm[{i}] (VM {} {})", v.vmid, v.name);
+    each(cx, |a| &a.vms, name, f)
+}
+
+/// Every guest of a list of the answer (`pick`), each on its own: one that fails does not
+/// keep the others from being made; the phase fails naming (`name`) each that failed.
+pub(super) fn each<T: Clone>(
+    cx: &mut Cx,
+    pick: fn(&Answer) -> &Vec<T>,
+    name: impl Fn(usize, &T) -> String,
+    f: impl Fn(&mut Cx, usize, &T) -> Result<()>,
+) -> Result<()> {
+    let list = pick(cx.answer).clone();
     let mut failed = Vec::new();
-    for (i, cfg) in vms.iter().enumerate() {
-        if let Err(e) = f(cx, i, cfg) {
-            failed.push(format!("vm[{i}] (VM {} {}): {e}", cfg.vmid, cfg.name));
+    for (i, g) in list.iter().enumerate() {
+        if let Err(e) = f(cx, i, g) {
+            failed.push(format!("{}: {e}", name(i, g)));
         }
     }
     if failed.is_empty() {
@@ -235,7 +249,7 @@ fn vm<'a>(cx: &Cx, i: usize, cfg: &'a VmCfg, pci: &Pci) -> Vm<'a> {
         mac: cfg.mac(cx.answer.installer.fqdn.as_deref()),
         bridge: &cfg.bridge,
         ostype: &cfg.ostype,
-        disk_size: &cfg.disk_size,
+        disk_size: cfg.disk_size.clone(),
         start: cfg.start,
         usb: &cfg.usb,
         extra: Extra {
@@ -259,6 +273,7 @@ fn vm<'a>(cx: &Cx, i: usize, cfg: &'a VmCfg, pci: &Pci) -> Vm<'a> {
             hold_start: pci.not_ready(),
             never_start: pci.unsafe_group(cfg.vmid),
             tablet_off: false,
+            lxc: None,
         },
     }
 }
@@ -397,19 +412,21 @@ pub fn user_data(cfg: &VmCfg, ci: &CloudInit) -> String {
     y
 }
 
-/// The static DHCP leases of the `[[vm]]`s on `bridge`, for the network phase's dnsmasq.
+/// The static DHCP leases of the `[[vm]]`s and `[[container]]`s on `bridge`, for the
+/// network phase's dnsmasq.
 pub fn leases(answer: &Answer, bridge: &str) -> Vec<(String, Ipv4Addr, String)> {
-    answer
+    let fqdn = answer.installer.fqdn.as_deref();
+    let vms = answer
         .vms
         .iter()
-        .filter(|v| v.bridge == bridge)
-        .filter_map(|v| {
-            Some((
-                v.mac(answer.installer.fqdn.as_deref()),
-                v.ip?,
-                v.name.clone(),
-            ))
-        })
+        .map(|v| (v.bridge.as_str(), v.mac(fqdn), v.ip, v.name.clone()));
+    let cts = answer
+        .containers
+        .iter()
+        .map(|c| (c.bridge.as_str(), c.mac(fqdn), c.ip, c.hostname.clone()));
+    vms.chain(cts)
+        .filter(|(b, ..)| *b == bridge)
+        .filter_map(|(_, mac, ip, name)| Some((mac, ip?, name)))
         .collect()
 }
 

@@ -42,9 +42,13 @@ pub fn words(line: &str) -> Vec<String> {
     out
 }
 
-/// One guest as qemu-server would have it after the run.
+/// One guest as qemu-server (or pve-container) would have it after the run.
 #[derive(Debug, Default, Clone)]
 pub struct Guest {
+    /// A container, made by `pct` (its config in `/etc/pve/lxc`).
+    pub ct: bool,
+    /// `pct create`'s template, for a container made in this run.
+    pub template: Option<String>,
     /// `key: value` of its config.
     pub conf: BTreeMap<String, String>,
     /// `qm create` made it in this run.
@@ -64,7 +68,10 @@ pub struct Guests {
 
 pub fn guests(root: &Path, commands: &str) -> Guests {
     let mut vms = BTreeMap::new();
-    if let Ok(rd) = fs::read_dir(root.join("etc/pve/qemu-server")) {
+    for (dir, ct) in [("etc/pve/qemu-server", false), ("etc/pve/lxc", true)] {
+        let Ok(rd) = fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(id) = name.strip_suffix(".conf").and_then(|i| i.parse().ok()) else {
@@ -80,6 +87,7 @@ pub fn guests(root: &Path, commands: &str) -> Guests {
             vms.insert(
                 id,
                 Guest {
+                    ct,
                     conf,
                     ..Guest::default()
                 },
@@ -88,10 +96,13 @@ pub fn guests(root: &Path, commands: &str) -> Guests {
     }
     let mut imported_to = Vec::new();
     for line in commands.lines() {
-        let w = words(line);
-        if w.first().map(String::as_str) != Some("qm") || w.len() < 3 {
+        let mut w = words(line);
+        let ct = w.first().map(String::as_str) == Some("pct");
+        if !(ct || w.first().map(String::as_str) == Some("qm")) || w.len() < 3 {
             continue;
         }
+        // `pct create ID TEMPLATE --key value...`: the template is no option.
+        let template = (ct && w[1] == "create" && w.len() > 3).then(|| w.remove(3));
         let Ok(id) = w[2].parse::<u32>() else {
             // `qm disk import ID FILE STORAGE`
             if w[1] == "disk" && w[2] == "import" && w.len() >= 6 {
@@ -110,6 +121,8 @@ pub fn guests(root: &Path, commands: &str) -> Guests {
                 vms.insert(
                     id,
                     Guest {
+                        ct,
+                        template,
                         conf: opts().into_iter().collect(),
                         created: true,
                         started: false,
@@ -341,7 +354,8 @@ pub fn values<'s>(section: &'s [(String, String)], key: &str) -> Vec<&'s str> {
 }
 
 /// The answer's guests as its documentation describes them: `[haos]` (VMID 100 unless
-/// given) and each `[[vm]]`, each with whether it is to start (`start`, default true).
+/// given), each `[[vm]]` and each `[[container]]`, each with whether it is to start
+/// (`start`, default true).
 pub fn answer_guests(answer: &toml::Table) -> BTreeMap<u32, bool> {
     let mut out = BTreeMap::new();
     let start = |t: &toml::Table| t.get("start").and_then(|v| v.as_bool()).unwrap_or(true);
@@ -353,14 +367,16 @@ pub fn answer_guests(answer: &toml::Table) -> BTreeMap<u32, bool> {
     if let Some(h) = answer.get("haos").and_then(|v| v.as_table()) {
         out.insert(vmid(h, 100), start(h));
     }
-    for v in answer
-        .get("vm")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_table())
-    {
-        out.insert(vmid(v, 0), start(v));
+    for key in ["vm", "container"] {
+        for v in answer
+            .get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_table())
+        {
+            out.insert(vmid(v, 0), start(v));
+        }
     }
     out
 }
@@ -380,10 +396,11 @@ pub fn guest_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<St
     let all = functions(root);
     let st = storages(root, commands);
     let wanted = answer_guests(answer);
-    let holds_images = |s: &str| {
+    let holds = |s: &str, c: &str| {
         st.get(s)
-            .is_some_and(|(content, disabled)| !disabled && content.contains("images"))
+            .is_some_and(|(content, disabled)| !disabled && content.contains(c))
     };
+    let holds_images = |s: &str| holds(s, "images");
     let mut bad = Vec::new();
     for (id, vm) in &g.vms {
         if !vm.created && !vm.started && !wanted.contains_key(id) {
@@ -398,7 +415,7 @@ pub fn guest_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<St
             .conf
             .get("vga")
             .is_some_and(|v| v.split(',').next() == Some("none"));
-        if vga_none != primary_gpu {
+        if vga_none != primary_gpu && !vm.ct {
             bad.push(format!(
                 "VM {id}: vga {:?} with hostpci {entries:?}: {}",
                 vm.conf.get("vga"),
@@ -440,17 +457,28 @@ pub fn guest_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<St
             bad.push(format!("VM {id}: onboot 1 but it must not start (host devices {host_devices:?}, started {})", vm.started));
         }
         if vm.created {
+            // A VM's disks hold `images`, a container's volumes `rootdir` (a bind mount of
+            // a host directory is on no storage).
+            let (content, prefixes): (&str, &[&str]) = if vm.ct {
+                ("rootdir", &["rootfs", "mp"])
+            } else {
+                (
+                    "images",
+                    &["efidisk", "tpmstate", "scsi", "virtio", "sata", "ide"],
+                )
+            };
             for (k, v) in &vm.conf {
-                let disk = ["efidisk", "tpmstate", "scsi", "virtio", "sata", "ide"]
-                    .iter()
-                    .any(|p| k.strip_prefix(p).is_some_and(|n| n.parse::<u8>().is_ok()));
-                if !disk || v.contains("media=cdrom") {
+                let disk = prefixes.iter().any(|p| {
+                    k.strip_prefix(p)
+                        .is_some_and(|n| n.is_empty() || n.parse::<u8>().is_ok())
+                });
+                if !disk || v.contains("media=cdrom") || v.starts_with('/') {
                     continue;
                 }
                 if let Some((store, _)) = v.split_once(':').filter(|(s, _)| *s != "none") {
-                    if !holds_images(store) {
+                    if !holds(store, content) {
                         bad.push(format!(
-                            "VM {id}: {k} {v} is on {store}, which holds no VM disks"
+                            "guest {id}: {k} {v} is on {store}, which holds no {content}"
                         ));
                     }
                 }
@@ -628,10 +656,281 @@ pub fn notify_faults(root: &Path, answer: &toml::Table) -> Vec<String> {
     bad
 }
 
-/// Every fault of [`guest_faults`], [`backup_faults`] and [`notify_faults`].
+/// The community's post-install set of `[host]`: the subscription dialog can no longer open
+/// (and an apt hook keeps it so) exactly when `subscription-notice = "hide"`; the HA services
+/// and corosync disabled on a host of its own (default), never in a cluster; the microcode
+/// package installed with `non-free-firmware` in every enabled Debian source, the initramfs
+/// made again after it and a reboot last.
+pub fn host_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<String> {
+    let Some(host) = answer.get("host").and_then(|h| h.as_table()) else {
+        return Vec::new();
+    };
+    let mut bad = Vec::new();
+    let hide = host.get("subscription-notice").and_then(|v| v.as_str()) == Some("hide");
+    let lib =
+        fs::read_to_string(root.join("usr/share/javascript/proxmox-widget-toolkit/proxmoxlib.js"));
+    if let Ok(lib) = &lib {
+        // Whether the dialog's condition can still hold: the check not ANDed with false.
+        let check = ".data.status.toLowerCase() !== 'active'";
+        let opens = lib
+            .split(check)
+            .skip(1)
+            .any(|after| !after.starts_with(" && false"));
+        if opens == hide {
+            bad.push(format!(
+                "subscription notice: the dialog {} although the answer says {}",
+                if opens { "still opens" } else { "never opens" },
+                if hide { "hide" } else { "show" }
+            ));
+        }
+        if !hide && lib.contains("pve-firstboot") {
+            bad.push("proxmoxlib.js still carries our mark".into());
+        }
+    }
+    let hook = root.join("etc/apt/apt.conf.d/80pve-firstboot-subscription-notice");
+    if hook.exists() != hide {
+        bad.push(format!(
+            "the apt hook is {}there",
+            if hide { "not " } else { "" }
+        ));
+    }
+    let cluster = root.join("etc/pve/corosync.conf").exists();
+    let units: Vec<&str> = [
+        "pve-ha-lrm.service",
+        "pve-ha-crm.service",
+        "corosync.service",
+    ]
+    .into_iter()
+    .filter(|u| {
+        ["usr/lib/systemd/system", "lib/systemd/system"]
+            .iter()
+            .any(|d| root.join(d).join(u).exists())
+    })
+    .collect();
+    let disabled: Vec<String> = commands
+        .lines()
+        .map(words)
+        .filter(|w| w.len() > 2 && w[0] == "systemctl" && w[1] == "disable")
+        .flatten()
+        .collect();
+    let single = host.get("single-node").and_then(|v| v.as_bool()) != Some(false);
+    for u in &units {
+        let off = disabled.iter().any(|w| w == u);
+        if off != (single && !cluster) {
+            bad.push(format!(
+                "{u} {} (single-node {single}, in a cluster: {cluster})",
+                if off { "disabled" } else { "left enabled" }
+            ));
+        }
+    }
+    if host.get("microcode").and_then(|v| v.as_bool()) == Some(true) {
+        let cpu = fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default();
+        let pkg = if cpu.contains("GenuineIntel") {
+            "intel-microcode"
+        } else {
+            "amd64-microcode"
+        };
+        let lines: Vec<&str> = commands.lines().collect();
+        let at = |want: &dyn Fn(&str) -> bool| lines.iter().position(|l| want(l));
+        let install = at(&|l| l.contains(" install ") && l.ends_with(pkg));
+        let initramfs = at(&|l| l.starts_with("update-initramfs -u"));
+        let reboot = at(&|l| l == "systemctl reboot");
+        if !(install < initramfs && initramfs < reboot && install.is_some()) {
+            bad.push(format!(
+                "microcode: {pkg} installed at {install:?}, initramfs at {initramfs:?}, reboot at {reboot:?}"
+            ));
+        }
+        for (f, text) in sources(root) {
+            for l in text.lines().filter(|l| {
+                (l.starts_with("deb ") || l.starts_with("Components:")) && l.contains(" main")
+            }) {
+                if !l.contains("non-free-firmware") && !text.contains("Enabled: no") {
+                    bad.push(format!("{f}: without non-free-firmware: {l}"));
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// The apt sources of the tree: sources.list and every `.list`/`.sources` file.
+fn sources(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let dir = root.join("etc/apt/sources.list.d");
+    let mut files = vec![root.join("etc/apt/sources.list")];
+    files.extend(
+        fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    for f in files {
+        if let Ok(t) = fs::read_to_string(&f) {
+            out.push((f.display().to_string(), t));
+        }
+    }
+    out
+}
+
+/// What is wrong with the containers a run made, by what each `[[container]]` says:
+/// - made from a template on a storage that holds templates, there before `pct create`
+///   (downloaded by `pveam download` or pulled by `skopeo copy` of the pinned digest, and
+///   moved into place, earlier in the run, or on the storage already);
+/// - unprivileged unless `unprivileged = false`; `nesting=1` as the web UI sets it (for an
+///   unprivileged container) unless the answer says; `keyctl=1` only when asked;
+/// - on the answer's bridge (default: the VM bridge, else vmbr0) by DHCP;
+/// - every mount point at its path, a host directory bound as it is, read-only as said;
+/// - root's keys (the answer's, else the installer's) handed over only for a template.
+pub fn container_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<String> {
+    let g = guests(root, commands);
+    let st = storages(root, commands);
+    let lines: Vec<&str> = commands.lines().collect();
+    let bridge_default = answer
+        .get("network")
+        .and_then(|n| n.get("vm-bridge"))
+        .map(|b| b.get("name").and_then(|n| n.as_str()).unwrap_or("vmbr1"))
+        .unwrap_or("vmbr0");
+    let root_keys: Vec<&str> = answer
+        .get("installer")
+        .and_then(|i| i.get("global"))
+        .and_then(|g| g.get("root-ssh-keys"))
+        .and_then(|k| k.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str())
+        .collect();
+    let mut bad = Vec::new();
+    let cts = answer.get("container").and_then(|c| c.as_array());
+    for c in cts.into_iter().flatten().filter_map(|c| c.as_table()) {
+        let id = c.get("vmid").and_then(|v| v.as_integer()).unwrap_or(0) as u32;
+        let Some(ct) = g.vms.get(&id).filter(|v| v.created) else {
+            continue;
+        };
+        let flag = |k: &str| c.get(k).and_then(|v| v.as_bool());
+        let mut fault = |m: String| bad.push(format!("CT {id}: {m}"));
+        if !ct.ct {
+            fault("made by qm, not pct".into());
+            continue;
+        }
+        let created_at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("pct create {id} ")))
+            .unwrap_or(0);
+        let template = ct.template.clone().unwrap_or_default();
+        let (store, file) = template
+            .split_once(":vztmpl/")
+            .unwrap_or(("", template.as_str()));
+        if !st
+            .get(store)
+            .is_some_and(|(content, disabled)| !disabled && content.contains("vztmpl"))
+        {
+            fault(format!(
+                "template {template} on a storage that holds no templates"
+            ));
+        }
+        let brought = lines[..created_at].iter().any(|l| {
+            let w = words(l);
+            (w.len() == 4 && w[..3] == ["pveam", "download", store] && w[3] == file)
+                || (w.first().is_some_and(|x| x == "mv")
+                    && w.last().is_some_and(|d| d.ends_with(&format!("/{file}"))))
+        });
+        let there = root.join("var/lib/vz/template/cache").join(file).exists();
+        if !brought && !there {
+            fault(format!(
+                "{template} neither on its storage nor brought there before pct create"
+            ));
+        }
+        if let Some(d) = c.get("digest").and_then(|d| d.as_str()) {
+            let pulled = lines[..created_at]
+                .iter()
+                .any(|l| l.starts_with("skopeo copy docker://") && l.contains(&format!("@{d} ")));
+            if !pulled && !there {
+                fault(format!("the image is not pulled by its digest {d}"));
+            }
+        }
+        let conf = |k: &str| ct.conf.get(k).map(String::as_str);
+        let unprivileged = flag("unprivileged") != Some(false);
+        if conf("unprivileged") != Some(if unprivileged { "1" } else { "0" }) {
+            fault(format!(
+                "unprivileged {:?}, the answer {unprivileged}",
+                conf("unprivileged")
+            ));
+        }
+        let features: Vec<&str> = conf("features").unwrap_or("").split(',').collect();
+        let nesting = flag("nesting").unwrap_or(unprivileged);
+        if features.contains(&"nesting=1") != nesting
+            || features.contains(&"keyctl=1") != (flag("keyctl") == Some(true))
+        {
+            fault(format!(
+                "features {:?} (nesting {nesting}, keyctl {:?})",
+                conf("features"),
+                flag("keyctl")
+            ));
+        }
+        let bridge = c
+            .get("bridge")
+            .and_then(|b| b.as_str())
+            .unwrap_or(bridge_default);
+        let net0: Vec<&str> = conf("net0").unwrap_or("").split(',').collect();
+        if !net0.contains(&format!("bridge={bridge}").as_str()) || !net0.contains(&"ip=dhcp") {
+            fault(format!("net0 {net0:?}, not DHCP on {bridge}"));
+        }
+        let mps: Vec<&String> = (0..256)
+            .filter_map(|i| ct.conf.get(&format!("mp{i}")))
+            .collect();
+        for m in c
+            .get("mount")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let path = m.get("path").and_then(|p| p.as_str()).unwrap_or("");
+            let Some(v) = mps
+                .iter()
+                .find(|v| v.split(',').any(|o| o == format!("mp={path}")))
+            else {
+                fault(format!("no mount point at {path}"));
+                continue;
+            };
+            let opts: Vec<&str> = v.split(',').collect();
+            let ro = m.get("read-only").and_then(|r| r.as_bool()) == Some(true);
+            if opts.contains(&"ro=1") != ro {
+                fault(format!("{path}: {v}, read-only {ro}"));
+            }
+            if let Some(h) = m.get("host").and_then(|h| h.as_str()) {
+                if opts[0] != h {
+                    fault(format!("{path}: {v} does not bind {h}"));
+                }
+            }
+        }
+        let keys: Vec<&str> = match c.get("ssh-keys").and_then(|k| k.as_array()) {
+            Some(k) => k.iter().filter_map(|k| k.as_str()).collect(),
+            None if c.contains_key("oci") => Vec::new(),
+            None => root_keys.clone(),
+        };
+        match conf("ssh-public-keys") {
+            Some(f) => {
+                let text =
+                    fs::read_to_string(root.join(f.trim_start_matches('/'))).unwrap_or_default();
+                if keys.is_empty() || keys.iter().any(|k| !text.lines().any(|l| l == *k)) {
+                    fault(format!("root's keys in {f} are not the answer's {keys:?}"));
+                }
+            }
+            None if !keys.is_empty() => fault("root's keys not handed to pct".into()),
+            None => {}
+        }
+    }
+    bad
+}
+
+/// Every fault of [`guest_faults`], [`container_faults`], [`backup_faults`],
+/// [`notify_faults`] and [`host_faults`].
 pub fn faults(root: &Path, answer_text: &str, commands: &str) -> Vec<String> {
     let answer: toml::Table = answer_text.parse().expect("the answer is TOML");
     let mut bad = guest_faults(root, &answer, commands);
+    bad.extend(container_faults(root, &answer, commands));
+    bad.extend(host_faults(root, &answer, commands));
     bad.extend(backup_faults(root, &answer, commands));
     bad.extend(notify_faults(root, &answer));
     bad

@@ -18,12 +18,7 @@ pub const KEEP: [&str; 6] = [
     "keep-yearly",
 ];
 
-pub(super) fn read_backup(
-    c: &mut Checker,
-    t: &mut Tbl,
-    haos: Option<&Haos>,
-    vms: &[VmCfg],
-) -> Option<Backup> {
+pub(super) fn read_backup(c: &mut Checker, t: &mut Tbl, ours: bool) -> Option<Backup> {
     // Every key is read before any verdict, so that each gets its own error line.
     let schedule = t.req_string(
         c,
@@ -68,7 +63,7 @@ pub(super) fn read_backup(
             None
         }
     });
-    let guests = read_guests(c, t, haos, vms);
+    let guests = read_guests(c, t, ours);
     // vzdump's `mode` and `compress` (pve-docs generated/vzdump.conf.5-opts.adoc): the
     // web UI's defaults, snapshot and zstd. `none` is written as vzdump's `0`.
     let mode = t
@@ -102,19 +97,15 @@ pub(super) fn read_backup(
     })
 }
 
-fn read_guests(
-    c: &mut Checker,
-    t: &mut Tbl,
-    haos: Option<&Haos>,
-    vms: &[VmCfg],
-) -> Option<BackupGuests> {
+/// `ours`: the answer has guests of its own (HAOS, a `[[vm]]`, a `[[container]]`).
+fn read_guests(c: &mut Checker, t: &mut Tbl, ours: bool) -> Option<BackupGuests> {
     let key = t.key_path("guests");
     let Some(v) = t.raw("guests") else {
-        return Some(BackupGuests::Ours).filter(|_| ours_ok(c, t, haos, vms));
+        return Some(BackupGuests::Ours).filter(|_| ours_ok(c, t, ours));
     };
     match v.get_ref() {
         DeValue::String(s) => match s.as_ref() {
-            "ours" => Some(BackupGuests::Ours).filter(|_| ours_ok(c, t, haos, vms)),
+            "ours" => Some(BackupGuests::Ours).filter(|_| ours_ok(c, t, ours)),
             "all" => Some(BackupGuests::All),
             other => {
                 c.error(
@@ -176,8 +167,8 @@ fn read_guests(
     }
 }
 
-fn ours_ok(c: &mut Checker, t: &Tbl, haos: Option<&Haos>, vms: &[VmCfg]) -> bool {
-    if haos.is_none() && vms.is_empty() {
+fn ours_ok(c: &mut Checker, t: &Tbl, ours: bool) -> bool {
+    if !ours {
         let span = if t.has("guests") {
             t.key_span("guests")
         } else {
@@ -186,8 +177,8 @@ fn ours_ok(c: &mut Checker, t: &Tbl, haos: Option<&Haos>, vms: &[VmCfg]) -> bool
         c.error(
             &span,
             &t.key_path("guests"),
-            "\"ours\" (the default) is HAOS and every [[vm]], and the answer has neither; \
-             name the VMIDs or use \"all\"",
+            "\"ours\" (the default) is HAOS, every [[vm]] and every [[container]], and the \
+             answer has none of them; name the VMIDs or use \"all\"",
         );
         return false;
     }

@@ -94,7 +94,7 @@ pub(super) fn read_haos(
         None => ImageSource::Release,
         Some(i) => image_source(c, t, &i, sha.is_some(), "sha256").unwrap_or(ImageSource::Release),
     };
-    let storage = read_storage(c, t, installer);
+    let storage = read_storage(c, t, installer, "images");
     if let Some(s) = storage.as_ref().map(|_| t.key_span("storage")) {
         sp.haos_storage = Some(s);
     }
@@ -267,10 +267,13 @@ pub(super) fn image_source(
 }
 
 /// A `storage` key: a storage ID, warned about where the installer never makes it.
+/// `content`: what the guest puts there, `images` (a VM's disks) or `rootdir` (a
+/// container's volumes).
 pub(super) fn read_storage(
     c: &mut Checker,
     t: &mut Tbl,
     installer: Option<&Installer>,
+    content: &'static str,
 ) -> Option<String> {
     // Left out: chosen on the host from /etc/pve/storage.cfg (src/storage.rs).
     let s = t.string(c, "storage")?;
@@ -287,7 +290,7 @@ pub(super) fn read_storage(
             key: t.key_path("storage"),
             id: s.v.clone(),
             span: s.span.clone(),
-            content: "images",
+            content,
         });
         let lvm = installer.is_some_and(|i| {
             !i.filesystem.starts_with("zfs") && !i.filesystem.starts_with("btrfs")
@@ -298,9 +301,16 @@ pub(super) fn read_storage(
             c.warning(
                 &s.span,
                 &t.key_path("storage"),
-                "`local` holds VM disks only where the installer made no thin pool \
-                 (lvm.maxvz = 0, or a small disk); otherwise the phase refuses it before the \
-                 download; leave storage out to take the storage the host really has",
+                format!(
+                    "`local` holds {} only where the installer made no thin pool \
+                     (lvm.maxvz = 0, or a small disk); otherwise the phase refuses it before \
+                     the download; leave storage out to take the storage the host really has",
+                    if content == "images" {
+                        "VM disks"
+                    } else {
+                        "container volumes"
+                    }
+                ),
             );
         }
     }

@@ -27,9 +27,19 @@ pub(super) fn read_host(c: &mut Checker, t: &mut Tbl) -> HostCfg {
             );
         }
     }
+    let hide_subscription_notice = matches!(
+        t.one_of(c, "subscription-notice", &["show", "hide"]),
+        Some(Sp { v: "hide", .. })
+    );
+    // The answer plans no cluster (there is no [cluster] table): a host of its own.
+    let single_node = t.bool(c, "single-node").is_none_or(|b| b.v);
+    let microcode = t.bool(c, "microcode").is_some_and(|b| b.v);
     HostCfg {
         repositories,
         upgrade,
         ntp_servers: ntp.into_iter().map(|s| s.v).collect(),
+        hide_subscription_notice,
+        single_node,
+        microcode,
     }
 }

@@ -8,6 +8,7 @@
 //! One file per table, named as the table and as its phase in `src/phases/`.
 
 mod backup;
+mod container;
 mod haos;
 mod hardening;
 mod host;
@@ -26,6 +27,7 @@ use super::reader::{Checker, Tbl};
 use super::*;
 pub use backup::KEEP;
 use backup::read_backup;
+use container::{CtCtx, read_containers};
 use haos::read_haos;
 use hardening::read_hardening;
 use host::read_host;
@@ -68,6 +70,7 @@ pub struct Read {
     pub hardening: Option<Hardening>,
     pub haos: Option<Haos>,
     pub vms: Vec<VmCfg>,
+    pub containers: Vec<CtCfg>,
     pub notify: Option<Notify>,
     pub backup: Option<Backup>,
     pub storages: Vec<StorageDef>,
@@ -86,6 +89,7 @@ impl Read {
             hardening: self.hardening,
             haos: self.haos,
             vms: self.vms,
+            containers: self.containers,
             notify: self.notify,
             backup: self.backup,
             storages: self.storages,
@@ -172,13 +176,25 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
             root_keys: &root_keys,
         },
     );
+    let containers = read_containers(
+        c,
+        &mut root,
+        &CtCtx {
+            network: network.as_ref(),
+            installer: installer.as_ref(),
+            haos: haos.as_ref(),
+            vms: &vms,
+            root_keys: &root_keys,
+        },
+    );
     let notify = root.table(c, "notify").and_then(|mut t| {
         let n = read_notify(c, &mut t);
         t.finish(c);
         n
     });
     let backup = root.table(c, "backup").and_then(|mut t| {
-        let b = read_backup(c, &mut t, haos.as_ref(), &vms);
+        let ours = haos.is_some() || !vms.is_empty() || !containers.is_empty();
+        let b = read_backup(c, &mut t, ours);
         t.finish(c);
         b
     });
@@ -230,6 +246,7 @@ pub fn read(c: &mut Checker, doc: &DeTable) -> Read {
         hardening,
         haos,
         vms,
+        containers,
         notify,
         backup,
         storages,

@@ -26,7 +26,7 @@ struct At {
 
 /// A VM name as qemu-server takes it (`name`, format `dns-name` of pve-common's
 /// JSONSchema: labels of letters, digits and inner hyphens, joined by dots).
-fn name_ok(s: &str) -> bool {
+pub(super) fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {
@@ -160,17 +160,7 @@ fn read_cloud_init(c: &mut Checker, t: &mut Tbl, root_keys: &[String]) -> Option
             None
         }
     });
-    let ssh_keys = match t.strings(c, "ssh-keys") {
-        Some(keys) => {
-            for (i, k) in keys.iter().enumerate() {
-                if let Err(e) = check_ssh_key(&k.v) {
-                    c.error(&k.span, &format!("{}[{i}]", t.key_path("ssh-keys")), e);
-                }
-            }
-            keys.into_iter().map(|k| k.v).collect()
-        }
-        None => root_keys.to_vec(),
-    };
+    let ssh_keys = read_ssh_keys(c, t).unwrap_or_else(|| root_keys.to_vec());
     if ssh_keys.is_empty() {
         c.warning(
             &t.span,
@@ -199,13 +189,7 @@ fn read_cloud_init(c: &mut Checker, t: &mut Tbl, root_keys: &[String]) -> Option
 }
 
 fn read_one(c: &mut Checker, t: &mut Tbl, ctx: &VmCtx) -> Option<(VmCfg, At)> {
-    let vmid_v = if t.has("vmid") {
-        t.int(c, "vmid", 100..=999_999_999, "vmid")
-    } else {
-        t.raw("vmid");
-        t.missing(c, "vmid", "the VM's ID, 100 to 999999999");
-        None
-    };
+    let vmid_v = read_vmid(c, t, "VM");
     let name = t.req_string(c, "name", "the VM's name, e.g. \"docker\"").and_then(|n| {
         if name_ok(&n.v) {
             Some(n.v)
@@ -256,15 +240,8 @@ fn read_one(c: &mut Checker, t: &mut Tbl, ctx: &VmCtx) -> Option<(VmCfg, At)> {
         Some(d) => d.v,
         None => "32G".into(),
     };
-    let storage = read_storage(c, t, ctx.installer);
-    let default_bridge = ctx
-        .network
-        .and_then(|n| n.vm_bridge.as_ref())
-        .map_or("vmbr0".to_string(), |b| b.name.clone());
-    let (bridge, bridge_at) = match t.string(c, "bridge") {
-        Some(b) => (b.v, b.span),
-        None => (default_bridge, t.span.clone()),
-    };
+    let storage = read_storage(c, t, ctx.installer, "images");
+    let (bridge, bridge_at) = read_bridge(c, t, ctx.network);
     let (ip, ip_at) = read_ip(c, t);
     let start = t.bool(c, "start").is_none_or(|b| b.v);
     let iso = t.string(c, "iso").and_then(|i| {
@@ -394,15 +371,71 @@ fn may_share(a: &DeviceSel, b: &DeviceSel) -> bool {
 }
 
 pub(super) fn read_vms(c: &mut Checker, root: &mut Tbl, ctx: &VmCtx) -> Vec<VmCfg> {
-    let mut out: Vec<(VmCfg, At)> = Vec::new();
-    for (i, mut t) in root.tables(c, "vm").into_iter().enumerate() {
-        let read = read_one(c, &mut t, ctx);
+    read_each(
+        c,
+        root,
+        "vm",
+        |c, t| read_one(c, t, ctx),
+        |c, i, v, at, out| check(c, i, v, at, out, ctx),
+    )
+}
+
+/// Every `[[key]]` table read by `read_one`, each then checked against those before it by
+/// `check`; in file order.
+pub(super) fn read_each<T, A>(
+    c: &mut Checker,
+    root: &mut Tbl,
+    key: &'static str,
+    read_one: impl Fn(&mut Checker, &mut Tbl) -> Option<(T, A)>,
+    check: impl Fn(&mut Checker, usize, &T, &A, &[(T, A)]),
+) -> Vec<T> {
+    let mut out: Vec<(T, A)> = Vec::new();
+    for (i, mut t) in root.tables(c, key).into_iter().enumerate() {
+        let read = read_one(c, &mut t);
         t.finish(c);
         let Some((v, at)) = read else { continue };
-        check(c, i, &v, &at, &out, ctx);
+        check(c, i, &v, &at, &out);
         out.push((v, at));
     }
     out.into_iter().map(|(v, _)| v).collect()
+}
+
+/// A guest's required `vmid` (pve-common's `pve-vmid`: 100 to 999999999); `noun` says whose.
+pub(super) fn read_vmid(c: &mut Checker, t: &mut Tbl, noun: &str) -> Option<Sp<i64>> {
+    if t.has("vmid") {
+        return t.int(c, "vmid", 100..=999_999_999, "vmid");
+    }
+    t.raw("vmid");
+    t.missing(c, "vmid", &format!("the {noun}'s ID, 100 to 999999999"));
+    None
+}
+
+/// A guest's `bridge` and where it is said: the VM bridge by default, else vmbr0.
+pub(super) fn read_bridge(
+    c: &mut Checker,
+    t: &mut Tbl,
+    network: Option<&NetworkCfg>,
+) -> (String, Range<usize>) {
+    match t.string(c, "bridge") {
+        Some(b) => (b.v, b.span),
+        None => (
+            network
+                .and_then(|n| n.vm_bridge.as_ref())
+                .map_or("vmbr0".to_string(), |b| b.name.clone()),
+            t.span.clone(),
+        ),
+    }
+}
+
+/// `ssh-keys`, each an OpenSSH public key; `None` when the key is not there.
+pub(super) fn read_ssh_keys(c: &mut Checker, t: &mut Tbl) -> Option<Vec<String>> {
+    let keys = t.strings(c, "ssh-keys")?;
+    for (i, k) in keys.iter().enumerate() {
+        if let Err(e) = check_ssh_key(&k.v) {
+            c.error(&k.span, &format!("{}[{i}]", t.key_path("ssh-keys")), e);
+        }
+    }
+    Some(keys.into_iter().map(|k| k.v).collect())
 }
 
 /// The rules between one `[[vm]]` and the rest of the answer.

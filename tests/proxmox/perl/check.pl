@@ -10,7 +10,7 @@
 #                          every `pvesh` disk API line of CMDS applied as pve-storage's API
 #                          applies it, written back and parsed again
 #                          (the result goes to $PVEFB_STORAGE_OUT when that is set)
-#   commands FILE          batch: one shell-quoted qm/pvesm command line per line
+#   commands FILE          batch: one shell-quoted qm/pvesm/pct command line per line
 #   privfiles CFG ROOT     the secret files pve-storage reads for each storage of CFG, under
 #                          ROOT: where its plugins look for them, 0600, in their format
 #   firewall DIR           DIR/cluster.fw and/or DIR/host.fw as pve-firewall reads them
@@ -613,7 +613,38 @@ sub judge_qemu_config {
     return undef;
 }
 
-my %CLI_CLASS = (qm => 'PVE::CLI::qm', pvesm => 'PVE::CLI::pvesm');
+# pct create (create_vm) and pct set (update_vm): after the schema of pve-container's
+# PVE::LXC::Config (json_config_properties: every option and its format, mount points,
+# networks and features as property strings), what pve-container PVE/API2/LXC.pm checks with no
+# host: create_vm's PVE::Tools::validate_ssh_public_keys on the keys pct read from the file
+# (ssh-keygen -l on each), every rootfs/mpN parsed by PVE::LXC::Config->parse_volume (a new
+# volume as STORAGE:SIZE_IN_GiB) and every netN by parse_lxc_network, as update_pct_config and
+# create_disks parse them.
+sub judge_lxc_config {
+    my ($param) = @_;
+    my @bad;
+    if (defined(my $keys = $param->{'ssh-public-keys'})) {
+        eval { PVE::Tools::validate_ssh_public_keys($keys) };
+        push @bad, "ssh-public-keys: $@" if $@;
+    }
+    for my $opt (sort keys %$param) {
+        my $value = $param->{$opt};
+        if ($opt eq 'rootfs' || $opt =~ m/^mp\d+$/) {
+            push @bad, "$opt: unable to parse the mount point"
+                if !PVE::LXC::Config->parse_volume($opt, $value, 1);
+        } elsif ($opt =~ m/^net\d+$/) {
+            eval { PVE::LXC::Config->parse_lxc_network($value) };
+            push @bad, "$opt: $@" if $@;
+        } elsif ($opt eq 'features') {
+            eval { PVE::LXC::Config->parse_features($value) };
+            push @bad, "$opt: $@" if $@;
+        }
+    }
+    die join("\n", @bad) . "\n" if @bad;
+    return undef;
+}
+
+my %CLI_CLASS = (qm => 'PVE::CLI::qm', pvesm => 'PVE::CLI::pvesm', pct => 'PVE::CLI::pct');
 
 # pvesh on Proxmox's disk API, as the web UI's Node -> Disks calls it: the API method (pve-storage
 # PVE/API2/Disks/{LVMThin,Directory,ZFS}.pm `create`, PVE/API2/Disks.pm `wipe_disk`), whose
@@ -687,7 +718,7 @@ sub judge_command {
         return defined($err) ? ($err) : ();
     }
     my $cli_class = defined($exe) ? $CLI_CLASS{$exe} : undef;
-    return ('not a qm/pvesm command') if !$cli_class;
+    return ('not a qm/pvesm/pct command') if !$cli_class;
 
     # every other qm/pvesm method: the parameters and their formats are the verdict; the rest
     # of its code needs the host (does VM 101 exist, is the volume there)
@@ -695,15 +726,18 @@ sub judge_command {
         'PVE::API2::Qemu::create_vm' => \&judge_qemu_config,
         'PVE::API2::Qemu::update_vm' => \&judge_qemu_config,
         'PVE::API2::Qemu::update_vm_async' => \&judge_qemu_config,
+        'PVE::API2::LXC::create_vm' => \&judge_lxc_config,
+        'PVE::API2::LXC::Config::update_vm' => \&judge_lxc_config,
     };
     return with_recorded_stdin($line, sub { run_cli($cli_class, $exe, \@args, $judges, 1) });
 }
 
 sub check_commands {
     my ($file) = @_;
-    # qemu-server PVE/CLI/qm.pm and pve-storage PVE/CLI/pvesm.pm: their $cmddef maps a command
-    # to an API method (PVE::API2::Qemu, PVE::API2::Storage::*, or their own methods)
-    load_modules('PVE::CLI::qm', 'PVE::CLI::pvesm');
+    # qemu-server PVE/CLI/qm.pm, pve-storage PVE/CLI/pvesm.pm and pve-container PVE/CLI/pct.pm:
+    # their $cmddef maps a command to an API method (PVE::API2::Qemu, PVE::API2::Storage::*,
+    # PVE::API2::LXC, PVE::API2::LXC::Config, or their own methods)
+    load_modules('PVE::CLI::qm', 'PVE::CLI::pvesm', 'PVE::CLI::pct');
     for my $line (input_lines($file)) {
         print_batch_verdict(judge_command($line));
     }
