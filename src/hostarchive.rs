@@ -131,10 +131,15 @@ pub fn run(host: &Host, answer: &Answer, now: u64) -> Result<Archived> {
     // The archive file first, 0600 and new (O_EXCL, no symlink followed): tar writes into
     // it and keeps its mode.
     let (built, _) = work.create("archive.tar.gz", 0o600)?;
+    // pmxcfs's own status files (`.members`, `.vmlist`, `.rrd`, `.clusterlog`, `.version`,
+    // `.debug`: pve-cluster `src/pmxcfs/pmxcfs.c`, made from memory when read) are
+    // not configuration and not in config.db; the restore never needs them.
     let mut tar = Cmd::new("tar").args([
         "--create".to_string(),
         "--gzip".into(),
         format!("--file={}", built.display()),
+        "--anchored".into(),
+        "--exclude=etc/pve/.*".into(),
     ]);
     // The database: a consistent copy through SQLite itself (the path in an SQL string
     // literal, `'` doubled), read-only; it goes into the archive at its own place.
