@@ -101,6 +101,10 @@ pub struct Probe {
     /// The physical NIC the IPv4 default route leaves by (`/proc/net/route`; through a
     /// bridge, its port), if any.
     pub default_route: Option<String>,
+    /// The host's CPU threads: the `processor` lines of `/proc/cpuinfo`, counted as
+    /// pve-common's `PVE::ProcFSTools::read_cpuinfo` counts them (its `cpus`, the most
+    /// vCPUs qemu-server lets a VM have); `None` without the file.
+    pub cpu_threads: Option<u32>,
 }
 
 /// `E:KEY=VALUE` lines of a udev database entry (`/run/udev/data/<id>`); the database
@@ -213,6 +217,32 @@ fn default_route(host: &Host) -> Result<Option<String>> {
     let mut ports = host.list_dir(&format!("/sys/class/net/{dev}/brif"))?;
     ports.sort();
     Ok(Some(ports.into_iter().next().unwrap_or(dev)))
+}
+
+/// `/proc/cpuinfo` is some 1.5 KB a thread: 16 MiB is room for 8192 of them (the most
+/// cores pve-container's schema allows a container).
+const MAX_CPUINFO_BYTES: u64 = 16 << 20;
+
+/// [`Probe::cpu_threads`]: lines `processor : N` (read_cpuinfo's
+/// `m/^processor\s*:\s*\d+\s*$/i`).
+fn cpu_threads(host: &Host) -> Result<Option<u32>> {
+    let Some(b) = host.read_capped("/proc/cpuinfo", MAX_CPUINFO_BYTES)? else {
+        return Ok(None);
+    };
+    let text = crate::host::decode_text(&b);
+    let n = text
+        .lines()
+        .filter(|l| {
+            let Some((k, v)) = l.split_once(':') else {
+                return false;
+            };
+            let v = v.trim();
+            k.trim_end().eq_ignore_ascii_case("processor")
+                && !v.is_empty()
+                && v.bytes().all(|c| c.is_ascii_digit())
+        })
+        .count();
+    Ok(Some(n as u32))
 }
 
 fn nics(host: &Host) -> Result<Vec<Nic>> {
@@ -363,6 +393,7 @@ pub fn probe(host: &Host) -> Result<Probe> {
         usb: usb(host)?,
         iommu: !host.list_dir("/sys/kernel/iommu_groups")?.is_empty(),
         default_route: default_route(host)?,
+        cpu_threads: cpu_threads(host)?,
     })
 }
 
@@ -521,6 +552,11 @@ pub fn text(p: &Probe) -> String {
             notes.join("; ")
         ));
     }
+    o.push_str(&format!(
+        "CPU threads (the most cores a [haos] or [[vm]] may have): {}\n",
+        p.cpu_threads
+            .map_or("unknown (no /proc/cpuinfo)".to_string(), |n| n.to_string())
+    ));
     heading(&mut o, "USB devices ([haos] usb)", p.usb.is_empty());
     for u in &p.usb {
         o.push_str(&format!(
@@ -628,9 +664,10 @@ pub fn json(p: &Probe) -> String {
         }
     };
     format!(
-        "{{\n  \"iommu\": {},\n  \"default_route\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
+        "{{\n  \"iommu\": {},\n  \"default_route\": {},\n  \"cpu_threads\": {},\n  \"disks\": {},\n  \"nics\": {},\n  \"pci\": {},\n  \"usb\": {}\n}}\n",
         p.iommu,
         p.default_route.as_deref().map_or("null".into(), js),
+        p.cpu_threads.map_or("null".into(), |n| n.to_string()),
         list(&disks),
         list(&nics),
         list(&pci),
@@ -933,7 +970,8 @@ fn model(d: &Disk) -> String {
 /// `get_network_settings`), and the passthrough devices as the phase resolves them.
 /// Unsafe (a problem, exit 1): a disk it would erase that is removable or holds
 /// partitions or filesystems, a device it passes through that shares its IOMMU group with
-/// the host's, a USB device for a guest that is not plugged in, and anything not found.
+/// the host's, a USB device for a guest that is not plugged in, a VM with more cores than
+/// the host has CPU threads, and anything not found.
 pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> Check {
     let mut problems = Vec::new();
     let t = &a.installer.tables;
@@ -1057,6 +1095,33 @@ pub fn check(p: &Probe, a: &crate::answer::Answer, host: &Host) -> Check {
             selector: sel.clone(),
             found,
         });
+    }
+
+    // More cores than the host has CPU threads: qemu-server refuses to start the VM
+    // (qemu-server `src/PVE/QemuServer.pm`, `config_to_command`: `die "MAX $allowed_vcpus
+    // vcpus allowed per VM on this node\n" if ($allowed_vcpus < $maxcpus)`, maxcpus being
+    // sockets * cores, allowed_vcpus read_cpuinfo's `cpus`). Our guests have one socket.
+    // Containers are not checked: pve-container gives a container `cores` CPUs of the
+    // host's cpuset, all of them when it asks more (`src/PVE/LXC.pm`, `update_lxc_config`).
+    if let Some(threads) = p.cpu_threads {
+        let guests = a
+            .haos
+            .iter()
+            .map(|h| (format!("[haos] (VM {})", h.vmid), h.cores))
+            .chain(
+                a.vms
+                    .iter()
+                    .map(|v| (format!("[[vm]] {} {}", v.vmid, v.name), v.cores)),
+            );
+        for (guest, cores) in guests {
+            if cores > threads {
+                problems.push(format!(
+                    "{guest} cores = {cores}: this machine has {threads} CPU threads, and \
+                     qemu-server refuses to start a VM with more (\"MAX {threads} vcpus allowed \
+                     per VM on this node\")"
+                ));
+            }
+        }
     }
 
     // [[storage]] data disks: here, not the install's, not in use, empty or to be wiped

@@ -43,6 +43,8 @@ fn lists_what_an_answer_names() {
         "boot VGA (the host's console)",
         // USB devices by port and ID.
         "1-4      1a86:55d4  ITead Sonoff Zigbee 3.0 USB Dongle Plus",
+        // The CPU threads: the `processor` lines of the tree's /proc/cpuinfo.
+        "CPU threads (the most cores a [haos] or [[vm]] may have): 2\n",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
@@ -68,7 +70,8 @@ fn json_is_json() {
              assert g['iommu_group']=='1' and not g['boot_vga'], g; \
              assert [x['name'] for x in d['disks']]==['nvme0n1','nvme1n1','sda'], d['disks']; \
              assert d['nics'][0]['udev']['ID_NET_NAME_MAC']=='enxb42e99123456'; \
-             assert d['usb'][0]['id']=='1a86:55d4'",
+             assert d['usb'][0]['id']=='1a86:55d4'; \
+             assert d['cpu_threads']==2, d['cpu_threads']",
         )
         .arg(&f)
         .output()
@@ -369,6 +372,51 @@ fn check_refuses_data_disks_the_stick_and_a_missing_usb_device() {
         ],
         "{out}"
     );
+}
+
+/// A VM with more cores than the machine has CPU threads fails the check, named with both
+/// counts and qemu-server's refusal (`config_to_command`: "MAX 2 vcpus allowed per VM on this
+/// node"); as many as the threads passes. `hw-intel-data-disks` has 2 (its /proc/cpuinfo).
+#[test]
+fn check_refuses_more_cores_than_cpu_threads() {
+    let on = |text: &str| check_on("hw-intel-data-disks", "probe-cores", text);
+    let safe = "filesystem = \"ext4\"\ndisk-list = [\"nvme0n1\"]\n";
+    let vm = |cores: u32| {
+        format!(
+            "[[vm]]\nvmid = 101\nname = \"docker\"\niso = \"local:iso/debian-13.iso\"\n\
+             ostype = \"l26\"\ncores = {cores}\n"
+        )
+    };
+    let (code, out) = on(&answer_with(
+        STATIC,
+        safe,
+        &format!("{HAOS_USB}cores = 4\n{}", vm(8)),
+    ));
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        "[haos] (VM 100) cores = 4: this machine has 2 CPU threads, and qemu-server refuses \
+         to start a VM with more (\"MAX 2 vcpus allowed per VM on this node\")",
+        "[[vm]] 101 docker cores = 8: this machine has 2 CPU threads, and qemu-server refuses \
+         to start a VM with more (\"MAX 2 vcpus allowed per VM on this node\")",
+    ] {
+        assert!(out.contains(&format!("  - {want}\n")), "{out}");
+    }
+    let (code, out) = on(&answer_with(
+        STATIC,
+        safe,
+        &format!("{HAOS_USB}cores = 2\n{}", vm(2)),
+    ));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict: safe"), "{out}");
+    assert!(!out.contains("CPU threads"), "{out}");
+    // A tree without /proc/cpuinfo: the count is unknown, and no guest is flagged for it.
+    let (_, out) = check_on(
+        "pve9",
+        "probe-cores-unknown",
+        &answer_with(STATIC, safe, &format!("{HAOS_USB}cores = 64\n{}", vm(128))),
+    );
+    assert!(out.contains("verdict: UNSAFE"), "{out}");
+    assert!(!out.contains("CPU threads"), "{out}");
 }
 
 /// `probe --check --json`: the same findings and the verdict as one JSON object (it was
