@@ -3,9 +3,11 @@
 # with its generated Perl packages (PVE::RS::*, Proxmox::Lib::PVE) and those of its common half
 # (Proxmox::RS::*, Proxmox::Lib::Common), built from the unmodified snapshots in $SRC and packed
 # into perlrs.tar, laid out as libpve-rs-perl and libproxmox-rs-perl install them. Cached on its
-# own (the slow part of ./build: about 6 minutes from scratch on 2 cores) under
-# $top/realpve-perlrs-<perlrs_key>, with cargo's target dir and crate cache beside it so that a
-# new key rebuilds only what changed.
+# own (the slow part of ./build: cargo took 8 minutes from scratch on this 2-core machine at
+# CARGO_BUILD_JOBS=1 beside a QEMU test boot, the recipe below 5-6 with both cores; about 2 s
+# when only the key changed) under $top/realpve-perlrs-<perlrs_key>, with cargo's target dir
+# and crate cache beside it so that a new key rebuilds only what changed. CARGO_BUILD_JOBS,
+# if set, is handed to cargo.
 #
 # How (cf. ../shared/proxmox-src/recipes/real-pve, README section "pve-rs" and
 # scripts/40-pve-rs.sh, which did this first):
