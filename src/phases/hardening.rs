@@ -338,8 +338,12 @@ fn firewall(cx: &mut Cx) -> Result<()> {
     let a = cx.write(CLUSTER_FW, &cluster, 0o640)?;
     let b = cx.write(&format!("/etc/pve/nodes/{node}/host.fw"), &rules, 0o640)?;
     if a || b || cx.resumed {
-        // pve-firewall would notice the files within seconds; a restart applies them now.
-        cx.run(Cmd::new("systemctl").args(["restart", "pve-firewall.service"]))?;
+        // The running daemon reads both files again on its next update, at most ten seconds
+        // away (pve-firewall `src/PVE/Service/pve_firewall.pm`: `run` calls
+        // `PVE::Firewall::update` every `$updatetime`), as it does after the web UI writes
+        // them; only a stopped one needs starting. A restart would be worse, not just slower:
+        // its `pve-firewall stop` removes every rule until the start has compiled them again.
+        cx.run(Cmd::new("systemctl").args(["start", "pve-firewall.service"]))?;
     }
     Ok(())
 }

@@ -29,7 +29,9 @@ E2E_HTTP_PID=""
 E2E_HTTP_PORT=""
 E2E_HTTP_DIR=""
 
-e2e_log() { printf 'e2e: %s\n' "$*" >&2; }
+# Each line with the seconds since this script started, so a run's log shows what each
+# part cost (CI's hour is the budget).
+e2e_log() { printf 'e2e: [%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # Report a failed check and stop: the cleanup trap takes QEMU and the HTTP server down.
 e2e_fail() {
