@@ -22,6 +22,7 @@ pub mod phases;
 pub mod pin;
 pub mod prefetch;
 pub mod probe;
+pub mod pvetask;
 pub mod sshkey;
 pub mod state;
 pub mod status;

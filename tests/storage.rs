@@ -113,3 +113,26 @@ fn a_disabled_backup_job_is_in_the_summary() {
         assert!(motd.contains(want), "{want:?} in\n{motd}");
     }
 }
+
+/// What the summary tells the admin once the NAS answers — `pve-firstboot reset && pve-firstboot
+/// run` — tries the storage again: `reset` forgets the state, not the list of storages the
+/// phase added disabled (`storage-nas-retried`), so the storage is removed and added again
+/// (pve-storage's `create` activates it) and leaves the list; one an admin disabled, listed
+/// nowhere (`storage-nas-disabled`), is left as it is.
+#[test]
+fn reset_and_run_try_a_storage_added_disabled_again() {
+    let (root, out) = apply_fixture("storage-nas-retried", "storage-retried");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let log = commands_log(&root);
+    let remove = log.find("pvesm remove nas\n").expect(&log);
+    let add = log.find("pvesm add nfs nas ").expect(&log);
+    assert!(remove < add, "removed after adding:\n{log}");
+    assert!(
+        !root.join("var/lib/pve-firstboot/storages-added-disabled").exists(),
+        "nas is still listed as added disabled"
+    );
+    let (root, out) = apply_fixture("storage-nas-disabled", "storage-admin-disabled");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let log = commands_log(&root);
+    assert!(!log.contains("pvesm remove") && !log.contains("pvesm add"), "{log}");
+}

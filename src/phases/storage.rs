@@ -148,9 +148,41 @@ fn note(id: &str) -> String {
     format!("applied:{id}")
 }
 
-/// The state's note of a storage added disabled because it did not answer.
-pub fn unreachable_note(id: &str) -> String {
-    format!("unreachable:{id}")
+/// The storages this phase added disabled because their server did not answer, one ID per
+/// line. A file beside the state rather than a note in it: `reset` forgets the state (as it
+/// keeps the host phase's `upgraded`, it keeps this), and `reset` + `run` is what the summary
+/// tells the admin to do once the server answers; a disabled storage not listed here is an
+/// admin's choice and stays as it is.
+pub const ADDED_DISABLED: &str = "/var/lib/pve-firstboot/storages-added-disabled";
+
+fn added_disabled(cx: &Cx) -> Result<Vec<String>> {
+    Ok(cx
+        .read(ADDED_DISABLED)?
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+fn note_added_disabled(cx: &mut Cx, id: &str, disabled: bool) -> Result<()> {
+    let mut ids = added_disabled(cx)?;
+    let had = ids.iter().any(|i| i == id);
+    if had == disabled {
+        return Ok(());
+    }
+    ids.retain(|i| i != id);
+    if disabled {
+        ids.push(id.to_string());
+    }
+    if ids.is_empty() {
+        cx.host.remove(ADDED_DISABLED)?;
+    } else {
+        let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
+        cx.host.write(ADDED_DISABLED, text.as_bytes(), 0o644)?;
+    }
+    Ok(())
 }
 
 /// Options of pve-storage's `options` that are `fixed`: set when the storage is added, never
@@ -315,7 +347,7 @@ fn one(cx: &mut Cx, def: &StorageDef, have: &[storage::Storage]) -> Result<()> {
         return disks(cx, def, current);
     }
     let disabled_by_us =
-        on_host.is_some_and(|s| s.disabled) && cx.recall(&unreachable_note(&def.id)).is_some();
+        on_host.is_some_and(|s| s.disabled) && added_disabled(cx)?.contains(&def.id);
     match current {
         None => add(cx, def),
         Some(_) if disabled_by_us => {
@@ -361,7 +393,7 @@ fn add(cx: &mut Cx, def: &StorageDef) -> Result<()> {
         }
         let disabled = cmd.arg("--disable").arg("1");
         cx.run(disabled)?;
-        cx.remember(&unreachable_note(&def.id), "1")?;
+        note_added_disabled(cx, &def.id, true)?;
         secrets_written(cx, def)?;
         cx.changes.push(format!(
             "added {kind} storage {} disabled: it did not answer",
@@ -374,7 +406,7 @@ fn add(cx: &mut Cx, def: &StorageDef) -> Result<()> {
             def.id
         )));
     }
-    cx.forget(&unreachable_note(&def.id))?;
+    note_added_disabled(cx, &def.id, false)?;
     secrets_written(cx, def)?;
     cx.changes
         .push(format!("added {kind} storage {} (pvesm add)", def.id));
@@ -664,12 +696,15 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
         )));
     }
     for f in found.iter().filter(|f| !f.data.is_empty()) {
-        cx.run(Cmd::new("pvesh").args([
-            "set",
-            &format!("/nodes/{node}/disks/wipedisk"),
-            "--disk",
-            &format!("/dev/{}", f.name),
-        ]))?;
+        disk_api(
+            cx,
+            Cmd::new("pvesh").args([
+                "set",
+                &format!("/nodes/{node}/disks/wipedisk"),
+                "--disk",
+                &format!("/dev/{}", f.name),
+            ]),
+        )?;
         cx.changes
             .push(format!("wiped {} ({})", f.by_id, f.data.join(", ")));
     }
@@ -714,7 +749,7 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
             "1",
         ]),
     };
-    cx.run(cmd)?;
+    disk_api(cx, cmd)?;
     cx.changes.push(format!(
         "made {} storage {} on {}",
         kind.type_name(),
@@ -723,6 +758,17 @@ fn disks(cx: &mut Cx, def: &StorageDef, current: Option<Vec<(String, String)>>) 
     ));
     cx.remember(&note(&def.id), &format!("content={}", api_content(*kind)))?;
     set_content(cx, def, api_content(*kind), &content)
+}
+
+/// A call of Proxmox's disk API through `pvesh`, and the outcome of the task it ran: pvesh
+/// itself exits 0 when the task fails (see [`crate::pvetask`]).
+fn disk_api(cx: &mut Cx, cmd: Cmd) -> Result<()> {
+    let line = cmd.to_string();
+    let out = cx.run(cmd)?;
+    if out.recorded {
+        return Ok(());
+    }
+    crate::pvetask::outcome(cx.host, &out.stdout).map_err(|e| Error::msg(format!("`{line}`: {e}")))
 }
 
 fn set_content(cx: &mut Cx, def: &StorageDef, now: &str, want: &str) -> Result<()> {
