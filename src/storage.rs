@@ -389,6 +389,19 @@ mod tests {
     }
 
     #[test]
+    fn templates_go_to_an_enabled_storage_only() {
+        // btrfs: the installer disables `local`, whose content keeps vztmpl.
+        assert_eq!(templates(&parse(BTRFS)).unwrap().id, "local-btrfs");
+        assert_eq!(templates(&parse(LVMTHIN)).unwrap().id, "local");
+        let e = templates(&parse(
+            "dir: local\n\tpath /var/lib/vz\n\tcontent vztmpl\n\tdisable\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no enabled directory storage"), "{e}");
+    }
+
+    #[test]
     fn missing_content_takes_the_type_default_and_local_is_always_there() {
         let s = parse("nfs: nas\n\tpath /mnt/pve/nas\n\tserver 10.0.0.5\n\texport /tank\n");
         assert_eq!(s[0].id, "local");

@@ -100,3 +100,43 @@ fn templates_download_in_the_background_until_their_container_is_made() {
         .insert("ct200-vm".into(), "200".into());
     assert!(templates(&st, &|_| true).is_empty());
 }
+
+/// A container's volumes go on a storage that holds container volumes (`rootdir`): one that
+/// holds only VM disks is refused by `validate`, before the host's `pct create` would fail
+/// on it after the template's download; one made for containers alone is taken.
+#[test]
+fn a_containers_storage_must_hold_container_volumes() {
+    let dir = scratch("containers-storage-content");
+    for (content, accepted) in [
+        ("images", false),
+        ("rootdir", true),
+        ("images\", \"rootdir", true),
+    ] {
+        let text = format!(
+            "{}\n[[storage]]\nid = \"nas\"\ntype = \"nfs\"\nserver = \"192.168.1.10\"\n\
+             export = \"/volume1/ct\"\ncontent = [\"{content}\"]\n",
+            answer_text().replacen(
+                "hostname = \"docker\"\n",
+                "hostname = \"docker\"\nstorage = \"nas\"\n",
+                1
+            )
+        );
+        let f = dir.join("answer.toml");
+        fs::write(&f, text).unwrap();
+        let o = agent(&["validate", f.to_str().unwrap()], "warn");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let refused = out.contains("error: container[0].storage:");
+        assert_eq!(
+            (o.status.success(), refused),
+            (accepted, !accepted),
+            "content {content}:\n{out}"
+        );
+        if !accepted {
+            assert!(out.contains("not rootdir"), "{out}");
+        }
+    }
+}

@@ -135,4 +135,64 @@ fn reset_and_run_try_a_storage_added_disabled_again() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let log = commands_log(&root);
     assert!(!log.contains("pvesm remove") && !log.contains("pvesm add"), "{log}");
+/// The commands log of a fixture case applied once to its tree, with what `apply` printed
+/// and its exit status.
+fn applied(case: &str, name: &str) -> (String, String, Option<i32>) {
+    let dir = manifest().join("tests/fixtures").join(case);
+    let root = prepare(&dir, name);
+    let (a, r) = (dir.join("answer.toml"), root.to_str().unwrap().to_string());
+    let o = agent(&["apply", a.to_str().unwrap(), "--root", &r], "warn");
+    (
+        commands_log(&root),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        o.status.code(),
+    )
+}
+
+/// A data disk in use (`storage-disk-refused`: the install's own disk, held by LVM) is never
+/// wiped or taken, `wipe = true` or not: the phase fails naming it, and no disk API call
+/// of any kind is made for its storage.
+#[test]
+fn a_disk_in_use_is_never_wiped_even_with_wipe_true() {
+    let (commands, out, code) = applied("storage-disk-refused", "storage-in-use");
+    assert_ne!(code, Some(0), "{out}");
+    for l in commands.lines() {
+        let w = common::behaviour::words(l);
+        assert!(
+            !(w.first().is_some_and(|p| p == "pvesh") && l.contains("/disks/")),
+            "a disk API call on a run that must take no disk: {l}"
+        );
+    }
+    assert!(
+        out.contains("(/dev/sda) is in use and never taken"),
+        "the in-use disk is not named:\n{out}"
+    );
+}
+
+/// A changed answer that would change a fixed option (`storage-changed-later`: storage
+/// `old` moved to another NFS server) is refused with what to do, and never handed to
+/// `pvesm set`, which pve-storage refuses for `fixed` options (NFSPlugin.pm,
+/// CIFSPlugin.pm, PBSPlugin.pm `options`); the other storages' changes are made.
+#[test]
+fn a_fixed_option_is_never_changed_by_pvesm_set() {
+    let (commands, out, code) = applied("storage-changed-later", "storage-fixed");
+    assert_ne!(code, Some(0), "{out}");
+    for l in commands.lines() {
+        let w = common::behaviour::words(l);
+        if w.len() > 2 && w[0] == "pvesm" && w[1] == "set" {
+            assert!(w[2] != "old", "{l}");
+            for fixed in ["--server", "--export", "--path", "--share", "--datastore"] {
+                assert!(!w.iter().any(|x| x == fixed), "a fixed option set: {l}");
+            }
+        }
+    }
+    assert!(
+        out.contains("pve-storage cannot change a nfs storage's server")
+            && out.contains("`pvesm remove old`"),
+        "the refusal does not say what to do:\n{out}"
+    );
+    assert!(
+        commands.contains("pvesm set nas --content iso,backup"),
+        "{commands}"
+    );
 }

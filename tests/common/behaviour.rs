@@ -657,7 +657,8 @@ pub fn notify_faults(root: &Path, answer: &toml::Table) -> Vec<String> {
 }
 
 /// The community's post-install set of `[host]`: the subscription dialog can no longer open
-/// (and an apt hook keeps it so) exactly when `subscription-notice = "hide"`; the HA services
+/// (and an apt hook keeps it so) exactly when `subscription-notice = "hide"`, the library
+/// still readable by pveproxy; the HA services
 /// and corosync disabled on a host of its own (default), never in a cluster; the microcode
 /// package installed with `non-free-firmware` in every enabled Debian source, the initramfs
 /// made again after it and a reboot last.
@@ -669,6 +670,18 @@ pub fn host_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<Str
     let hide = host.get("subscription-notice").and_then(|v| v.as_str()) == Some("hide");
     let lib =
         fs::read_to_string(root.join("usr/share/javascript/proxmox-widget-toolkit/proxmoxlib.js"));
+    // pveproxy serves the library as www-data (pve-manager `PVE/Service/pveproxy.pm`
+    // `setuid`): it must stay readable by others, as the package installs it.
+    let lib_mode =
+        fs::metadata(root.join("usr/share/javascript/proxmox-widget-toolkit/proxmoxlib.js"))
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    if let Ok(m) = lib_mode {
+        if m & 0o004 == 0 {
+            bad.push(format!(
+                "proxmoxlib.js is {m:04o}: pveproxy (www-data) cannot read it, the web UI does not load"
+            ));
+        }
+    }
     if let Ok(lib) = &lib {
         // Whether the dialog's condition can still hold: the check not ANDed with false.
         let check = ".data.status.toLowerCase() !== 'active'";
@@ -779,7 +792,8 @@ fn sources(root: &Path) -> Vec<(String, String)> {
 ///   moved into place, earlier in the run, or on the storage already);
 /// - unprivileged unless `unprivileged = false`; `nesting=1` as the web UI sets it (for an
 ///   unprivileged container) unless the answer says; `keyctl=1` only when asked;
-/// - on the answer's bridge (default: the VM bridge, else vmbr0) by DHCP;
+/// - on the answer's bridge (default: the VM bridge, else vmbr0) by DHCP, given the VM
+///   bridge's dnsmasq as DNS server on the VM bridge only;
 /// - every mount point at its path, a host directory bound as it is, read-only as said;
 /// - root's keys (the answer's, else the installer's) handed over only for a template.
 pub fn container_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<String> {
@@ -791,6 +805,19 @@ pub fn container_faults(root: &Path, answer: &toml::Table, commands: &str) -> Ve
         .and_then(|n| n.get("vm-bridge"))
         .map(|b| b.get("name").and_then(|n| n.as_str()).unwrap_or("vmbr1"))
         .unwrap_or("vmbr0");
+    // The VM bridge's name and address (`[network.vm-bridge]`, name default vmbr1).
+    let vm_bridge: Option<(&str, &str)> = answer
+        .get("network")
+        .and_then(|n| n.get("vm-bridge"))
+        .map(|b| {
+            (
+                b.get("name").and_then(|n| n.as_str()).unwrap_or("vmbr1"),
+                b.get("cidr")
+                    .and_then(|c| c.as_str())
+                    .and_then(|c| c.split('/').next())
+                    .unwrap_or(""),
+            )
+        });
     let root_keys: Vec<&str> = answer
         .get("installer")
         .and_then(|i| i.get("global"))
@@ -875,6 +902,18 @@ pub fn container_faults(root: &Path, answer: &toml::Table, commands: &str) -> Ve
         let net0: Vec<&str> = conf("net0").unwrap_or("").split(',').collect();
         if !net0.contains(&format!("bridge={bridge}").as_str()) || !net0.contains(&"ip=dhcp") {
             fault(format!("net0 {net0:?}, not DHCP on {bridge}"));
+        }
+        // DNS: dnsmasq on the VM bridge answers the guests there, at the bridge's address;
+        // a container elsewhere keeps the host's resolver (pct copies resolv.conf), the VM
+        // bridge being out of its reach.
+        let ns_want = vm_bridge
+            .filter(|(name, _)| *name == bridge)
+            .map(|(_, addr)| addr);
+        if conf("nameserver") != ns_want {
+            fault(format!(
+                "nameserver {:?} on {bridge}, the answer means {ns_want:?}",
+                conf("nameserver")
+            ));
         }
         let mps: Vec<&String> = (0..256)
             .filter_map(|i| ct.conf.get(&format!("mp{i}")))
