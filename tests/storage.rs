@@ -135,6 +135,8 @@ fn reset_and_run_try_a_storage_added_disabled_again() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let log = commands_log(&root);
     assert!(!log.contains("pvesm remove") && !log.contains("pvesm add"), "{log}");
+}
+
 /// The commands log of a fixture case applied once to its tree, with what `apply` printed
 /// and its exit status.
 fn applied(case: &str, name: &str) -> (String, String, Option<i32>) {
