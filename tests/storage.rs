@@ -128,13 +128,18 @@ fn reset_and_run_try_a_storage_added_disabled_again() {
     let add = log.find("pvesm add nfs nas ").expect(&log);
     assert!(remove < add, "removed after adding:\n{log}");
     assert!(
-        !root.join("var/lib/pve-firstboot/storages-added-disabled").exists(),
+        !root
+            .join("var/lib/pve-firstboot/storages-added-disabled")
+            .exists(),
         "nas is still listed as added disabled"
     );
     let (root, out) = apply_fixture("storage-nas-disabled", "storage-admin-disabled");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let log = commands_log(&root);
-    assert!(!log.contains("pvesm remove") && !log.contains("pvesm add"), "{log}");
+    assert!(
+        !log.contains("pvesm remove") && !log.contains("pvesm add"),
+        "{log}"
+    );
 }
 
 /// The commands log of a fixture case applied once to its tree, with what `apply` printed
