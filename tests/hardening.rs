@@ -225,3 +225,19 @@ fn fail2ban_restarts_when_one_of_its_files_changed() {
         "the filter came back but fail2ban was not restarted:\n{log}"
     );
 }
+
+/// The firewall files written, pve-firewall is started, never restarted: the running daemon
+/// reads cluster.fw and host.fw again within ten seconds (pve-firewall
+/// `src/PVE/Service/pve_firewall.pm`, `$updatetime`), while a restart's `pve-firewall stop`
+/// would remove every rule until the start has compiled them again.
+#[test]
+fn the_firewall_is_started_never_restarted() {
+    let (root, out) = apply_fixture("hardening-admin-subnets", "hardening-firewall-start");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let log = commands_log(&root);
+    assert!(
+        log.contains("systemctl start pve-firewall.service\n"),
+        "{log}"
+    );
+    assert!(!log.contains("restart pve-firewall"), "{log}");
+}
