@@ -53,8 +53,13 @@ pub fn outcome(host: &Host, stdout: &str) -> Result<()> {
         )));
     };
     let path = log_path(upid).ok_or_else(|| Error::msg(format!("not a task ID: {upid}")))?;
+    status(host, upid, &path)
+}
+
+/// The task log's last line, judged.
+fn status(host: &Host, upid: &str, path: &str) -> Result<()> {
     let log = host
-        .read_text(&path)?
+        .read_text(path)?
         .ok_or_else(|| Error::msg(format!("task {upid}: no log at {path}")))?;
     let last = log
         .lines()
@@ -67,6 +72,32 @@ pub fn outcome(host: &Host, stdout: &str) -> Result<()> {
             "task {upid} failed: {why} (its log: {path})"
         ))),
     }
+}
+
+/// The outcome of the newest task of type `kind` on `id`, for a command that runs its task in
+/// the foreground but prints neither its UPID nor its failure in its exit status: `pveam
+/// download` (pve-manager `PVE/CLI/pveam.pm` maps it onto `apl_download`, a worker, with no
+/// output handler and no `$upid_exit`: seen in the test boots, a download that failed exited
+/// 0 and printed nothing). `None` when the host has no such task.
+pub fn newest(host: &Host, kind: &str, id: &str) -> Result<Option<Result<()>>> {
+    let mut best: Option<(String, String)> = None;
+    for digit in "0123456789ABCDEF".chars() {
+        for name in host.list_dir(&format!("{TASK_DIR}/{digit}"))? {
+            let f: Vec<&str> = name.split(':').collect();
+            let Some(path) = log_path(&name) else {
+                continue;
+            };
+            if f[5] != kind || f[6] != id || best.as_ref().is_some_and(|(t, _)| t.as_str() >= f[4])
+            {
+                continue;
+            }
+            best = Some((f[4].to_string(), path));
+        }
+    }
+    Ok(best.map(|(_, path)| {
+        let upid = path.rsplit('/').next().unwrap_or_default().to_string();
+        status(host, &upid, &path)
+    }))
 }
 
 /// pve-common `UPID.pm` `read_status` and `status_is_error` on a task log's last line.
@@ -88,6 +119,57 @@ fn verdict(last: &str) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_task_of_a_kind_and_id_is_judged() {
+        let tmp = crate::tempdir::TempDir::new("pvefb-pvetask").unwrap();
+        let dir = tmp.path();
+        let host = Host::rooted(dir);
+        let put = |digit: &str, upid: &str, body: &str| {
+            let p = dir.join(format!("var/log/pve/tasks/{digit}"));
+            std::fs::create_dir_all(&p).unwrap();
+            std::fs::write(p.join(upid), body).unwrap();
+        };
+        let t = |start: &str| {
+            format!("UPID:pve:000005AE:0000A73C:{start}:download:tpl.tar.xz:root@pam:")
+        };
+        put(
+            "1",
+            &t("6B138831"),
+            "downloading\nTASK ERROR: download failed: no space\n",
+        );
+        put(
+            "2",
+            &t("6B138832"),
+            "downloading\nTASK ERROR: download failed: 404\n",
+        );
+        // Another template's task, newer: not this one's.
+        put(
+            "3",
+            "UPID:pve:000005AE:0000A73C:6B138833:download:other.tar.xz:root@pam:",
+            "TASK OK\n",
+        );
+        // Not a task log: ignored.
+        put(
+            "4",
+            "UPID:pve:zz:download:tpl.tar.xz:root@pam:",
+            "TASK OK\n",
+        );
+        let got = newest(&host, "download", "tpl.tar.xz").unwrap().unwrap();
+        assert!(
+            got.unwrap_err()
+                .to_string()
+                .contains("download failed: 404")
+        );
+        assert!(newest(&host, "download", "none.tar.xz").unwrap().is_none());
+        put("5", &t("6B138835"), "TASK OK\n");
+        assert!(
+            newest(&host, "download", "tpl.tar.xz")
+                .unwrap()
+                .unwrap()
+                .is_ok()
+        );
+    }
 
     const UPID: &str = "UPID:pve-test:000005AE:0000A73C:6B138832:lvmthincreate:fast:root@pam:";
 

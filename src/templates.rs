@@ -242,6 +242,18 @@ impl Pull {
         let fetched = !host.exists(&path);
         if fetched {
             host.run_ok(&Cmd::new("pveam").args(["download", &self.storage, &app.template]))?;
+            // pveam exits 0 whatever its download task did (src/pvetask.rs `newest`): the
+            // file tells, and the task's log says why it is not there.
+            if host.is_live() && !host.exists(&path) {
+                let why = match crate::pvetask::newest(host, "download", &app.template)? {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "pveam said nothing of why".to_string(),
+                };
+                return Err(Error::msg(format!(
+                    "`pveam download {} {}` did not bring the template to {path}: {why}",
+                    self.storage, app.template
+                )));
+            }
         }
         let sum = match (&app.sha512, host.is_live()) {
             (Some(want), true) => {
