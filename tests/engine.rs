@@ -632,8 +632,13 @@ fn power_cut_after_every_step_of_the_real_phases() {
                   password = \"Velvet-Otter-Compass-5512\"\nfrom = \"atlas@example.org\"\n\n\
                   [backup]\nschedule = \"sun 03:00\"\nstorage = \"local\"\nkeep-daily = 7\n\
                   host-config = true\n";
+    // The community's post-install set (issue 35): the notice hidden, microcode (its reboot
+    // joins the one planned), single-node by default; and a container from a template.
+    let host = format!("{host}subscription-notice = \"hide\"\nmicrocode = true\n");
+    let ct = "[[container]]\nvmid = 110\nhostname = \"web\"\ntemplate = \"debian-13-standard\"\n\
+              ip = \"10.0.100.12\"\n";
     let text = format!(
-        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}\n{vms}\n{backup}"
+        "{host}\n[passthrough]\ndevices = [\"gpu\"]\ndisable-vga = true\n\n[hardening]\n\n{net}\n{haos}\n{vms}\n{backup}\n{ct}"
     );
     let a = answer::parse("answer.toml", text.as_bytes())
         .unwrap_or_else(|r| panic!("{r}"))
@@ -641,6 +646,9 @@ fn power_cut_after_every_step_of_the_real_phases() {
     let prepare = |root: &Path| {
         copy_tree(&manifest().join("tests/roots/pve8"), root);
         copy_tree(&manifest().join("tests/roots/hw-intel-nvidia-zfs"), root);
+        // What Proxmox's packages install that the post-install set and the container use:
+        // the web UI library, the HA units, the appliance index.
+        copy_tree(&manifest().join("tests/roots/pve9-packages"), root);
         copy_tree(
             &manifest().join("tests/fixtures/haos-local-image/overlay"),
             root,
@@ -668,6 +676,7 @@ fn power_cut_after_every_step_of_the_real_phases() {
         "hardening",
         "haos",
         "vms",
+        "containers",
         "backup",
     ] {
         assert_eq!(

@@ -747,7 +747,13 @@ pub fn host_faults(root: &Path, answer: &toml::Table, commands: &str) -> Vec<Str
         let at = |want: &dyn Fn(&str) -> bool| lines.iter().position(|l| want(l));
         let install = at(&|l| l.contains(" install ") && l.ends_with(pkg));
         let initramfs = at(&|l| l.starts_with("update-initramfs -u"));
-        let reboot = at(&|l| l == "systemctl reboot");
+        // The reboot the agent asks for, or a boot after the initramfs that the harness did
+        // (a power cut: the CPU loads the microcode at any boot after).
+        let reboot = at(&|l| l == "systemctl reboot").or_else(|| {
+            super::booted_after(root)
+                .into_iter()
+                .find(|&b| initramfs.is_some_and(|i| b > i))
+        });
         if !(install < initramfs && initramfs < reboot && install.is_some()) {
             bad.push(format!(
                 "microcode: {pkg} installed at {install:?}, initramfs at {initramfs:?}, reboot at {reboot:?}"

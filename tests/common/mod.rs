@@ -142,6 +142,16 @@ pub fn prepare(case: &Path, name: &str) -> PathBuf {
     root
 }
 
+/// After how many commands of the log each boot of `boot_machine` came (the test harness's
+/// record; /proc is the kernel's, not the agent's).
+pub fn booted_after(root: &Path) -> Vec<usize> {
+    fs::read_to_string(root.join("proc/pvefb-test-boots"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
 pub fn commands_log(root: &Path) -> String {
     fs::read_to_string(root.join("var/lib/pve-firstboot/commands.log")).unwrap_or_default()
 }
@@ -261,6 +271,12 @@ pub fn boots_systemd_boot(root: &Path) -> bool {
 /// device whose ID is in our `options vfio-pci ids=` line bound to vfio-pci.
 pub fn boot_machine(root: &Path, n: u32) {
     fs::create_dir_all(root.join("proc/sys/kernel/random")).unwrap();
+    // When it booted, as the number of commands run before (`booted_after`): a power cut is
+    // a boot too, and a boot after a new initramfs loads it as a reboot would.
+    let ran = commands_log(root).lines().count();
+    let mut boots = fs::read_to_string(root.join("proc/pvefb-test-boots")).unwrap_or_default();
+    boots.push_str(&format!("boot {n} after {ran}\n"));
+    fs::write(root.join("proc/pvefb-test-boots"), boots).unwrap();
     fs::write(
         root.join("proc/sys/kernel/random/boot_id"),
         format!("boot-{n}\n"),
