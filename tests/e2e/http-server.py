@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The e2e tests' HTTP server on 127.0.0.1: what the guests reach as http://10.0.2.100/
 and http://10.0.2.20/ through QEMU's guestfwd. GET serves files from --dir (the HAOS
-image, hello.txt), as `python3 -m http.server` does; POST plays a webhook (an ntfy
-server, say): it answers 200 and appends the request, one JSON object per line, to
---record (outside the served directory), so a test can count and read the notifications
-the agent sends.
+image, hello.txt), as `python3 -m http.server` does, and plays an HTTP proxy for GETs of
+absolute URLs (http://HOST/PATH from HOST/PATH of --dir: Proxmox's appliance index). POST
+plays a webhook (an ntfy server, say): it answers 200 and appends the request, one JSON
+object per line, to --record (outside the served directory), so a test can count and read
+the notifications the agent sends.
 
 With --rate BYTES, each GET's body is sent at that many bytes per second (a slow
 mirror, for tests/bench-downloads), and --log FILE gets one line per GET when it ends:
@@ -45,6 +46,27 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.log:
             with open(self.log, "a") as f:
                 f.write(f"{self.path} {start:.3f} {time.time():.3f}\n")
+
+    def do_GET(self):
+        self.proxied()
+        super().do_GET()
+
+    def do_HEAD(self):
+        self.proxied()
+        super().do_HEAD()
+
+    def proxied(self):
+        """A request through the proxy (the guest's datacenter.cfg http_proxy) names an absolute
+        URL: http://HOST/PATH is served from HOST/PATH of the directory, for the hosts it has a
+        directory of (download.proxmox.com, for pveam), and anything else finds nothing. A
+        CONNECT (https through the proxy) gets http.server's 501."""
+        if not self.path.startswith("http://"):
+            return
+        host, _, rest = self.path[len("http://"):].partition("/")
+        host = host.split(":")[0]
+        if host in ("", ".", "..") or "/" in host:
+            host = "_"
+        self.path = f"/{host}/{rest}"
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
