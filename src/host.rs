@@ -126,6 +126,8 @@ pub struct Host {
     /// Crash tests: mutating steps left before a simulated power cut.
     budget: Cell<Option<u64>>,
     crashed: Cell<bool>,
+    /// A command has run since the file systems were last synced (see [`Host::settle`]).
+    unsettled: Cell<bool>,
 }
 
 impl Host {
@@ -150,6 +152,7 @@ impl Host {
             commands: RefCell::default(),
             budget: Cell::new(None),
             crashed: Cell::new(false),
+            unsettled: Cell::new(false),
         }
     }
 
@@ -385,6 +388,7 @@ impl Host {
             return Ok(true);
         }
         self.step()?;
+        self.settle()?;
         if same_data {
             fs::set_permissions(&p, fs::Permissions::from_mode(mode))
                 .ctx(|| format!("setting the mode of {path}"))?;
@@ -405,6 +409,7 @@ impl Host {
             return Ok(true);
         }
         self.step()?;
+        self.settle()?;
         fs::remove_file(&p).ctx(|| format!("removing {path}"))?;
         if let Some(dir) = p.parent() {
             sync_dir(dir).ctx(|| format!("syncing the directory of {path}"))?;
@@ -426,9 +431,7 @@ impl Host {
             }
             Mode::Rooted => {
                 self.step()?;
-                let log = self.resolve(COMMANDS_LOG, true)?;
-                append_line(&log, &line)
-                    .ctx(|| format!("recording a command in {COMMANDS_LOG}"))?;
+                self.record_in_log(&line)?;
                 self.commands.borrow_mut().push(line);
                 Ok(Output {
                     code: Some(0),
@@ -440,6 +443,7 @@ impl Host {
                 self.step()?;
                 log::info!("running: {line}");
                 self.commands.borrow_mut().push(line.clone());
+                self.unsettled.set(true);
                 run_process(cmd).ctx(|| format!("running `{line}`"))
             }
         }
@@ -458,6 +462,7 @@ impl Host {
         self.step()?;
         log::info!("running: {cmd}");
         self.commands.borrow_mut().push(cmd.to_string());
+        self.unsettled.set(true);
         run_process(cmd).ctx(|| format!("running `{cmd}`"))
     }
 
@@ -543,12 +548,64 @@ impl Host {
             }
             Mode::Rooted => {
                 self.step()?;
-                let log = self.resolve(COMMANDS_LOG, true)?;
-                append_line(&log, line).ctx(|| format!("recording a command in {COMMANDS_LOG}"))?;
+                self.record_in_log(line)?;
                 self.commands.borrow_mut().push(line.to_string());
                 Ok(())
             }
         }
+    }
+
+    /// Under `--root`: append a command to [`COMMANDS_LOG`], where the power-cut model
+    /// sees it as a command whose effects are not yet on disk.
+    fn record_in_log(&self, line: &str) -> Result<()> {
+        let log = self.resolve(COMMANDS_LOG, true)?;
+        durability::command_recorded(&log);
+        append_line(&log, line).ctx(|| format!("recording a command in {COMMANDS_LOG}"))?;
+        self.unsettled.set(true);
+        Ok(())
+    }
+
+    /// Make what the commands run so far wrote durable before a file of ours (the state
+    /// above all) can say they ran. Proxmox's tools do not sync: pmxcfs keeps `/etc/pve` in
+    /// SQLite with `journal_mode=WAL` and `synchronous=NORMAL` (pve-cluster
+    /// `src/pmxcfs/database.c`), so a `qm set` that returned may still be lost to a power
+    /// cut, and `systemctl enable`'s links are plain writes. Without this the state could
+    /// record `qm set --onboot 1` as done while the cut took the change with it: seen in
+    /// the test boots' power-cut run. Live, `syncfs(2)` on each file system those commands
+    /// write to (not `sync(2)`, which would wait on an NFS storage's dirty data too); under
+    /// `--root`, the power-cut model's mark.
+    fn settle(&self) -> Result<()> {
+        if !self.unsettled.replace(false) {
+            return Ok(());
+        }
+        if self.mode != Mode::Live {
+            durability::commands_settled();
+            return Ok(());
+        }
+        let mut seen = Vec::new();
+        for dir in [
+            "/",
+            "/etc",
+            "/var/lib/pve-cluster",
+            STATE_DIR,
+            "/boot",
+            "/boot/efi",
+        ] {
+            let Ok(f) = fs::File::open(dir) else {
+                continue;
+            };
+            let dev = f
+                .metadata()
+                .map(|m| std::os::unix::fs::MetadataExt::dev(&m));
+            if dev.as_ref().is_ok_and(|d| seen.contains(d)) {
+                continue;
+            }
+            seen.extend(dev.ok());
+            log::debug!("syncing the file system of {dir}");
+            nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f))
+                .map_err(|e| Error::msg(format!("syncing the file system of {dir}: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Run a command that only reads (e.g. `dmesg`), for its output. Under `--root` and in
@@ -770,7 +827,9 @@ fn sync_file(f: &fs::File, path: &Path) -> std::io::Result<()> {
 /// whose directory was never synced reach the disk in no particular order, so the cut either
 /// loses all of them or (the harsher case, armed on odd cut points) keeps those in the
 /// directory written last — typically the agent's state, now ahead of the files it speaks
-/// of. So a missing fsync makes a crash test fail instead of passing unseen.
+/// of. Commands recorded under `--root` since the file systems were last synced
+/// ([`Host::settle`]) are dropped from the commands log at the cut, as their effects would
+/// be. So a missing fsync makes a crash test fail instead of passing unseen.
 pub mod durability {
     use std::cell::RefCell;
     use std::fs;
@@ -789,6 +848,9 @@ pub mod durability {
         keep_last_dir: bool,
         synced_temps: Vec<PathBuf>,
         pending: Vec<Pending>,
+        /// The commands log and its length when the commands last became durable: the
+        /// commands recorded after that are lost at a cut, as their effects would be.
+        unsettled_log: Option<(PathBuf, u64)>,
     }
 
     thread_local! {
@@ -812,6 +874,22 @@ pub mod durability {
                 t.synced_temps.push(path.to_path_buf());
             }
         });
+    }
+
+    /// A command is about to be recorded in `log`.
+    pub(super) fn command_recorded(log: &Path) {
+        T.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.on && t.unsettled_log.is_none() {
+                let len = fs::metadata(log).map_or(0, |m| m.len());
+                t.unsettled_log = Some((log.to_path_buf(), len));
+            }
+        });
+    }
+
+    /// The file systems were synced: every command so far has its effects on disk.
+    pub(super) fn commands_settled() {
+        T.with(|t| t.borrow_mut().unsettled_log = None);
     }
 
     /// `tmp` is about to be renamed over `target`.
@@ -851,6 +929,12 @@ pub mod durability {
     /// Undo what the cut takes: writes not yet durable, newest first.
     pub(super) fn power_cut() {
         let t = T.with(|t| std::mem::take(&mut *t.borrow_mut()));
+        if let Some((log, len)) = &t.unsettled_log {
+            let _ = fs::OpenOptions::new()
+                .write(true)
+                .open(log)
+                .and_then(|f| f.set_len(*len));
+        }
         let last_dir = t
             .pending
             .last()
