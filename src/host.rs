@@ -126,7 +126,8 @@ pub struct Host {
     /// Crash tests: mutating steps left before a simulated power cut.
     budget: Cell<Option<u64>>,
     crashed: Cell<bool>,
-    /// A command has run since the file systems were last synced (see [`Host::settle`]).
+    /// A command has run, or a file of `/etc/pve` was written, since the file systems were
+    /// last synced (see [`Host::settle`]).
     unsettled: Cell<bool>,
 }
 
@@ -394,7 +395,11 @@ impl Host {
                 .ctx(|| format!("setting the mode of {path}"))?;
             return Ok(true);
         }
+        if on_pmxcfs(path) {
+            durability::fsync_ignored(&p);
+        }
         atomic_write(&p, data, mode).ctx(|| format!("writing {path}"))?;
+        self.unsettled.set(self.unsettled.get() || on_pmxcfs(path));
         Ok(true)
     }
 
@@ -414,6 +419,7 @@ impl Host {
         if let Some(dir) = p.parent() {
             sync_dir(dir).ctx(|| format!("syncing the directory of {path}"))?;
         }
+        self.unsettled.set(self.unsettled.get() || on_pmxcfs(path));
         Ok(true)
     }
 
@@ -569,7 +575,9 @@ impl Host {
     /// above all) can say they ran. Proxmox's tools do not sync: pmxcfs keeps `/etc/pve` in
     /// SQLite with `journal_mode=WAL` and `synchronous=NORMAL` (pve-cluster
     /// `src/pmxcfs/database.c`), so a `qm set` that returned may still be lost to a power
-    /// cut, and `systemctl enable`'s links are plain writes. Without this the state could
+    /// cut, and `systemctl enable`'s links are plain writes. Our own writes to `/etc/pve`
+    /// are no better: pmxcfs has no `fsync` (its `fuse_operations` in `pmxcfs.c`), so ours
+    /// is a no-op there. Without this the state could
     /// record `qm set --onboot 1` as done while the cut took the change with it: seen in
     /// the test boots' power-cut run. Live, `syncfs(2)` on each file system those commands
     /// write to (not `sync(2)`, which would wait on an NFS storage's dirty data too); under
@@ -829,7 +837,8 @@ fn sync_file(f: &fs::File, path: &Path) -> std::io::Result<()> {
 /// directory written last — typically the agent's state, now ahead of the files it speaks
 /// of. Commands recorded under `--root` since the file systems were last synced
 /// ([`Host::settle`]) are dropped from the commands log at the cut, as their effects would
-/// be. So a missing fsync makes a crash test fail instead of passing unseen.
+/// be, and a file of `/etc/pve` written since then comes back as it was (pmxcfs ignores
+/// fsync). So a missing fsync makes a crash test fail instead of passing unseen.
 pub mod durability {
     use std::cell::RefCell;
     use std::fs;
@@ -840,6 +849,8 @@ pub mod durability {
         before: Option<Vec<u8>>,
         data_synced: bool,
         dir_synced: bool,
+        /// On pmxcfs: durable only once the file systems are synced.
+        until_settled: bool,
     }
 
     #[derive(Default)]
@@ -848,6 +859,8 @@ pub mod durability {
         keep_last_dir: bool,
         synced_temps: Vec<PathBuf>,
         pending: Vec<Pending>,
+        /// Files about to be written where fsync does nothing (pmxcfs).
+        fsync_ignored: Vec<PathBuf>,
         /// The commands log and its length when the commands last became durable: the
         /// commands recorded after that are lost at a cut, as their effects would be.
         unsettled_log: Option<(PathBuf, u64)>,
@@ -876,6 +889,16 @@ pub mod durability {
         });
     }
 
+    /// `target` is about to be written on a file system that ignores fsync (pmxcfs).
+    pub(super) fn fsync_ignored(target: &Path) {
+        T.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.on {
+                t.fsync_ignored.push(target.to_path_buf());
+            }
+        });
+    }
+
     /// A command is about to be recorded in `log`.
     pub(super) fn command_recorded(log: &Path) {
         T.with(|t| {
@@ -887,9 +910,17 @@ pub mod durability {
         });
     }
 
-    /// The file systems were synced: every command so far has its effects on disk.
+    /// The file systems were synced: every command so far has its effects on disk, and
+    /// every file written to pmxcfs is there too.
     pub(super) fn commands_settled() {
-        T.with(|t| t.borrow_mut().unsettled_log = None);
+        T.with(|t| {
+            let mut t = t.borrow_mut();
+            t.unsettled_log = None;
+            for p in t.pending.iter_mut() {
+                p.until_settled = false;
+            }
+            t.pending.retain(|p| !(p.data_synced && p.dir_synced));
+        });
     }
 
     /// `tmp` is about to be renamed over `target`.
@@ -901,12 +932,15 @@ pub mod durability {
             }
             let data_synced = t.synced_temps.iter().any(|p| p == tmp);
             t.synced_temps.retain(|p| p != tmp);
+            let until_settled = t.fsync_ignored.iter().any(|p| p == target);
+            t.fsync_ignored.retain(|p| p != target);
             let before = fs::read(target).ok();
             t.pending.push(Pending {
                 path: target.to_path_buf(),
                 before,
                 data_synced,
                 dir_synced: false,
+                until_settled,
             });
         });
     }
@@ -922,7 +956,8 @@ pub mod durability {
                     p.dir_synced = true;
                 }
             }
-            t.pending.retain(|p| !(p.data_synced && p.dir_synced));
+            t.pending
+                .retain(|p| !(p.data_synced && p.dir_synced && !p.until_settled));
         });
     }
 
@@ -940,17 +975,27 @@ pub mod durability {
             .last()
             .and_then(|p| p.path.parent().map(Path::to_path_buf));
         for p in t.pending.into_iter().rev() {
-            let kept = t.keep_last_dir && p.data_synced && p.path.parent() == last_dir.as_deref();
+            let kept = t.keep_last_dir
+                && p.data_synced
+                && !p.until_settled
+                && p.path.parent() == last_dir.as_deref();
             if kept {
                 continue;
             }
-            let _ = match (p.dir_synced, &p.before) {
+            // A pmxcfs file not yet synced is lost whole: the database has the old one.
+            let _ = match (p.dir_synced && !p.until_settled, &p.before) {
                 (true, _) => fs::write(&p.path, b""),
                 (false, Some(b)) => fs::write(&p.path, b),
                 (false, None) => fs::remove_file(&p.path),
             };
         }
     }
+}
+
+/// Whether a path is on pmxcfs, whose files our fsync cannot make durable (see
+/// [`Host::settle`]).
+fn on_pmxcfs(path: &str) -> bool {
+    path.starts_with("/etc/pve/")
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync the directory.
