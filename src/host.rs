@@ -1226,6 +1226,53 @@ mod tests {
         assert!(!r.join("b").exists());
     }
 
+    /// The power-cut model's view of what Proxmox's tools write: a command's effects and a
+    /// file of `/etc/pve` are lost at a cut until the next write of ours has synced them.
+    #[test]
+    fn a_cut_takes_what_no_write_has_synced_since() {
+        let log = |r: &Path| fs::read_to_string(r.join("var/lib/pve-firstboot/commands.log"));
+        // A command, then the cut: it never happened.
+        let r = scratch("cut-command");
+        let h = Host::rooted(&r);
+        h.run(&Cmd::new("qm").args(["create", "100"])).unwrap();
+        h.crash_after(1);
+        h.run(&Cmd::new("qm").args(["set", "100", "--onboot", "1"]))
+            .unwrap();
+        assert!(
+            h.write("/state", b"started\n", 0o600)
+                .unwrap_err()
+                .is_crash()
+        );
+        assert_eq!(log(&r).unwrap(), "qm create 100\n");
+        // A command, then a write of ours: synced first, so the cut after keeps both.
+        let r = scratch("cut-settled");
+        let h = Host::rooted(&r);
+        h.crash_after(2);
+        h.run(&Cmd::new("qm").args(["set", "100", "--onboot", "1"]))
+            .unwrap();
+        h.write("/state", b"started\n", 0o600).unwrap();
+        assert!(h.write("/other", b"x", 0o600).unwrap_err().is_crash());
+        assert_eq!(log(&r).unwrap(), "qm set 100 --onboot 1\n");
+        assert_eq!(fs::read(r.join("state")).unwrap(), b"started\n");
+        // A file of /etc/pve (pmxcfs ignores fsync): lost whole until the next write.
+        let r = scratch("cut-pmxcfs");
+        fs::create_dir_all(r.join("etc/pve")).unwrap();
+        fs::write(r.join("etc/pve/jobs.cfg"), "old\n").unwrap();
+        let h = Host::rooted(&r);
+        h.crash_after(1);
+        h.write("/etc/pve/jobs.cfg", b"new\n", 0o640).unwrap();
+        assert!(h.write("/state", b"done\n", 0o600).unwrap_err().is_crash());
+        assert_eq!(fs::read(r.join("etc/pve/jobs.cfg")).unwrap(), b"old\n");
+        let r = scratch("cut-pmxcfs-settled");
+        fs::create_dir_all(r.join("etc/pve")).unwrap();
+        let h = Host::rooted(&r);
+        h.crash_after(2);
+        h.write("/etc/pve/jobs.cfg", b"new\n", 0o640).unwrap();
+        h.write("/state", b"done\n", 0o600).unwrap();
+        assert!(h.write("/other", b"x", 0o600).unwrap_err().is_crash());
+        assert_eq!(fs::read(r.join("etc/pve/jobs.cfg")).unwrap(), b"new\n");
+    }
+
     #[test]
     fn text_round_trips_every_byte() {
         let mut all: Vec<u8> = (0..=255).collect();
