@@ -399,7 +399,9 @@ impl Host {
             durability::fsync_ignored(&p);
         }
         atomic_write(&p, data, mode).ctx(|| format!("writing {path}"))?;
-        self.unsettled.set(self.unsettled.get() || on_pmxcfs(path));
+        if on_pmxcfs(path) {
+            self.unsettled.set(true);
+        }
         Ok(true)
     }
 
@@ -419,7 +421,9 @@ impl Host {
         if let Some(dir) = p.parent() {
             sync_dir(dir).ctx(|| format!("syncing the directory of {path}"))?;
         }
-        self.unsettled.set(self.unsettled.get() || on_pmxcfs(path));
+        if on_pmxcfs(path) {
+            self.unsettled.set(true);
+        }
         Ok(true)
     }
 
@@ -584,9 +588,8 @@ impl Host {
     /// `src/pmxcfs/database.c`), so a `qm set` that returned may still be lost to a power
     /// cut, and `systemctl enable`'s links are plain writes. Our own writes to `/etc/pve`
     /// are no better: pmxcfs has no `fsync` (its `fuse_operations` in `pmxcfs.c`), so ours
-    /// is a no-op there. Without this the state could
-    /// record `qm set --onboot 1` as done while the cut took the change with it: seen in
-    /// the test boots' power-cut run. Live, `syncfs(2)` on each file system those commands
+    /// is a no-op there. Without this the state could record `qm set --onboot 1` as done
+    /// while the cut took the change with it: seen in the test boots' power-cut run. Live, `syncfs(2)` on each file system those commands
     /// write to (not `sync(2)`, which would wait on an NFS storage's dirty data too); under
     /// `--root`, the power-cut model's mark.
     fn settle(&self) -> Result<()> {
@@ -594,7 +597,7 @@ impl Host {
             return Ok(());
         }
         if self.mode != Mode::Live {
-            durability::commands_settled();
+            durability::settled();
             return Ok(());
         }
         let mut seen = Vec::new();
@@ -919,7 +922,7 @@ pub mod durability {
 
     /// The file systems were synced: every command so far has its effects on disk, and
     /// every file written to pmxcfs is there too.
-    pub(super) fn commands_settled() {
+    pub(super) fn settled() {
         T.with(|t| {
             let mut t = t.borrow_mut();
             t.unsettled_log = None;
